@@ -1,0 +1,29 @@
+"""The architecture registry: one explicit entry per network, no registration by import.
+
+    from models import build
+    model = build(config, shapes)       # config.network picks the entry
+
+Entries name their module instead of importing it so that `fab config`, `fab -l` and
+config validation do not pay TensorFlow's import time.
+"""
+import importlib
+from typing import NamedTuple
+
+
+class Architecture(NamedTuple):
+    module: str  # exports build(config, shapes) -> keras.Model
+    needs_text: bool  # refuses a config with no text_column
+    summary: str  # one line for `fab variants`
+
+
+REGISTRY: dict[str, Architecture] = {
+    "deep_v1": Architecture("models.deep_v1", needs_text=False,
+                            summary="embeddings + normalised numerics (+ bag of title words) -> MLP"),
+    "rnn_v1": Architecture("models.rnn_v1", needs_text=True,
+                           summary="title tokens -> GRU/LSTM, joined with the deep tower"),
+}
+
+
+def build(config, shapes):
+    """The keras.Model of `config.network`, sized by the dataset's `shapes`."""
+    return importlib.import_module(REGISTRY[config.network].module).build(config, shapes)

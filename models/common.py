@@ -1,0 +1,68 @@
+"""Building blocks every architecture shares, so that each builder reads as its idea alone.
+
+Inputs are raw feature values, one scalar per row and column (strings for categoricals and
+text, float32 for numerics); lookups, normalisation and tokenisation happen inside the model.
+"""
+import keras
+
+
+def make_inputs(config) -> dict[str, keras.KerasTensor]:
+    """One named input per raw feature column: what the exported model's signature takes."""
+    inputs = {c: keras.Input(shape=(), dtype="string", name=c) for c in config.categorical_columns}
+    inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
+    if config.text_column:
+        inputs[config.text_column] = keras.Input(shape=(), dtype="string", name=config.text_column)
+    return inputs
+
+
+def encode_categoricals(inputs, config, shapes) -> list:
+    """Each categorical -> its vocabulary index (unseen values: the OOV bucket) -> an embedding."""
+    encoded = []
+    for column in config.categorical_columns:
+        index = keras.layers.StringLookup(vocabulary=shapes.vocabularies[column],
+                                          num_oov_indices=1, name=f"lookup_{column}")(inputs[column])
+        encoded.append(keras.layers.Embedding(shapes.cardinality(column), shapes.embedding_dims[column],
+                                              name=f"embed_{column}")(index))
+    return encoded
+
+
+def encode_numerics(inputs, config, shapes) -> list:
+    """All numerics stacked and standardised with the training split's mean and variance."""
+    if not config.numeric_columns:
+        return []
+    columns = config.numeric_columns
+    stacked = keras.ops.stack([inputs[c] for c in columns], axis=-1)
+    normalize = keras.layers.Normalization(mean=[shapes.numeric_mean[c] for c in columns],
+                                           variance=[shapes.numeric_variance[c] for c in columns],
+                                           name="normalize_numerics")
+    return [normalize(stacked)]
+
+
+def embed_tokens(inputs, config, shapes):
+    """Text -> padded token ids -> token embeddings, with a mask for the padding."""
+    tokens = keras.layers.TextVectorization(
+        vocabulary=shapes.text_vocabulary, standardize="lower_and_strip_punctuation",
+        split="whitespace", output_sequence_length=shapes.text_max_tokens,
+        name="tokenize_text")(inputs[config.text_column])
+    vocab_size = len(shapes.text_vocabulary) + 2  # + padding "" and "[UNK]"
+    return keras.layers.Embedding(vocab_size, config.text_embedding_dim, mask_zero=True,
+                                  name="embed_tokens")(tokens)
+
+
+def mlp(x, config):
+    """Dense ReLU layers of config.hidden_units widths, each followed by dropout."""
+    for i, units in enumerate(config.hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+        if config.dropout:
+            x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
+    return x
+
+
+def probability_head(x):
+    """One sigmoid unit, squeezed to a probability per row."""
+    logit = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.ops.squeeze(logit, axis=-1)
+
+
+def concat(parts: list):
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)

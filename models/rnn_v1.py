@@ -1,0 +1,16 @@
+"""rnn_v1: title tokens -> GRU/LSTM, joined with the deep tower (categoricals + numerics) -> MLP."""
+import keras
+
+from models.common import (concat, embed_tokens, encode_categoricals, encode_numerics,
+                           make_inputs, mlp, probability_head)
+
+CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+
+
+def build(config, shapes) -> keras.Model:
+    inputs = make_inputs(config)
+    deep = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
+    tokens = embed_tokens(inputs, config, shapes)
+    text = CELLS[config.rnn_cell](config.rnn_units, seed=config.seed, name="text_rnn")(tokens)
+    x = mlp(concat(deep + [text]), config)
+    return keras.Model(inputs, probability_head(x), name="rnn_v1")

@@ -1,0 +1,47 @@
+"""The training configuration: every key, its type and its default, in one flat block.
+
+Three levels, merged in this order (see docs/config.md):
+  1. the defaults below,
+  2. the variant's deltas in variant_config.json,
+  3. NET_<KEY> environment variables for one run, e.g. NET_LEARNING_RATE=0.003 fab train.
+
+    fab config --variant=rnn_v1      # the effective config and where each value came from
+"""
+from dataclasses import dataclass
+
+DEFAULT_VARIANT = "deep_v1"  # what `fab train` trains when no --variant is given
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    # --- architecture ------------------------------------------------------------------
+    network: str = "deep_v1"  # a name in models.REGISTRY: deep_v1 | rnn_v1
+    hidden_units: tuple[int, ...] = (64, 32)  # widths of the MLP tower, input to output
+    dropout: float = 0.1  # after each hidden layer, in [0, 1)
+    embedding_dim: int = 0  # per categorical; 0 = sized by cardinality (docs/config.md)
+    embedding_dim_max: int = 24  # cap for the cardinality rule
+    text_embedding_dim: int = 16  # per title token
+    rnn_cell: str = "gru"  # gru | lstm (rnn_v1)
+    rnn_units: int = 32  # recurrent state size (rnn_v1)
+
+    # --- data --------------------------------------------------------------------------
+    label_column: str = "booked"  # 0/1 target
+    id_column: str = "impression_id"  # carried through predictions, never a feature
+    categorical_columns: tuple[str, ...] = (
+        "country", "language", "device", "day_of_week", "season", "item_id")
+    numeric_columns: tuple[str, ...] = (
+        "price", "rating", "distance_km", "nights", "lead_time_days")
+    text_column: str = "title"  # free text, tokenised inside the model; "" = none
+    max_vocab_size: int = 5000  # per categorical, most frequent first; the rest are OOV
+    min_category_count: int = 1  # rarer values map to the OOV bucket
+    text_vocab_size: int = 2000  # title tokens kept, most frequent first
+    text_max_tokens: int = 12  # title length in tokens: longer is cut, shorter is padded
+    test_fraction: float = 0.2  # held-out share for test metrics and early stopping, (0, 1)
+    sample_rows: int = 0  # train on a uniform sample of this many rows; 0 = all rows
+
+    # --- optimisation ------------------------------------------------------------------
+    learning_rate: float = 0.003  # Adam step size
+    batch_size: int = 128  # rows per step
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    early_stopping_patience: int = 4  # epochs without a better test AUC; 0 = off
+    seed: int = 42  # data split, shuffling and weights: same seed, same metrics

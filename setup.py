@@ -1,0 +1,31 @@
+"""netfab: from a Keras prototype to a production model, driven by `fab` tasks.
+
+    pip install -e .            # netfab, the researcher-facing packages and their pins
+    pip install -e '.[test]'    # plus the test tools
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="netfab",
+    version="0.1.0",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["netfab", "netfab.*", "models", "models.*", "data", "data.*"]),
+    py_modules=["netconfig"],
+    include_package_data=True,
+    package_data={"data": ["fixtures/*.json", "queries/*.sql"]},
+    install_requires=[
+        # The versions a model zip depends on are pinned exactly: a SavedModel or .keras file
+        # written by one Keras must load in the serving image.
+        "tensorflow-cpu==2.21.0",
+        "keras==3.15.1",
+        "tensorboard>=2.20,<3",  # tensorflow 2.21 no longer brings it
+        "numpy>=2.0,<3",
+        "pandas>=3.0,<4",
+        "pyarrow>=20,<27",
+        "fabric>=3.2,<4",
+        "matplotlib>=3.8,<4",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+)
