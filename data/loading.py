@@ -50,6 +50,8 @@ def load_rows(files: list[Path], config) -> LoadedRows:
     nulls = dict.fromkeys(roles, 0)
     for path in files:
         table = _read_shard(path, config, roles)
+        if table is None:  # an empty shard, as exports sometimes write
+            continue
         rows_read += table.num_rows
         for column in roles:
             nulls[column] += table[column].null_count
@@ -66,7 +68,7 @@ def load_rows(files: list[Path], config) -> LoadedRows:
         else:
             kept.append(table)
     if rows_read == 0:
-        raise DataError(f"dataset {files[0].parent} has no rows ({len(files)} file(s) read)")
+        raise DataError(f"the dataset has no rows: {len(files)} empty file(s), e.g. {files[0]}")
     frame = pa.concat_tables(kept).to_pandas()
     for column, role in roles.items():
         if role in ("categorical_columns", "text_column"):
@@ -79,11 +81,13 @@ def load_rows(files: list[Path], config) -> LoadedRows:
     return LoadedRows(frame, rows_read, nulls)
 
 
-def _read_shard(path: Path, config, roles: dict[str, str]) -> pa.Table:
+def _read_shard(path: Path, config, roles: dict[str, str]) -> pa.Table | None:
     try:
         with pa.input_stream(str(path), compression="detect") as stream:
             table = pa_json.read_json(stream)
     except pa.ArrowInvalid as error:
+        if "Empty JSON file" in str(error):
+            return None
         raise DataError(_first_bad_line(path, roles) or f"{path}: cannot parse as "
                         f"newline-delimited JSON: {error}") from None
     except OSError as error:

@@ -1,0 +1,43 @@
+"""Test helpers: config with overrides, NDJSON files, running `fab` as a user does."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from data.fixture import FIXTURE_PATH
+from netfab.config import load_config
+
+PROJECT = Path(__file__).resolve().parent.parent
+FAST = {"NET_EPOCHS": "3"}  # enough epochs to learn something, few enough for a test
+
+
+def config_for(variant="deep_v1", **env):
+    """The effective config of `variant` with NET_* overrides given as keyword arguments."""
+    return load_config(variant, environ={f"NET_{k.upper()}": str(v) for k, v in env.items()})
+
+
+def write_ndjson(path: Path, rows) -> Path:
+    """Rows (dicts, or raw strings written as they are) as one line each."""
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def fixture_rows(count=None) -> list[dict]:
+    lines = FIXTURE_PATH.read_text().splitlines()
+    return [json.loads(line) for line in lines[:count]]
+
+
+def fab_command(*args) -> list[str]:
+    return [str(Path(sys.executable).with_name("fab")), *args]
+
+
+def user_env(env=None) -> dict:
+    """This process's environment without stray NET_* variables, plus `env`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("NET_")}, **(env or {})}
+
+
+def run_fab(*args, env=None, cwd=PROJECT, timeout=600) -> subprocess.CompletedProcess:
+    """`fab ARGS` in a real subprocess, as a user types it."""
+    return subprocess.run(fab_command(*args), cwd=cwd, env=user_env(env), capture_output=True,
+                          text=True, timeout=timeout)

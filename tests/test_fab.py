@@ -1,0 +1,48 @@
+"""The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
+import re
+
+from netfab import packaging
+from tests.helpers import run_fab
+
+
+def test_fab_lists_every_task_with_help():
+    result = run_fab("-l")
+    assert result.returncode == 0, result.stderr
+    for name in ("train", "ci", "config", "variants", "fixture", "inspect"):
+        assert re.search(rf"^\s+{name}\s+\S", result.stdout, re.M), name
+
+
+def test_fab_train_prints_the_zip_and_its_metrics(tmp_path):
+    result = run_fab("train", f"--output={tmp_path}", env={"NET_EPOCHS": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    zip_uri = re.search(r"^model zip: (\S+)$", result.stdout, re.M).group(1)
+    assert zip_uri.startswith(str(tmp_path / "deep_v1"))
+    packaging.verify_package(zip_uri)
+    assert re.search(r"^test AUC 0\.\d{4}  test loss", result.stdout, re.M)
+
+
+def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
+    (tmp_path / "bad.json").write_text('{"country": "FR"\n')
+    result = run_fab("train", f"--dataset={tmp_path / 'bad.json'}", f"--output={tmp_path}")
+    assert result.returncode == 1
+    assert f"error: {tmp_path / 'bad.json'}:1: malformed JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("deep_v1"))  # nothing written
+
+
+def test_fab_ci_trains_and_verifies_every_variant(tmp_path):
+    result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.70", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ci passed: 2 variant(s)" in result.stdout
+    aucs = dict(re.findall(r"^(\w+_v1)\s+(0\.\d+)", result.stdout, re.M))
+    assert set(aucs) == {"deep_v1", "rnn_v1"}
+    assert all(float(v) >= 0.70 for v in aucs.values()), aucs
+    assert len(list(tmp_path.glob("*/*/model.zip"))) == 2
+
+
+def test_fab_ci_fails_when_a_variant_misses_the_floor(tmp_path):
+    result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.99", env={"NET_EPOCHS": "1"},
+                     timeout=900)
+    assert result.returncode == 1
+    assert "ci failed for 2 of 2 variant(s)" in result.stderr
+    assert "below the sanity floor 0.99" in result.stderr
