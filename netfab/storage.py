@@ -45,6 +45,14 @@ def dataset_files(uri: str) -> list[Path]:
     return files
 
 
+def fetch_file(uri: str) -> Path:
+    """A local copy of one file (a model zip, a shard): the file itself when it is local."""
+    path = local_path(uri)
+    if not path.is_file():
+        raise NetfabError(f"{uri} does not exist")
+    return path
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
