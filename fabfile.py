@@ -103,3 +103,66 @@ def inspect(c, model):
         from netfab.packaging import describe_package
 
         print(describe_package(model))
+
+
+_TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per host: run it once
+
+
+@task(help={"variant": f"variant in variant_config.json (default {netconfig.DEFAULT_VARIANT})",
+            "space": "search space JSON (default search_spaces/<variant>.json)",
+            "trials": "how many trials the study holds (default 10); a rerun adds the missing ones",
+            "seed": "sampling seed: trial N's values depend only on (seed, N) (default 0)",
+            "study": "study name (default <variant>-seed<seed>); the same name resumes it",
+            "output": "where study folders go: <output>/<study>/ (default ./studies)",
+            "dataset": f"dataset URI (default: {FIXTURE})",
+            "parallel": "local worker processes, one trial each (default 1)",
+            "max_failures": "stop after this many failed trials in a row (default 3)",
+            "gpus_per_host": "with -H: slots per host (default: GPUs listed by nvidia-smi, else 1)",
+            "remote_dir": "with -H: the project checkout on each host (default: this checkout's path)",
+            "remote_python": "with -H: the python that runs trials there (default python3)",
+            "k8s": "write a Kubernetes Indexed Job running the trials to this file instead of running",
+            "image": "with --k8s: the container image (default netfab-gpu:latest)"})
+def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, study=None,
+         output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host=None,
+         remote_dir=None, remote_python="python3", k8s=None, image="netfab-gpu:latest"):
+    """Random search: each trial a `fab train` in its own process; leaderboard.csv + study.png."""
+    import os
+
+    _setup_logging()
+    hosts = _cli_hosts(c)
+    if hosts and tuple(hosts) in _TUNED_IN_THIS_RUN:
+        return
+    _TUNED_IN_THIS_RUN.add(tuple(hosts))
+    with exit_on_user_error():
+        from netfab.tuning import local_workers, new_study, run_study
+
+        fixed_env = {k: v for k, v in os.environ.items() if k.startswith("NET_")}
+        spec = new_study(variant, output, study, int(seed), space, dataset, fixed_env)
+        if k8s:
+            from netfab.tune_k8s import write_indexed_job
+
+            print(write_indexed_job(spec, int(trials), k8s, image=image, parallelism=int(parallel)))
+            return
+        if hosts:
+            from pathlib import Path
+
+            from netfab.tune_hosts import ssh_workers
+
+            workers = ssh_workers(hosts, dict(c.connect_kwargs), remote_dir or str(Path(__file__).parent),
+                                  remote_python,
+                                  int(gpus_per_host) if gpus_per_host is not None else None)
+        else:
+            workers = local_workers(int(parallel))
+        report = run_study(spec, int(trials), workers, max_failures=int(max_failures))
+    print(report.summary)
+
+
+def _cli_hosts(c) -> list[str]:
+    """The hosts of `fab -H h1,h2`: Fabric hands the task one Connection per host, the study needs all."""
+    from fabric import Connection
+
+    if not isinstance(c, Connection):
+        return []
+    from fabric.main import program
+
+    return [h for h in (program.core[0].args.hosts.value or c.original_host).split(",") if h]
