@@ -24,8 +24,10 @@ setup(
         "pyarrow>=20,<27",
         "fabric>=3.2,<4",
         "matplotlib>=3.8,<4",
+        "PyYAML>=6,<7",  # fab tune --k8s writes the Indexed Job manifest
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3",
+                 "kubernetes-validate>=1.30,<2"],
     },
 )

@@ -88,6 +88,7 @@ def ssh_workers(hosts: list[str], connect_kwargs: dict, project_dir: str, python
                 gpus_per_host: int | None = None, progress=print) -> list[SshSlot]:
     """One slot per GPU of each host (asked with nvidia-smi unless `gpus_per_host` is given);
     a host without GPUs gets one CPU slot."""
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # not two INFO lines per trial
     slots = []
     for host in hosts:
         gpus = gpus_per_host if gpus_per_host is not None else gpu_count(host, connect_kwargs)

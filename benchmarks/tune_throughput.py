@@ -1,0 +1,74 @@
+"""What a trial costs besides training, and trials/hour with 1 and 2 local workers.
+
+Usage: python benchmarks/tune_throughput.py [--trials 4] [--epochs 1]
+
+Three measurements in the same run, on the bundled fixture:
+  1. overhead: `python -c "import netfab.training"` (process start + TensorFlow/Keras imports)
+     and the data load, against the training seconds the trials themselves report;
+  2. a study of --trials trials with --parallel=1 (the baseline);
+  3. the same trials (a fresh study) with --parallel=2.
+The ratio column is trials/hour against --parallel=1. On a machine with few cores, two
+TensorFlow processes compete for them, so expect far less than 2x.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def timed(command: list[str], env=None) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=PROJECT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def study(output: Path, name: str, trials: int, parallel: int, env: dict) -> tuple[float, list[dict]]:
+    fab = str(Path(sys.executable).with_name("fab"))
+    seconds = timed([fab, "tune", f"--trials={trials}", f"--parallel={parallel}", f"--study={name}",
+                     f"--output={output}"], env)
+    records = [json.loads(p.read_text()) for p in (output / name).glob("trials/*/trial.json")]
+    return seconds, records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NET_")},
+           "NET_EPOCHS": str(args.epochs), "PYTHONPATH": str(PROJECT)}
+
+    imports = timed([sys.executable, "-c", "import netfab.training"], env)
+    load = timed([sys.executable, "-c", "import netfab.training, time; from netfab.config import "
+                  "load_config; from data.loading import load_rows; from data.preparation import prepare; "
+                  "from netfab.storage import dataset_files; c = load_config().config; "
+                  "prepare(load_rows(dataset_files('data/fixtures/sanity_2k.json'), c).frame, c)"], env) - imports
+    with tempfile.TemporaryDirectory(prefix="netfab-bench-") as tmp:
+        rows = []
+        for parallel in (1, 2):
+            seconds, records = study(Path(tmp), f"p{parallel}", args.trials, parallel, env)
+            trial = sum(r["seconds"] for r in records) / len(records)
+            train = sum(r["train_seconds"] for r in records) / len(records)
+            rows.append((parallel, seconds, args.trials * 3600 / seconds, trial, train))
+
+    print(f"on {os.cpu_count()} cores, {args.trials} trials of {args.epochs} epoch(s) on the 2K fixture")
+    print(f"per-trial overhead: process start + imports {imports:.1f} s, data load + prepare "
+          f"{load:.1f} s")
+    print(f"{'workers':>7} {'study s':>8} {'trials/h':>9} {'ratio':>6} {'trial s':>8} "
+          f"{'train s':>8} {'overhead s':>10}")
+    base = rows[0][2]
+    for parallel, seconds, per_hour, trial, train in rows:
+        print(f"{parallel:>7} {seconds:>8.0f} {per_hour:>9.0f} {per_hour / base:>5.2f}x "
+              f"{trial:>8.1f} {train:>8.1f} {trial - train:>10.1f}")
+    print("trial s: wall time of one trial (runner + `fab train` process); train s: what "
+          "`fab train` reports for itself (data load, fit, export, zip); overhead s = the rest")
+
+
+if __name__ == "__main__":
+    main()
