@@ -22,7 +22,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def timed(command: list[str], env=None) -> float:
+def timed(command: list[str], env=None) -> float:  # wall seconds of a command
     start = time.perf_counter()
     subprocess.run(command, cwd=PROJECT, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -44,11 +44,17 @@ def main() -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("NET_")},
            "NET_EPOCHS": str(args.epochs), "PYTHONPATH": str(PROJECT)}
 
-    imports = timed([sys.executable, "-c", "import netfab.training"], env)
-    load = timed([sys.executable, "-c", "import netfab.training, time; from netfab.config import "
-                  "load_config; from data.loading import load_rows; from data.preparation import prepare; "
-                  "from netfab.storage import dataset_files; c = load_config().config; "
-                  "prepare(load_rows(dataset_files('data/fixtures/sanity_2k.json'), c).frame, c)"], env) - imports
+    # One process, timed from outside (start to exit) and inside (imports, then data load).
+    probe = ("import time; t0 = time.perf_counter(); import netfab.training; t1 = time.perf_counter(); "
+             "from netfab.config import load_config; from data.loading import load_rows; "
+             "from data.preparation import prepare; from netfab.storage import dataset_files; "
+             "c = load_config().config; prepare(load_rows(dataset_files('data/fixtures/sanity_2k.json'), c).frame, c); "
+             "print(t1 - t0, time.perf_counter() - t1)")
+    start = time.perf_counter()
+    inside = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, env=env, check=True,
+                            capture_output=True, text=True).stdout.split()
+    imports, load = float(inside[0]), float(inside[1])
+    process = time.perf_counter() - start - imports - load
     with tempfile.TemporaryDirectory(prefix="netfab-bench-") as tmp:
         rows = []
         for parallel in (1, 2):
@@ -58,8 +64,8 @@ def main() -> None:
             rows.append((parallel, seconds, args.trials * 3600 / seconds, trial, train))
 
     print(f"on {os.cpu_count()} cores, {args.trials} trials of {args.epochs} epoch(s) on the 2K fixture")
-    print(f"per-trial overhead: process start + imports {imports:.1f} s, data load + prepare "
-          f"{load:.1f} s")
+    print(f"per-trial overhead: process start {process:.1f} s, imports (TensorFlow, Keras) "
+          f"{imports:.1f} s, data load + prepare {load:.1f} s")
     print(f"{'workers':>7} {'study s':>8} {'trials/h':>9} {'ratio':>6} {'trial s':>8} "
           f"{'train s':>8} {'overhead s':>10}")
     base = rows[0][2]
