@@ -13,6 +13,7 @@ and the step it happened in. pip inside the build uses this machine's index sett
 """
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,10 @@ DEFAULT_REPOSITORY = "netfab"
 # pip settings forwarded into the build as build args (the Dockerfiles declare each as an ARG).
 PIP_SETTINGS = {"index-url": "PIP_INDEX_URL", "extra-index-url": "PIP_EXTRA_INDEX_URL",
                 "trusted-host": "PIP_TRUSTED_HOST", "cert": "PIP_CERT", "find-links": "PIP_FIND_LINKS"}
+
+
+# The classic builder paints a step's stderr red; the log and the error message want plain text.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class ImageError(NetfabError):
@@ -145,7 +150,7 @@ def _follow_build(stream, started: float, out):
             raise ImageError(_build_failure(chunk["error"], step, recent))
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
-        text = chunk.get("stream", "")
+        text = _ANSI.sub("", chunk.get("stream", ""))
         for line in text.splitlines():
             if line.startswith("Step "):
                 step, steps = line, steps + 1
