@@ -111,7 +111,7 @@ def pip_build_args(pip_config: str | None = None) -> dict:
 
 def build_image(device: str, tag: str | None = None, base_image: str | None = None,
                 push: bool = False, context: Path = PROJECT_ROOT, pip_args: dict | None = None,
-                out=None) -> ImageBuild:
+                no_cache: bool = False, out=None) -> ImageBuild:
     """Build (and optionally push) the training image for `device`, streaming the log to `out`."""
     from netfab.config import read_variants
     from netfab.environment import git_commit
@@ -130,7 +130,7 @@ def build_image(device: str, tag: str | None = None, base_image: str | None = No
           file=out, flush=True)
     started = time.monotonic()
     stream = client.api.build(path=str(context), dockerfile=dockerfile, tag=tag, buildargs=build_args,
-                              network_mode="host", rm=True,
+                              network_mode="host", rm=True, nocache=no_cache,
                               forcerm=True, decode=True)
     image_id, steps, cached = _follow_build(stream, started, out)
     seconds = time.monotonic() - started

@@ -16,7 +16,7 @@ from netfab import packaging
 from netfab.containers import LABEL, container_spec
 from netfab.environment import git_commit
 from netfab.images import ImageError, build_image, docker_client
-from tests.helpers import PROJECT, fab_command, run_fab, user_env, write_ndjson
+from tests.helpers import PROJECT, fab_command, project_copy, run_fab, user_env, write_ndjson
 from tests.local_base_image import ensure_local_base_image
 
 TAG = "netfab-test:cpu"
@@ -128,19 +128,8 @@ def test_gpu_training_asks_docker_for_every_gpu(client, cpu_image, tmp_path):
     assert not _leftover_containers(client, "train")
 
 
-def _project_copy(destination):
-    """The files a build context holds: tracked and new files of this checkout."""
-    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=PROJECT, check=True,
-                           capture_output=True, text=True).stdout.split()
-    for name in names:
-        if (PROJECT / name).is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(PROJECT / name, destination / name)
-    return destination
-
-
 def test_code_change_rebuild_reuses_the_dependency_layers(client, cpu_image, base_image, tmp_path):
-    context = _project_copy(tmp_path / "context")
+    context = project_copy(tmp_path / "context")
     with open(context / "netfab" / "ci.py", "a") as stream:
         stream.write("\n# a code change\n")
     tag = "netfab-test:cpu-code-change"
