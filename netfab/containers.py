@@ -12,11 +12,14 @@ What crosses into the container, and where:
   NET_* variables          -> the same variables (config level 3 works as on the host)
 The container runs as the calling user's uid:gid, so the files it writes are the caller's.
 Its output streams back live (stdout to stdout, stderr to stderr) with /output and /input paths
-shown as host paths; it is removed afterwards, Ctrl-C stops it, and its exit code is returned.
+shown as host paths; it is removed afterwards and its exit code is returned; Ctrl-C or
+SIGTERM (a Jenkins abort) stops it first, and the code is then 130 / 143.
 """
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from netfab.images import ImageError, check_device, default_tag, docker_client
@@ -116,14 +119,38 @@ def run_fab_in_container(task_args: list[str], output: str, dataset: str | None 
         # Paths the task prints (model zip, a dataset's bad line) shown as the caller's paths.
         host_paths = {v["bind"]: host for host, v in spec["volumes"].items() if v["bind"] in (OUTPUT, INPUT)}
         try:
-            _stream(container, host_paths, stdout, stderr)
-            return container.wait()["StatusCode"]
-        except KeyboardInterrupt:
-            print(f"\nstopping container {container.short_id} (Ctrl-C)", file=stderr, flush=True)
+            with _sigterm_as_interrupt():
+                _stream(container, host_paths, stdout, stderr)
+                return container.wait()["StatusCode"]
+        except (KeyboardInterrupt, _Terminated) as stop:
+            why = "SIGTERM" if isinstance(stop, _Terminated) else "Ctrl-C"
+            print(f"\nstopping container {container.short_id} ({why})", file=stderr, flush=True)
             container.stop(timeout=STOP_SECONDS)
-            return 130  # the shell's code for "ended by SIGINT"
+            return 128 + (signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
     finally:
         container.remove(force=True)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (a Jenkins abort, `kill`): stop the container as Ctrl-C does."""
+
+
+class _sigterm_as_interrupt:
+    """While inside, SIGTERM raises _Terminated instead of killing us with the container left running."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise _Terminated()
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
 
 
 def _start_failure(error, device: str) -> str:

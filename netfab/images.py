@@ -98,14 +98,12 @@ def pip_build_args(pip_config: str | None = None) -> dict:
                 found[setting] = value.strip().strip("'\"")
     args = {}
     for setting, value in found.items():
-        if setting == "cert":
-            args[PIP_SETTINGS[setting]] = value
-            continue
-        urls = [u for u in value.split() if u.startswith(("http://", "https://"))]
-        if setting == "trusted-host":
-            urls = value.split()
-        if urls:
-            args[PIP_SETTINGS[setting]] = " ".join(urls)
+        if setting in ("cert", "trusted-host"):  # a path in the base image; host names
+            kept = value.split()
+        else:  # index and find-links locations: only those a build can reach
+            kept = [u for u in value.split() if u.startswith(("http://", "https://"))]
+        if kept:
+            args[PIP_SETTINGS[setting]] = " ".join(kept)
     return args
 
 

@@ -85,7 +85,10 @@ def test_failing_training_in_the_container_exits_non_zero_with_its_error(client,
     assert not _leftover_containers(client, "train")
 
 
-def test_ctrl_c_stops_and_removes_the_container(client, cpu_image, tmp_path):
+@pytest.mark.parametrize("stop, code, why", [(signal.SIGINT, 130, "Ctrl-C"),
+                                             (signal.SIGTERM, 143, "SIGTERM")])
+def test_ctrl_c_or_sigterm_stops_and_removes_the_container(client, cpu_image, tmp_path, stop, code,
+                                                           why):
     log = tmp_path / "fab.log"
     with open(log, "w") as stream:
         fab = subprocess.Popen(fab_command("train", "--docker", f"--image={cpu_image}",
@@ -98,12 +101,12 @@ def test_ctrl_c_stops_and_removes_the_container(client, cpu_image, tmp_path):
                 assert fab.poll() is None, log.read_text()[-2000:]
                 time.sleep(1)
             assert "Epoch 2/200" in log.read_text(), "training never started"
-            fab.send_signal(signal.SIGINT)
-            code = fab.wait(timeout=60)
+            fab.send_signal(stop)
+            returncode = fab.wait(timeout=60)
         finally:
             fab.kill()
-    assert code == 130, log.read_text()[-2000:]
-    assert "stopping container" in log.read_text()
+    assert returncode == code, log.read_text()[-2000:]
+    assert re.search(rf"stopping container \w+ \({why}\)", log.read_text())
     assert not _leftover_containers(client, "train")
 
 
