@@ -181,8 +181,8 @@ def push_image(client, tag: str, out) -> None:
     last_status = {}
     for chunk in client.api.push(repository, tag=version, stream=True, decode=True):
         if "error" in chunk:
-            raise ImageError(f"push of {tag} failed: {chunk['error'].strip()} (is `docker login` "
-                             f"done for {repository.split('/')[0]}?)")
+            raise ImageError(f"push of {tag} failed: {chunk['error'].strip()} (check that the "
+                             f"registry {repository.split('/')[0]} answers and `docker login` to it)")
         layer, status = chunk.get("id", ""), chunk.get("status", "")
         if status and status != "Pushing" and last_status.get(layer) != status:
             last_status[layer] = status

@@ -155,3 +155,66 @@ def test_failed_build_reports_pips_own_error_line(base_image, tmp_path):
         build_image("cpu", tag="netfab-test:broken", base_image=base_image, context=tmp_path)
     assert re.search(r"image build failed at Step \d+/\d+ : RUN python setup.py", str(failure.value))
     assert "ERROR: No matching distribution found for tensorflow-cpu==0.0.1" in str(failure.value)
+
+
+@pytest.fixture
+def local_registry(tmp_path):
+    """Debian's docker-registry on a loopback port (dockerd trusts 127.0.0.0/8 over plain HTTP)."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'blobs'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n")
+    server = subprocess.Popen([shutil.which("docker-registry"), "serve", str(config)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # up to 10 s
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_push_sends_the_image_to_its_registry(client, base_image, local_registry):
+    # The small base image stands in for a training image: pushing 2 GB through gzip would
+    # cost minutes here, and push_image does not look at what the image holds.
+    import io
+    import json
+    import urllib.request
+
+    from netfab.images import push_image
+
+    tag = f"{local_registry}/netfab-base:push-test"
+    client.images.get(base_image).tag(tag)
+    log = io.StringIO()
+    try:
+        push_image(client, tag, log)
+    finally:
+        client.images.remove(tag)
+    assert f"pushed {tag}" in log.getvalue()
+    with urllib.request.urlopen(f"http://{local_registry}/v2/netfab-base/tags/list", timeout=10) as r:
+        assert json.load(r)["tags"] == ["push-test"]
+
+
+def test_push_to_a_registry_that_does_not_answer_names_it(client, base_image):
+    import io
+
+    from netfab.images import push_image
+
+    tag = "127.0.0.1:9/netfab-base:nowhere"  # port 9 (discard): nothing listens
+    client.images.get(base_image).tag(tag)
+    try:
+        with pytest.raises(ImageError, match=r"push of 127\.0\.0\.1:9/netfab-base:nowhere failed: .*"
+                                             r"check that the registry 127\.0\.0\.1:9 answers"):
+            push_image(client, tag, io.StringIO())
+    finally:
+        client.images.remove(tag)
