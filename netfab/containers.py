@@ -40,16 +40,18 @@ def container_spec(task_args: list[str], output: str, dataset: str | None = None
     import docker
 
     check_device(device)
-    host_output = Path(output).resolve()
     host_cache = cache_dir(environ).expanduser().resolve()
-    volumes = {str(host_output): {"bind": OUTPUT, "mode": "rw"},
-               str(host_cache): {"bind": CACHE, "mode": "rw"}}
+    volumes = {str(host_cache): {"bind": CACHE, "mode": "rw"}}
     env = {k: v for k, v in environ.items() if k.startswith("NET_")}
     env["NETFAB_CACHE_DIR"] = CACHE
-    command = [*task_args, f"--output={OUTPUT}"]
+    if _is_remote(output):
+        command = [*task_args, f"--output={output}"]  # gs:// is written from inside
+    else:
+        volumes[str(_local(output).resolve())] = {"bind": OUTPUT, "mode": "rw"}
+        command = [*task_args, f"--output={OUTPUT}"]
 
     if dataset:
-        if "://" in dataset and not dataset.startswith("file://"):
+        if _is_remote(dataset):
             command.append(f"--dataset={dataset}")  # gs:// and friends are read inside
         else:
             folder, inside = _dataset_mount(dataset)
@@ -74,12 +76,19 @@ def container_spec(task_args: list[str], output: str, dataset: str | None = None
     return spec
 
 
+def _is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def _local(uri: str) -> Path:
+    return Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
+
+
 def _dataset_mount(dataset: str) -> tuple[Path, str]:
     """(host folder to mount, the dataset's path relative to it) for a file, folder or glob."""
     import glob
 
-    path = Path(dataset[len("file://"):] if dataset.startswith("file://") else dataset).expanduser()
-    path = Path(os.path.abspath(path))
+    path = Path(os.path.abspath(_local(dataset)))
     parts = path.parts
     magic = next((i for i, part in enumerate(parts) if glob.has_magic(part)), None)
     if magic is not None:  # a glob: mount the folder above its first wildcard
@@ -101,7 +110,7 @@ def run_fab_in_container(task_args: list[str], output: str, dataset: str | None 
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     image = image or default_tag(device)
     spec = container_spec(task_args, output, dataset, device, environ)
-    for host in (Path(output), cache_dir(environ)):
+    for host in [cache_dir(environ)] + ([] if _is_remote(output) else [_local(output)]):
         host.expanduser().mkdir(parents=True, exist_ok=True)
     client = docker_client()
     try:

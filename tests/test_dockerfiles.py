@@ -84,9 +84,11 @@ def test_container_spec_mounts_output_dataset_cache_and_credentials(tmp_path):
     assert "device_requests" not in spec  # a CPU run asks for no GPU
 
 
-def test_gs_dataset_is_passed_through_for_the_container_to_read(tmp_path):
-    spec = container_spec(["train"], str(tmp_path), "gs://bucket/shards/", environ={})
-    assert spec["command"][-1] == "--dataset=gs://bucket/shards/"
+def test_gs_dataset_and_output_are_passed_through_for_the_container(tmp_path):
+    spec = container_spec(["train"], "gs://bucket/models", "gs://bucket/shards/",
+                          environ={"NETFAB_CACHE_DIR": str(tmp_path)})
+    assert spec["command"] == ["train", "--output=gs://bucket/models", "--dataset=gs://bucket/shards/"]
+    assert [v["bind"] for v in spec["volumes"].values()] == [CACHE]  # nothing else to mount
 
 
 def test_missing_credentials_file_is_refused(tmp_path):
