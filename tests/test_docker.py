@@ -75,6 +75,13 @@ def test_fab_ci_docker_writes_verified_zips_to_the_mounted_folder(cpu_image, tmp
         assert packaging.read_json_member(str(zip_path), "config.json")["values"]["epochs"] == 4
 
 
+def test_training_runs_as_a_non_root_uid_the_image_does_not_know(client, cpu_image):
+    # --docker runs as the caller's uid:gid; a Jenkins agent's uid has no home in the image.
+    logs = client.containers.run(cpu_image, ["train", "--output=/tmp/out"], user="4242:4242",
+                                 environment={"NET_EPOCHS": "1"}, remove=True, stderr=True).decode()
+    assert re.search(r"^model zip: /tmp/out/deep_v1/\S+/model.zip$", logs, re.M), logs[-2000:]
+
+
 def test_failing_training_in_the_container_exits_non_zero_with_its_error(client, cpu_image, tmp_path):
     bad = write_ndjson(tmp_path / "bad.json", ['{"country": "FR"'])
     result = run_fab("train", "--docker", f"--image={cpu_image}", f"--dataset={bad}",
