@@ -31,9 +31,15 @@ def _fixture_path() -> str:
 
 @task(help={"variant": f"variant in variant_config.json (default {netconfig.DEFAULT_VARIANT})",
             "dataset": f"dataset URI: a file, folder or glob of NDJSON shards (default: {FIXTURE})",
-            "output": "where model zips go: <output>/<variant>/<run_id>/model.zip (default ./artifacts)"})
-def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"):
+            "output": "where model zips go: <output>/<variant>/<run_id>/model.zip (default ./artifacts)",
+            "docker": "train inside the training image (fab build-image first); see docs/docker.md",
+            "device": "with --docker: cpu or gpu (gpu needs the NVIDIA Container Toolkit)",
+            "image": "with --docker: the image tag (default netfab:<device>)"})
+def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts", docker=False,
+          device="cpu", image=None):
     """Train a variant on a dataset and write its model zip."""
+    if docker:
+        return _in_container(["train", f"--variant={variant}"], output, dataset, device, image)
     _setup_logging()
     with exit_on_user_error():
         from netfab.config import load_config
@@ -48,9 +54,13 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
 
 @task(help={"output": "where the sanity zips go (default ./artifacts/ci)",
             "dataset": f"dataset URI (default: {FIXTURE})",
-            "min_auc": "test AUC every variant must reach (default 0.65)"})
-def ci(c, output="artifacts/ci", dataset=None, min_auc=0.65):
+            "min_auc": "test AUC every variant must reach (default 0.65)",
+            "docker": "run inside the CPU training image (fab build-image first)",
+            "image": "with --docker: the image tag (default netfab:cpu)"})
+def ci(c, output="artifacts/ci", dataset=None, min_auc=0.65, docker=False, image=None):
     """Jenkins sanity: train every variant on the fixture and verify each model zip."""
+    if docker:
+        return _in_container(["ci", f"--min-auc={min_auc}"], output, dataset, "cpu", image)
     _setup_logging()
     with exit_on_user_error():
         from netfab.ci import format_report, run_ci
@@ -166,3 +176,27 @@ def _cli_hosts(c) -> list[str]:
     from fabric.main import program
 
     return [h for h in (program.core[0].args.hosts.value or c.original_host).split(",") if h]
+
+
+@task(help={"device": "cpu or gpu: which Dockerfile (Dockerfile.cpu / Dockerfile.gpu)",
+            "tag": "image tag (default netfab:<device>)",
+            "base_image": "the BASE_IMAGE build arg (default: the Dockerfile's own)",
+            "push": "push the tag to its registry after the build"})
+def build_image(c, device="cpu", tag=None, base_image=None, push=False):
+    """Build the CPU or GPU training image through docker-py, streaming the build log."""
+    with exit_on_user_error():
+        from netfab.images import build_image as build
+
+        build(device, tag=tag, base_image=base_image, push=push)
+
+
+def _in_container(task_args, output, dataset, device, image):
+    """Run a task inside the training image; its exit code becomes this task's."""
+    from invoke.exceptions import Exit
+
+    with exit_on_user_error():
+        from netfab.containers import run_fab_in_container
+
+        code = run_fab_in_container(task_args, output, dataset, device=device, image=image)
+    if code:
+        raise Exit(code=code)

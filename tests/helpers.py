@@ -41,3 +41,16 @@ def run_fab(*args, env=None, cwd=PROJECT, timeout=600) -> subprocess.CompletedPr
     """`fab ARGS` in a real subprocess, as a user types it."""
     return subprocess.run(fab_command(*args), cwd=cwd, env=user_env(env), capture_output=True,
                           text=True, timeout=timeout)
+
+
+def project_copy(destination: Path) -> Path:
+    """A copy of this checkout's tracked and new files (a build context to change freely)."""
+    import shutil
+
+    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=PROJECT, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in names:
+        if (PROJECT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT / name, destination / name)
+    return destination
