@@ -103,3 +103,32 @@ def inspect(c, model):
         from netfab.packaging import describe_package
 
         print(describe_package(model))
+
+
+@task(help={"model": "model zip URI (a path, file:// or gs://)",
+            "host": "address to bind (default 127.0.0.1; 0.0.0.0 in a container)",
+            "port": "TCP port (default 8501, TensorFlow Serving's REST port)",
+            "name": "model name in /v1/models/<name> (default: the zip's variant)",
+            "max_batch_rows": "rows per model call at most (default 4096)",
+            "max_wait_ms": "how long a batch may wait to fill under concurrent load (default 2)",
+            "max_queue_rows": "rows waiting for the model before requests get 503 (default 50000)",
+            "timeout": "seconds per request before 504 (default 10)",
+            "cache_rows": "LRU prediction cache entries, 0 = off (default 0)",
+            "max_body_mb": "largest request body in MB, larger gets 413 (default 32)",
+            "admin_token": "enables POST /admin/model (model swap) with this bearer token "
+                           "(default: $NETFAB_ADMIN_TOKEN, off when unset)"})
+def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=4096, max_wait_ms=2.0,
+          max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None):
+    """Serve a model zip over TensorFlow Serving's REST API until SIGTERM (docs/serving.md)."""
+    import os
+
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.server import ServerSettings, serve as run_server
+
+        settings = ServerSettings(
+            host=host, port=int(port), model_name=name, max_batch_rows=int(max_batch_rows),
+            max_wait_ms=float(max_wait_ms), max_queue_rows=int(max_queue_rows), timeout_s=float(timeout),
+            cache_rows=int(cache_rows), max_body_mb=float(max_body_mb),
+            admin_token=admin_token or os.environ.get("NETFAB_ADMIN_TOKEN", ""))
+        run_server(model, settings)
