@@ -37,8 +37,9 @@ class ServingModel:
     """One loaded model: its name, version, input schema and serving function."""
 
     def __init__(self, uri: str, folder: tempfile.TemporaryDirectory, function, name: str,
-                 version: str, inputs: FeatureSchema):
+                 version: str, inputs: FeatureSchema, id_column: str):
         self.uri, self.name, self.version, self.inputs = uri, name, version, inputs
+        self.id_column = id_column  # carried next to scores by `fab predict`
         self._folder = folder  # removed when this object is garbage collected
         self._function = function
         self.loaded_at = time.time()
@@ -57,7 +58,8 @@ class ServingModel:
         metadata = packaging.read_json_member(zip_path, "dataset_metadata.json")
         function = load_serving_function(unpacked / "saved_model")
         inputs = FeatureSchema.from_signature(function, metadata)
-        model = cls(str(uri), folder, function, name or config["variant"], config["run_id"], inputs)
+        model = cls(str(uri), folder, function, name or config["variant"], config["run_id"], inputs,
+                    config["values"]["id_column"])
         log.info("loaded %s (%s, version %s) in %.1f s", uri, model.name, model.version,
                  time.perf_counter() - started)
         return model
