@@ -90,6 +90,7 @@ class PredictionServer:
         self.batcher: MicroBatcher | None = None
         self.cache = PredictionCache(settings.cache_rows) if settings.cache_rows else None
         self.draining = False
+        self._in_flight = 0
         self.load_error: str | None = None
         self._swap_lock = asyncio.Lock()
         from netfab.serving_model import models_in_memory
@@ -134,22 +135,27 @@ class PredictionServer:
 
     @property
     def ready(self) -> bool:
+        """What /readyz says: warm and not draining."""
         return self.batcher is not None and not self.draining
 
     # --- middleware ---------------------------------------------------------------------------
     @web.middleware
     async def _errors_as_json(self, request, handler):
+        self._in_flight += 1  # a handler starts once the headers are in: its body may still be on the way
         try:
             response = await handler(request)
-        except web.HTTPRequestEntityTooLarge as error:
-            response = _error(413, f"request body is {error.actual_size} bytes, over the "
-                                   f"{error.max_size}-byte limit; send fewer rows per request "
-                                   f"(or start fab serve with a larger --max-body-mb)")
+        except web.HTTPRequestEntityTooLarge:
+            size = f"{request.content_length} bytes" if request.content_length else "too large"
+            response = _error(413, f"request body is {size}, over the {self.settings.max_body_mb:g} MB "
+                                   f"limit; send fewer rows per request (or start fab serve with a "
+                                   f"larger --max-body-mb)")
         except web.HTTPException as error:
             if error.status < 400:
                 raise
             response = _error(error.status, f"{request.method} {request.path}: {error.reason}; "
                                             f"see GET /openapi.json for the API")
+        finally:
+            self._in_flight -= 1
         if request.path.startswith("/v1/"):
             self.metrics.count_response(response.status)
         return response
@@ -169,9 +175,9 @@ class PredictionServer:
     # --- the TensorFlow Serving API -------------------------------------------------------------
     def _served_model(self, request):
         """The model named in the path, or the error response to send instead."""
-        if not self.ready:
-            reason = "draining" if self.draining else "loading the model"
-            return None, _error(503, f"not ready ({reason}); retry shortly (GET /readyz)",
+        # While draining, requests that still arrive on open connections are answered.
+        if self.batcher is None:
+            return None, _error(503, "not ready (loading the model); retry shortly (GET /readyz)",
                                 {"Retry-After": str(self.settings.retry_after_s)})
         model, name = self.model, request.match_info["name"]
         if name != model.name:
@@ -334,8 +340,15 @@ class PredictionServer:
                 await stopping
         finally:
             self.draining = True
-            log.info("draining: no new connections, finishing requests in flight")
-            await runner.cleanup()  # stops listening, waits for handlers (drain_timeout_s)
+            log.info("draining: no new connections, finishing %d request(s) in flight", self._in_flight)
+            for site in list(runner.sites):
+                await site.stop()
+            # Wait ourselves rather than in runner.cleanup(): aiohttp's shutdown stops reading
+            # from connections, which would drop a request whose body is still arriving.
+            deadline = time.monotonic() + self.settings.drain_timeout_s
+            while self._in_flight and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            await runner.cleanup()  # closes idle keep-alive connections
             if self.batcher:
                 self.batcher.stop()
             loading.cancel()
