@@ -24,8 +24,14 @@ setup(
         "pyarrow>=20,<27",
         "fabric>=3.2,<4",
         "matplotlib>=3.8,<4",
+        # fab serve / fab predict / fab k8s (issue 5)
+        "aiohttp>=3.9,<4",
+        "orjson>=3.8,<4",
+        "pyformance>=0.4,<0.5",
+        "PyYAML>=6,<7",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3",
+                 "kubernetes-validate>=1.30,<2"],  # fab k8s manifests against the Kubernetes schemas
     },
 )

@@ -10,9 +10,10 @@ SavedModel (~1 ms) dwarfs the per-row cost, so 64 one-row requests answered by o
 much cheaper than 64 calls.
 
 Adapting to load: a request that finds the model idle and nothing else queued runs at once (no
-wait, so one client alone sees the model's own latency). When the previous batch merged several
-requests there are concurrent clients, and the batcher waits up to max_wait_ms for the batch
-to fill. While the model runs, arrivals queue and become the next batch by themselves.
+wait, so one client alone sees the model's own latency). When the previous batch merged k
+requests there are about k concurrent clients, and the batcher waits up to max_wait_ms for k
+requests (or max_batch_rows rows) before it runs. While the model runs, arrivals queue and
+become the next batch by themselves.
 
 The queue is bounded in rows: submit() raises QueueFull instead of letting memory and latency
 grow without limit; the server answers that with 503 and Retry-After.
@@ -95,9 +96,13 @@ class MicroBatcher:
                 if self._stopping:
                     return None
                 self._lock.wait()
-            if self._last_batch_requests > 1 and self._queued_rows < self.max_batch_rows:
+            # Under load, expect about as many requests as the last batch held: wait for them
+            # (at most max_wait) instead of running a half-empty batch and idling meanwhile.
+            expected = self._last_batch_requests
+            if expected > 1 and len(self._queue) < expected and self._queued_rows < self.max_batch_rows:
                 deadline = time.monotonic() + self.max_wait
-                while self._queued_rows < self.max_batch_rows and not self._stopping:
+                while (len(self._queue) < expected and self._queued_rows < self.max_batch_rows
+                       and not self._stopping):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break

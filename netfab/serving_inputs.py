@@ -13,12 +13,18 @@ The common case (every value already of the right type) is checked with one pass
 and converted with one numpy call, so that validation stays small next to the model itself.
 """
 import math
+import operator
 
 import numpy as np
 
 from netfab.errors import NetfabError
 
 STRING, NUMBER = "string", "number"
+_STR, _NUMBERS = {str}, {float, int}
+
+
+def _row_label(index: int) -> str:
+    return f"row {index}"
 
 
 class InputError(NetfabError):
@@ -36,6 +42,9 @@ class FeatureSchema:
     def __init__(self, features: dict[str, str], numeric_fill: dict[str, float]):
         self.features = features
         self.numeric_fill = numeric_fill
+        getter = operator.itemgetter(*features)
+        # itemgetter of one key returns the value itself, not a 1-tuple.
+        self._getter = getter if len(features) > 1 else (lambda row: (getter(row),))
 
     @classmethod
     def from_signature(cls, function, dataset_metadata: dict) -> "FeatureSchema":
@@ -54,14 +63,14 @@ class FeatureSchema:
         if not isinstance(rows, list) or not rows:
             raise InputError('"instances" must be a non-empty list of rows, each a JSON object '
                              'of feature: value')
-        columns = {}
-        for name, kind in self.features.items():
-            try:
-                values = [row[name] for row in rows]
-            except (KeyError, TypeError):
-                raise self._row_problem(rows, name) from None
-            columns[name] = self._column(name, kind, values, lambda i: f"row {i}")
-        return columns
+        try:
+            # itemgetter + map + zip(*) transpose rows into columns in C: several times faster
+            # than a Python loop per column, which matters for 1,000-row requests.
+            values = zip(*map(self._getter, rows))
+        except (KeyError, TypeError):
+            raise self._row_problem(rows) from None
+        return {name: self._column(name, kind, column, _row_label)
+                for (name, kind), column in zip(self.features.items(), values)}
 
     def columns_from_inputs(self, inputs) -> dict[str, np.ndarray]:
         """Columnar form: an object of feature: [values], all lists of one length."""
@@ -82,28 +91,30 @@ class FeatureSchema:
                              f"{', '.join(f'{k}={v}' for k, v in lengths.items())}")
         if not next(iter(lengths.values())):
             raise InputError('"inputs" lists are empty: send at least one row')
-        return {name: self._column(name, kind, inputs[name], lambda i: f"row {i}")
+        return {name: self._column(name, kind, inputs[name], _row_label)
                 for name, kind in self.features.items()}
 
     # --- checks and conversion --------------------------------------------------------------
-    def _row_problem(self, rows, name) -> InputError:
+    def _row_problem(self, rows) -> InputError:
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 return InputError(f"row {i}: expected a JSON object of feature: value, got {_type_name(row)}")
-            if name not in row:
+            name = next((name for name in self.features if name not in row), None)
+            if name is not None:
                 hint = "null for an unknown number (the training mean is used)" if \
                     self.features[name] == NUMBER else "null or \"\" for an unknown value"
                 return InputError(f"row {i}: missing feature {name!r} ({self.features[name]}); "
                                   f"send {hint}")
-        return InputError(f"field {name!r} could not be read")  # not reached: one row must lack it
+        return InputError("the rows could not be read")  # not reached: one row must be at fault
 
     def _column(self, name, kind, values, where) -> np.ndarray:
+        types = set(map(type, values))  # one pass in C; the usual answer is {str} or {float, int}
         if kind == STRING:
-            if all(type(v) is str for v in values):
+            if types == _STR:
                 return np.array(values, dtype=object)
             return np.array([self._string(name, v, where(i)) for i, v in enumerate(values)], dtype=object)
-        if all(type(v) is float or type(v) is int for v in values):
-            column = np.array(values, dtype=np.float32)
+        if types <= _NUMBERS:
+            column = np.fromiter(values, dtype=np.float32, count=len(values))
             if np.isfinite(column).all():
                 return column
         return np.array([self._number(name, v, where(i)) for i, v in enumerate(values)], dtype=np.float32)
