@@ -137,9 +137,9 @@ def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=4096, m
 @task(help={"model": "model zip URI (a path, file:// or gs://)",
             "input": "NDJSON rows to score: a file, a folder of shards or a glob (.gz too)",
             "output": "where the scores go: CSV, or NDJSON if it ends in .json/.jsonl/.ndjson",
-            "batch_rows": "rows per model call (default 8192)",
+            "batch_rows": "rows per model call (default 16384)",
             "threads": "model calls at a time (default 2)"})
-def predict(c, model, input, output, batch_rows=8192, threads=2):
+def predict(c, model, input, output, batch_rows=16384, threads=2):
     """Score a file of rows offline: `<id>,probability` per row, in input order."""
     _setup_logging()
     with exit_on_user_error():

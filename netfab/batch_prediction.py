@@ -25,13 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+# The training loader's line scanner: one home for "file:line: column X holds Y; expected Z".
+from data.loading import _first_bad_line as first_bad_line
 from netfab import storage
 from netfab.errors import DataError
 from netfab.serving_inputs import STRING
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 8192  # rows per model call: past ~8K, items/s stops rising and memory grows
+BATCH_ROWS = 16384  # rows per model call: measured best on 2 cores (8K: ~15% fewer items/s)
 THREADS = 2  # concurrent model calls
 NDJSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
@@ -49,8 +51,14 @@ class PredictSummary:
         return self.rows / self.score_seconds if self.score_seconds else float("inf")
 
 
-def read_columns(files: list[Path], schema, id_column: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The model's feature columns (nulls filled as in training) and the id column of every row."""
+def read_columns(files: list[Path], schema, id_column: str, roles: dict[str, str] | None = None
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The model's feature columns (nulls filled as in training) and the id column of every row.
+
+    `roles` (column -> config key, as data.loading.column_roles) words the error for a bad line.
+    """
+    roles = roles or {name: "numeric_columns" if kind != STRING else "categorical_columns"
+                      for name, kind in schema.features.items()}
     tables = []
     for path in files:
         try:
@@ -59,8 +67,9 @@ def read_columns(files: list[Path], schema, id_column: str) -> tuple[dict[str, n
         except pa.ArrowInvalid as error:
             if "Empty JSON file" in str(error):
                 continue
-            raise DataError(f"{path}: cannot parse as newline-delimited JSON ({error}); each line "
-                            f"must be one JSON object of feature: value") from None
+            # pyarrow says what but not where: scan the file to name the line and column.
+            raise DataError(first_bad_line(path, roles) or f"{path}: cannot parse as newline-"
+                            f"delimited JSON ({error}); each line must be one JSON object") from None
         missing = [name for name in [*schema.features, id_column] if name not in table.column_names]
         if missing:
             raise DataError(f"{path} has no column(s) {', '.join(map(repr, missing))}; the model "
@@ -86,8 +95,9 @@ def read_columns(files: list[Path], schema, id_column: str) -> tuple[dict[str, n
                 columns[name] = column.to_numpy()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
             expected = "strings or null" if kind == STRING else "numbers or null"
-            raise DataError(f"column {name!r} of {files[0] if len(files) == 1 else 'the input'} "
-                            f"holds values of {error}; the model expects {expected}") from None
+            located = next(filter(None, (first_bad_line(path, roles) for path in files)), None)
+            raise DataError(located or f"column {name!r} holds values of {error}; the model "
+                                       f"expects {expected}") from None
     ids = table[id_column].cast(pa.string()).to_numpy(zero_copy_only=False)
     return columns, ids
 
@@ -95,13 +105,18 @@ def read_columns(files: list[Path], schema, id_column: str) -> tuple[dict[str, n
 def score_columns(model, columns: dict[str, np.ndarray], batch_rows: int = BATCH_ROWS,
                   threads: int = THREADS, progress=None) -> np.ndarray:
     """Probabilities for every row: batches of `batch_rows`, `threads` model calls at a time."""
+    import tensorflow as tf
+
     rows = len(next(iter(columns.values())))
     starts = range(0, rows, batch_rows)
     scores = np.empty(rows, dtype=np.float32)
+    # Each column becomes a tensor once; a batch is then a cheap slice. Converting object arrays
+    # of Python strings per call instead costs ~15% of the scoring time.
+    tensors = {name: tf.constant(column) for name, column in columns.items()}
 
     def score(start):
         scores[start:start + batch_rows] = model.predict(
-            {name: column[start:start + batch_rows] for name, column in columns.items()})
+            {name: tensor[start:start + batch_rows] for name, tensor in tensors.items()})
         return min(batch_rows, rows - start)
 
     done = 0
@@ -136,7 +151,7 @@ def predict_file(model_uri: str, input_uri: str, output: str, batch_rows: int = 
     model = ServingModel.load(model_uri)
     files = storage.dataset_files(input_uri)
     started = time.perf_counter()
-    columns, ids = read_columns(files, model.inputs, model.id_column)
+    columns, ids = read_columns(files, model.inputs, model.id_column, model.column_roles)
     read_seconds = time.perf_counter() - started
     log.info("read %d rows from %d file(s) in %.1f s", len(ids), len(files), read_seconds)
 

@@ -20,7 +20,9 @@ import numpy as np
 from netfab.errors import NetfabError
 
 STRING, NUMBER = "string", "number"
-_STR, _NUMBERS = {str}, {float, int}
+_STR, _STR_OR_NULL = {str}, {str, type(None)}
+_NUMBERS_OR_NULL = {float, int, type(None)}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _row_label(index: int) -> str:
@@ -112,10 +114,22 @@ class FeatureSchema:
         if kind == STRING:
             if types == _STR:
                 return np.array(values, dtype=object)
+            if types == _STR_OR_NULL:  # nulls are common (an unknown device): no per-value loop
+                column = np.array(values, dtype=object)
+                column[column == None] = ""  # noqa: E711 (elementwise comparison)
+                return column
             return np.array([self._string(name, v, where(i)) for i, v in enumerate(values)], dtype=object)
-        if types <= _NUMBERS:
-            column = np.fromiter(values, dtype=np.float32, count=len(values))
-            if np.isfinite(column).all():
+        if types <= _NUMBERS_OR_NULL:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just below
+                    column = np.array(values, dtype=np.float64).astype(np.float32)  # None -> NaN
+            except OverflowError:  # an integer beyond float64
+                column = None
+            if column is not None:
+                # Only the non-finite values are looked at one by one: a null is filled; a NaN,
+                # an infinity or a number beyond float32 is an error naming its row.
+                for i in np.flatnonzero(~np.isfinite(column)).tolist():
+                    column[i] = self._number(name, values[i], where(i))
                 return column
         return np.array([self._number(name, v, where(i)) for i, v in enumerate(values)], dtype=np.float32)
 
@@ -134,11 +148,12 @@ class FeatureSchema:
         if type(value) not in (int, float):
             raise InputError(f"{where}, field {name!r}: expected a number, got {_type_name(value)} "
                              f"{value!r:.40}")
-        if math.isnan(value):
+        if isinstance(value, float) and math.isnan(value):
             raise InputError(f"{where}, field {name!r}: NaN is not a value the model can score; "
                              f"send null for an unknown number (the training mean is used)")
-        if not math.isfinite(np.float32(value)):
-            raise InputError(f"{where}, field {name!r}: {value!r} is not a finite float32")
+        if not abs(value) <= FLOAT32_MAX:
+            raise InputError(f"{where}, field {name!r}: {value!r:.40} is not a finite float32 number "
+                             f"(the model computes in float32: at most ±3.4e38)")
         return value
 
     # --- what the server shows ----------------------------------------------------------------

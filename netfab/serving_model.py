@@ -37,9 +37,13 @@ class ServingModel:
     """One loaded model: its name, version, input schema and serving function."""
 
     def __init__(self, uri: str, folder: tempfile.TemporaryDirectory, function, name: str,
-                 version: str, inputs: FeatureSchema, id_column: str):
+                 version: str, inputs: FeatureSchema, config_values: dict):
         self.uri, self.name, self.version, self.inputs = uri, name, version, inputs
-        self.id_column = id_column  # carried next to scores by `fab predict`
+        self.id_column = config_values["id_column"]  # carried next to scores by `fab predict`
+        # column -> the config key that names it, for error messages about input files
+        self.column_roles = {**{c: "categorical_columns" for c in config_values["categorical_columns"]},
+                             **{c: "numeric_columns" for c in config_values["numeric_columns"]},
+                             **({config_values["text_column"]: "text_column"} if config_values["text_column"] else {})}
         self._folder = folder  # removed when this object is garbage collected
         self._function = function
         self.loaded_at = time.time()
@@ -59,13 +63,13 @@ class ServingModel:
         function = load_serving_function(unpacked / "saved_model")
         inputs = FeatureSchema.from_signature(function, metadata)
         model = cls(str(uri), folder, function, name or config["variant"], config["run_id"], inputs,
-                    config["values"]["id_column"])
+                    config["values"])
         log.info("loaded %s (%s, version %s) in %.1f s", uri, model.name, model.version,
                  time.perf_counter() - started)
         return model
 
-    def predict(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """Probabilities for columns already checked by `self.inputs` (float32, one per row)."""
+    def predict(self, columns: dict) -> np.ndarray:
+        """Probabilities for columns checked by `self.inputs` (numpy arrays or tensors), float32 per row."""
         from netfab.saved_model import call_on_columns
 
         return call_on_columns(self._function, columns)

@@ -1,6 +1,7 @@
 """`fab serve` over real HTTP on loopback: both request forms, every bad input, probes, metrics,
 the predictions of the SavedModel itself; overload, a model swap under load and a SIGTERM drain.
 """
+import http.client
 import json
 import shutil
 import signal
@@ -247,10 +248,17 @@ def test_sigterm_drains_requests_in_flight_and_exits_0(small_queue_server):
         sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body[:1000])
         in_flight.append(sock)
+    keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # opened before SIGTERM
+    keep_alive.request("GET", "/readyz")
+    assert keep_alive.getresponse().read() and True
     time.sleep(0.5)
     small_queue_server.process.send_signal(signal.SIGTERM)
     time.sleep(1)
-    assert call(port, "GET", "/readyz", timeout=5).status == 503 if _listening(port) else True
+    assert not _listening(port), "still accepting connections after SIGTERM"
+    keep_alive.request("GET", "/readyz")  # on a connection that was already open: not ready
+    reply = keep_alive.getresponse()
+    assert reply.status == 503 and b"draining" in reply.read()
+    keep_alive.close()
     statuses = []
     for sock in in_flight:
         sock.sendall(body[1000:])
@@ -263,7 +271,6 @@ def test_sigterm_drains_requests_in_flight_and_exits_0(small_queue_server):
     assert statuses == [200, 200, 200]
     assert small_queue_server.process.wait(60) == 0
     assert "draining" in small_queue_server.log_tail()
-    assert not _listening(port), "still accepting connections after SIGTERM"
 
 
 def _listening(port) -> bool:
@@ -272,3 +279,13 @@ def _listening(port) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_out_of_range_numbers_and_null_strings(server):
+    rows = fixture_rows(3)
+    rows[1]["device"] = None
+    rows[2]["price"] = 1e300  # beyond float32
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    assert reply.status == 400 and reply.body["error"].startswith("row 2, field 'price': 1e+300 is not a finite")
+    reply = call(server.port, "POST", PREDICT, {"instances": rows[:2]})
+    assert reply.status == 200 and len(reply.body["predictions"]) == 2
