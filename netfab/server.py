@@ -50,12 +50,13 @@ class ServerSettings:
     retry_after_s: int = 1  # the Retry-After of a 503
     drain_timeout_s: float = 30.0  # SIGTERM: how long requests in flight may take to finish
     admin_token: str = ""  # enables POST /admin/model with "Authorization: Bearer <token>"
+    tf_threads: int = 0  # TensorFlow inter- and intra-op threads each; 0 = TensorFlow's default
 
     def __post_init__(self):
         for name in ("max_batch_rows", "max_queue_rows"):
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s"):
+        for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s", "tf_threads"):
             if getattr(self, name) < 0:
                 raise NetfabError(f"{name} must not be negative, got {getattr(self, name)}")
 
@@ -123,6 +124,9 @@ class PredictionServer:
         return model
 
     async def load_model(self) -> None:
+        from netfab.serving_model import configure_tf_threads
+
+        configure_tf_threads(self.settings.tf_threads)
         try:
             self.model = await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm,
                                                                           self.model_uri)
