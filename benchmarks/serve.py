@@ -1,0 +1,301 @@
+"""How fast a model zip answers: in-process limit, `fab serve` over loopback, a naive server, `fab predict`.
+
+Usage: python benchmarks/serve.py [--model ZIP] [--seconds 6]
+       (without --model, a deep_v1 zip is trained on the bundled fixture first, ~20 s)
+
+In one run, on this machine, with the client on loopback:
+  (a) limit      the model called in-process on pre-converted batches of 16384 rows (items/s)
+  (b) fab serve  requests of 1,000 rows from 4 concurrent clients (items/s), row and columnar form
+  (c) fab serve  single-row requests at concurrency 1, 8 and 64 (requests/s, p50, p99)
+  (d) naive      the same model behind http.server's ThreadingHTTPServer calling predict once
+                 per request (json + tf.constant per column, no batching), at concurrency 1 and 64
+  (e) fab predict's scoring on pre-loaded columns, and end to end with NDJSON parsing
+  and what JSON costs per 1,000-row request (orjson decode + input checks, encode) next to the model.
+Floors: (b) >= 50% of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms; (e) >= 600,000 items/s.
+Exits 1 if a floor is missed. The client shares the CPU with the server: on 2 cores it costs.
+"""
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from data.fixture import FIXTURE_PATH  # noqa: E402
+
+FLOOR_SERVE_SHARE = 0.5
+FLOOR_BATCHING_GAIN = 5.0
+FLOOR_P99_MS = 5.0
+FLOOR_PREDICT_ITEMS = 600_000
+LIMIT_BATCH = 16384
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def fixture_rows() -> list[dict]:
+    return [json.loads(line) for line in FIXTURE_PATH.read_text().splitlines()]
+
+
+def wait_ready(port: int, process, path="/readyz", timeout=300) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("server not ready in time")
+
+
+# --- the load generator -------------------------------------------------------------------------
+async def _load(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> dict:
+    """`concurrency` clients, each sending `body` back to back on its own keep-alive connection."""
+    import aiohttp
+
+    latencies, failures = [], 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def client():
+            nonlocal failures
+            while (start := time.perf_counter()) < deadline:
+                async with session.post(f"http://127.0.0.1:{port}{path}", data=body,
+                                        headers={"Content-Type": "application/json"}) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+                latencies.append(time.perf_counter() - start)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies = np.array(latencies) * 1000
+    return {"requests_per_s": len(latencies) / elapsed, "p50_ms": float(np.percentile(latencies, 50)),
+            "p99_ms": float(np.percentile(latencies, 99)), "failures": failures, "requests": len(latencies)}
+
+
+def load(port, path, body, concurrency, seconds) -> dict:
+    return asyncio.run(_load(port, path, body, concurrency, seconds))
+
+
+# --- (d) the naive server, run by this script in a subprocess --------------------------------------
+def run_naive_server(model_uri: str, port: int) -> None:
+    """http.server + json + one predict call per request: what one writes without batching."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from netfab import packaging
+    from netfab.saved_model import load_serving_function, predict_rows
+
+    folder = packaging.extract_package(model_uri, Path(tempfile.mkdtemp(prefix="naive-")))
+    function = load_serving_function(folder / "saved_model")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self._send(200, b"{}")
+
+        def do_POST(self):
+            rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"]
+            self._send(200, json.dumps({"predictions": predict_rows(function, rows).tolist()}).encode())
+
+        def _send(self, status, payload):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        disable_nagle_algorithm = True  # else headers and body in two writes wait ~40 ms for an ACK
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+# --- the measurements -----------------------------------------------------------------------------
+def measure_in_process(model, rows, seconds) -> dict:
+    from netfab.batch_prediction import score_columns
+
+    import tensorflow as tf
+
+    columns = model.inputs.columns_from_rows((rows * (LIMIT_BATCH * 8 // len(rows) + 1))[:LIMIT_BATCH * 8])
+    columns = {name: tf.constant(column) for name, column in columns.items()}  # converted once, outside the timing
+    results = {}
+    for threads in (1, 2):
+        score_columns(model, columns, LIMIT_BATCH, threads)  # warm
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 2:
+            score_columns(model, columns, LIMIT_BATCH, threads)
+            done += LIMIT_BATCH * 8
+        results[threads] = done / (time.perf_counter() - started)
+    return results
+
+
+def measure_json(model, rows) -> dict:
+    """Per 1,000-row request: orjson decode + input checks, response encode, and the model call."""
+    from netfab.server import parse_body
+
+    body = orjson.dumps({"instances": rows[:1000]})
+
+    def per_call(fn, repeat=30):
+        fn()
+        started = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        return (time.perf_counter() - started) / repeat * 1000
+
+    columns = model.inputs.columns_from_rows(rows[:1000])
+    scores = model.predict(columns)
+    return {
+        "decode_ms": per_call(lambda: parse_body(body)),
+        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(body)["instances"])) -
+                    per_call(lambda: parse_body(body)),
+        "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)),
+        "stdlib_json_ms": per_call(lambda: json.loads(body)),
+        "model_ms": per_call(lambda: model.predict(columns)),
+    }
+
+
+def measure_predict(model, rows, tmp: Path) -> dict:
+    from netfab.batch_prediction import read_columns, score_columns
+    from data.fixture import write_fixture
+
+    count = 400_000
+    path = tmp / "rows.json"
+    write_fixture(str(path), count, 11)
+    started = time.perf_counter()
+    columns, _ = read_columns([path], model.inputs, model.id_column)
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    score_columns(model, columns)
+    score = time.perf_counter() - started
+    return {"rows": count, "preloaded_items_per_s": count / score, "with_parsing_items_per_s": count / (read + score),
+            "read_s": read, "score_s": score}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model zip (default: train deep_v1 on the fixture first)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="per measurement")
+    parser.add_argument("--naive-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_server:
+        return run_naive_server(args.naive_server[0], int(args.naive_server[1]))
+
+    tmp = Path(tempfile.mkdtemp(prefix="netfab-bench-"))
+    model_uri = args.model
+    if not model_uri:
+        from netfab.training import train
+        from netfab.config import load_config
+
+        print("training deep_v1 on the fixture for the benchmark ...", flush=True)
+        model_uri = train(load_config("deep_v1", environ={"NET_EPOCHS": "3"}), str(FIXTURE_PATH), str(tmp)).zip_uri
+
+    from netfab.serving_model import ServingModel
+
+    rows = fixture_rows()
+    model = ServingModel.load(model_uri)
+    model.warm_up()
+    s = args.seconds
+    print("(a) in-process limit ...", flush=True)
+    limit = measure_in_process(model, rows, s)
+    json_costs = measure_json(model, rows)
+    print("(e) fab predict scoring ...", flush=True)
+    predict = measure_predict(model, rows, tmp)
+    del model  # the servers below get the CPU to themselves
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("fab")), "serve", f"--model={model_uri}",
+                               f"--port={port}"], cwd=PROJECT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, server)
+        path = "/v1/models/deep_v1:predict"
+        big = orjson.dumps({"instances": rows[:1000]})
+        big_columnar = orjson.dumps({"inputs": {name: [row[name] for row in rows[:1000]] for name in rows[0]}})
+        one = orjson.dumps({"instances": rows[:1]})
+        print("(b) fab serve, 1,000-row requests ...", flush=True)
+        load(port, path, big, 4, 1)  # warm the connections
+        serve_big = load(port, path, big, 4, s)
+        serve_big_columnar = load(port, path, big_columnar, 4, s)
+        print("(c) fab serve, single rows ...", flush=True)
+        serve_one = {c: load(port, path, one, c, s) for c in (1, 8, 64)}
+    finally:
+        server.terminate()
+        server.wait(60)
+
+    port = free_port()
+    naive = subprocess.Popen([sys.executable, __file__, "--naive-server", model_uri, str(port)], cwd=PROJECT,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, naive, path="/")
+        print("(d) naive server ...", flush=True)
+        load(port, "/v1/models/deep_v1:predict", one, 4, 1)
+        naive_one = {c: load(port, "/v1/models/deep_v1:predict", one, c, s) for c in (1, 64)}
+    finally:
+        naive.terminate()
+        naive.wait(60)
+
+    best_limit = max(limit.values())
+    serve_items = max(serve_big["requests_per_s"], serve_big_columnar["requests_per_s"]) * 1000
+    gain = serve_one[64]["requests_per_s"] / naive_one[64]["requests_per_s"]
+    checks = [
+        ("(b) >= 50% of (a)", serve_items / best_limit >= FLOOR_SERVE_SHARE, f"{serve_items / best_limit:.0%}"),
+        ("(c) c=64 >= 5x naive", gain >= FLOOR_BATCHING_GAIN, f"{gain:.1f}x"),
+        ("(c) c=1 p99 <= 5 ms", serve_one[1]["p99_ms"] <= FLOOR_P99_MS, f"{serve_one[1]['p99_ms']:.2f} ms"),
+        ("(e) >= 600K items/s", predict["preloaded_items_per_s"] >= FLOOR_PREDICT_ITEMS,
+         f"{predict['preloaded_items_per_s']:,.0f}"),
+    ]
+    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
+          f"(shared with other work: figures are lower bounds)")
+    print(f"\n{'measurement':<50}{'items/s':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}")
+    print(f"{'(a) in-process, 16384-row batches, 1 thread':<50}{limit[1]:>12,.0f}")
+    print(f"{'(a) in-process, 16384-row batches, 2 threads':<50}{limit[2]:>12,.0f}")
+    row = "{:<50}{:>12,.0f}{:>10,.0f}{:>9.2f}{:>9.2f}{:>6}"
+    for form, r in (("rows", serve_big), ("columns", serve_big_columnar)):
+        print(row.format(f"(b) fab serve, 1000-row requests ({form}), c=4", r["requests_per_s"] * 1000,
+                         r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"]))
+    for c, r in serve_one.items():
+        print(row.format(f"(c) fab serve, 1-row requests, c={c}", r["requests_per_s"], r["requests_per_s"],
+                         r["p50_ms"], r["p99_ms"], r["failures"]))
+    for c, r in naive_one.items():
+        print(row.format(f"(d) naive server, 1-row requests, c={c}", r["requests_per_s"], r["requests_per_s"],
+                         r["p50_ms"], r["p99_ms"], r["failures"]))
+    print(f"{'(e) fab predict scoring, pre-loaded columns':<50}{predict['preloaded_items_per_s']:>12,.0f}")
+    print(f"{'(e) fab predict with NDJSON parsing':<50}{predict['with_parsing_items_per_s']:>12,.0f}"
+          f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
+    j = json_costs
+    print(f"\nper 1,000-row request: orjson decode {j['decode_ms']:.2f} ms (stdlib json {j['stdlib_json_ms']:.2f} ms), "
+          f"input checks {j['check_ms']:.2f} ms, encode {j['encode_ms']:.2f} ms, model {j['model_ms']:.2f} ms")
+    print()
+    for name, passed, value in checks:
+        print(f"{'PASS' if passed else 'MISS'}  {name:<24} {value}")
+    sys.exit(0 if all(passed for _, passed, _ in checks) else 1)
+
+
+if __name__ == "__main__":
+    main()

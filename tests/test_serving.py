@@ -1,0 +1,291 @@
+"""`fab serve` over real HTTP on loopback: both request forms, every bad input, probes, metrics,
+the predictions of the SavedModel itself; overload, a model swap under load and a SIGTERM drain.
+"""
+import http.client
+import json
+import shutil
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from data.fixture import FIXTURE_PATH
+from netfab import packaging
+from tests.helpers import config_for, fixture_rows
+from tests.serving_helpers import ServerProcess, call
+
+TOKEN = "test-admin-token"
+PREDICT = "/v1/models/deep_v1:predict"
+
+
+@pytest.fixture(scope="module")
+def server(trained_zip, tmp_path_factory):
+    process = ServerProcess(trained_zip, "--cache-rows=1000", "--max-body-mb=1",
+                            log_path=tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        yield process.wait_ready()
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def direct_scores(trained_zip, tmp_path_factory):
+    """The SavedModel called in this process, no server in between."""
+    from netfab.saved_model import load_serving_function, predict_rows
+
+    folder = packaging.extract_package(trained_zip, tmp_path_factory.mktemp("direct"))
+    function = load_serving_function(folder / "saved_model")
+    return lambda rows: predict_rows(function, rows)
+
+
+def columnar(rows):
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+# --- the two request forms ------------------------------------------------------------------------
+def test_row_form_answers_like_the_saved_model_called_directly(server, direct_scores):
+    rows = fixture_rows(50)
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    assert reply.status == 200, reply.body
+    np.testing.assert_allclose(reply.body["predictions"], direct_scores(rows), atol=1e-6)
+
+
+def test_columnar_form_answers_outputs_in_row_order(server, direct_scores):
+    rows = fixture_rows(30)[10:]
+    reply = call(server.port, "POST", PREDICT, {"inputs": columnar(rows), "signature_name": "serving_default"})
+    assert reply.status == 200, reply.body
+    np.testing.assert_allclose(reply.body["outputs"], direct_scores(rows), atol=1e-6)
+
+
+def test_unseen_categories_and_null_values_are_scored(server):
+    row = dict(fixture_rows(1)[0], country="ZZ", item_id="item_never_seen", rating=None, device=None)
+    reply = call(server.port, "POST", PREDICT, {"instances": [row]})
+    assert reply.status == 200, reply.body
+    assert 0 < reply.body["predictions"][0] < 1
+
+
+# --- bad input: status and a message naming the row and field ------------------------------------
+@pytest.mark.parametrize("body, status, words", [
+    (b"", 400, ["empty request body"]),
+    (b'{"instances": [', 400, ["malformed JSON"]),
+    ({"instances": []}, 400, ["non-empty list"]),
+    ({"rows": []}, 400, ["instances", "inputs"]),
+    ({"instances": "fixture"}, 400, ["non-empty list"]),
+    ({"inputs": {"country": ["DE"]}}, 400, ["lacks feature", "price"]),
+], ids=["empty", "malformed", "no-rows", "neither-form", "not-a-list", "columnar-missing"])
+def test_malformed_bodies_get_400(server, body, status, words):
+    reply = call(server.port, "POST", PREDICT, body)
+    assert reply.status == status
+    assert all(word in reply.body["error"] for word in words), reply.body
+
+
+def test_missing_feature_names_row_and_field(server):
+    rows = fixture_rows(3)
+    del rows[2]["price"]
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    assert reply.status == 400
+    assert reply.body["error"].startswith("row 2: missing feature 'price'"), reply.body
+
+
+def test_wrong_type_names_row_and_field(server):
+    rows = fixture_rows(2)
+    rows[1]["nights"] = "two"
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    assert reply.status == 400
+    assert "row 1, field 'nights': expected a number, got a string 'two'" in reply.body["error"]
+    rows = fixture_rows(2)
+    rows[0]["country"] = 49
+    reply = call(server.port, "POST", PREDICT, {"inputs": columnar(rows)})
+    assert reply.status == 400 and "row 0, field 'country': expected a string" in reply.body["error"]
+
+
+def test_nan_names_row_and_field(server):
+    rows = fixture_rows(2)
+    rows[1]["rating"] = float("nan")
+    body = json.dumps({"instances": rows}).encode()  # Python writes the non-standard NaN token
+    assert b"NaN" in body
+    reply = call(server.port, "POST", PREDICT, body)
+    assert reply.status == 400
+    assert reply.body["error"].startswith("row 1, field 'rating': NaN"), reply.body
+
+
+def test_unknown_model_gets_404_naming_the_served_one(server):
+    reply = call(server.port, "POST", "/v1/models/rnn_v9:predict", {"instances": fixture_rows(1)})
+    assert reply.status == 404 and "'rnn_v9'" in reply.body["error"] and "deep_v1" in reply.body["error"]
+    assert call(server.port, "GET", "/v1/models/rnn_v9").status == 404
+
+
+def test_body_over_the_limit_gets_413(server):
+    rows = fixture_rows() * 4  # ~1.6 MB against --max-body-mb=1
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    assert reply.status == 413 and "limit" in reply.body["error"], reply.body
+
+
+# --- status, metadata, probes, metrics, docs -------------------------------------------------------
+def test_readiness_is_false_until_the_model_is_warm(server):
+    assert server.readiness_seen[0] == 503, server.readiness_seen
+    assert server.readiness_seen[-1] == 200
+    assert call(server.port, "GET", "/healthz").status == 200
+
+
+def test_status_and_metadata_follow_tf_serving(server, trained_zip):
+    status = call(server.port, "GET", "/v1/models/deep_v1").body["model_version_status"][0]
+    assert status["state"] == "AVAILABLE"
+    assert status["version"] == packaging.read_json_member(trained_zip, "config.json")["run_id"]
+    signature = call(server.port, "GET", "/v1/models/deep_v1/metadata").body[
+        "metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["price"]["dtype"] == "DT_FLOAT"
+    assert signature["inputs"]["country"]["dtype"] == "DT_STRING"
+    assert list(signature["outputs"]) == ["probability"]
+    openapi = call(server.port, "GET", "/openapi.json").body
+    assert "/v1/models/{name}:predict" in openapi["paths"]
+
+
+def test_metrics_show_latency_batches_cache_and_version(server):
+    rows = fixture_rows(20)
+    for _ in range(2):  # the second time every row is a cache hit
+        assert call(server.port, "POST", PREDICT, {"instances": rows}).status == 200
+    text = call(server.port, "GET", "/metrics").body["text"]
+    for name in ('netfab_request_seconds{quantile="0.99"}', 'netfab_batch_rows{quantile="0.5"}',
+                 "netfab_queue_rows", "netfab_cache_hit_rate", 'netfab_model_info{name="deep_v1"',
+                 'netfab_requests_total{code="200"}', "netfab_decode_seconds_count"):
+        assert name in text, name
+    metrics = call(server.port, "GET", "/metrics?format=json").body
+    assert metrics["cache_hits"] >= 20 and 0 < metrics["cache_hit_rate"] < 1
+    assert metrics["request_seconds"]["p99"] > 0
+
+
+def test_admin_endpoint_needs_the_token(server):
+    assert call(server.port, "POST", "/admin/model", {"model": "x"}).status == 403
+
+
+# --- load: overload, swap under load, SIGTERM drain ------------------------------------------------
+@pytest.fixture(scope="module")
+def second_zip(tmp_path_factory):
+    """A different model (other seed, one epoch) to swap to."""
+    from netfab.training import train
+
+    return train(config_for("deep_v1", epochs=1, seed=7), str(FIXTURE_PATH),
+                 str(tmp_path_factory.mktemp("second"))).zip_uri
+
+
+@pytest.fixture(scope="module")
+def small_queue_server(trained_zip, tmp_path_factory):
+    """Shared by the three tests below, in order; the last one ends it with SIGTERM."""
+    process = ServerProcess(trained_zip, "--max-queue-rows=200", "--max-batch-rows=100",
+                            f"--admin-token={TOKEN}", log_path=tmp_path_factory.mktemp("small") / "serve.log")
+    try:
+        yield process.wait_ready()
+    finally:
+        process.stop()
+
+
+def steady_load(port, rows, stop: threading.Event, clients=4) -> list:
+    """`clients` threads posting `rows` until `stop`; the statuses they got."""
+    statuses, lock = [], threading.Lock()
+
+    def client():
+        while not stop.is_set():
+            reply = call(port, "POST", PREDICT, {"instances": rows})
+            with lock:
+                statuses.append(reply.status)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    return statuses, threads
+
+
+def test_overload_is_answered_503_quickly_with_a_bounded_queue(small_queue_server):
+    port, rows = small_queue_server.port, fixture_rows(100)
+    rss_before = small_queue_server.rss_mb()
+    with ThreadPoolExecutor(48) as pool:
+        replies = list(pool.map(lambda _: (time.perf_counter(), call(port, "POST", PREDICT, {"instances": rows}),
+                                           time.perf_counter()), range(480)))
+    shed = [(end - start, r) for start, r, end in replies if r.status == 503]
+    assert {r.status for _, r, _ in replies} <= {200, 503}
+    assert shed, "48 concurrent clients against a 200-row queue should have been shed"
+    assert all(r.headers.get("Retry-After") == "1" and "overloaded" in r.body["error"] for _, r in shed)
+    assert np.median([seconds for seconds, _ in shed]) < 1.0
+    metrics = call(port, "GET", "/metrics?format=json").body
+    assert metrics["rejected_requests"] == len(shed)
+    assert metrics["queue_rows"] == 0
+    assert small_queue_server.rss_mb() - rss_before < 200, "memory climbed under overload"
+
+
+def test_model_swap_under_steady_load_fails_no_request(small_queue_server, second_zip, direct_scores):
+    port, rows = small_queue_server.port, fixture_rows(20)
+    stop = threading.Event()
+    statuses, threads = steady_load(port, rows, stop, clients=3)
+    time.sleep(1)
+    swap = call(port, "POST", "/admin/model", {"model": second_zip},
+                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=180)
+    time.sleep(1)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert swap.status == 200, swap.body
+    assert swap.body["model"]["uri"] == second_zip
+    assert statuses and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
+    new_scores = call(port, "POST", PREDICT, {"instances": rows}).body["predictions"]
+    assert not np.allclose(new_scores, direct_scores(rows), atol=1e-4), "still the old model"
+    deadline = time.monotonic() + 30
+    while call(port, "GET", "/metrics?format=json").body["models_in_memory"] != 1:
+        assert time.monotonic() < deadline, "the old model was never released"
+        time.sleep(0.5)
+
+
+def test_sigterm_drains_requests_in_flight_and_exits_0(small_queue_server):
+    """A request whose body is half sent when SIGTERM arrives is in flight: it must still get 200."""
+    port, body = small_queue_server.port, json.dumps({"instances": fixture_rows(100)}).encode()
+    in_flight = []
+    for _ in range(3):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body[:1000])
+        in_flight.append(sock)
+    keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # opened before SIGTERM
+    keep_alive.request("GET", "/readyz")
+    assert keep_alive.getresponse().read() and True
+    time.sleep(0.5)
+    small_queue_server.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert not _listening(port), "still accepting connections after SIGTERM"
+    keep_alive.request("GET", "/readyz")  # on a connection that was already open: not ready
+    reply = keep_alive.getresponse()
+    assert reply.status == 503 and b"draining" in reply.read()
+    keep_alive.close()
+    statuses = []
+    for sock in in_flight:
+        sock.sendall(body[1000:])
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        sock.close()
+        statuses.append(int(reply.split()[1]))
+        assert b'"predictions"' in reply, reply[:300]
+    assert statuses == [200, 200, 200]
+    assert small_queue_server.process.wait(60) == 0
+    assert "draining" in small_queue_server.log_tail()
+
+
+def _listening(port) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_out_of_range_numbers_and_null_strings(server):
+    rows = fixture_rows(3)
+    rows[1]["device"] = None
+    rows[2]["price"] = 1e300  # beyond float32
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    assert reply.status == 400 and reply.body["error"].startswith("row 2, field 'price': 1e+300 is not a finite")
+    reply = call(server.port, "POST", PREDICT, {"instances": rows[:2]})
+    assert reply.status == 200 and len(reply.body["predictions"]) == 2
