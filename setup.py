@@ -24,8 +24,16 @@ setup(
         "pyarrow>=20,<27",
         "fabric>=3.2,<4",
         "matplotlib>=3.8,<4",
+        # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
+        "google-cloud-storage>=3.4,<4",
+        "google-cloud-bigquery>=3.30,<4",
+        "google-crc32c>=1.6,<2",
+        "duckdb>=1.2,<3",
+        "sqlglot>=26,<31",
+        "tqdm>=4.66,<5",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # gcp-storage-emulator: the real GCS API on loopback for the storage tests
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "gcp-storage-emulator>=2024.8"],
     },
 )
