@@ -148,4 +148,6 @@ def _errors(what: str):
                          f"credentials needs roles/bigquery.jobUser on the project and read access "
                          f"to the tables; to use another account, {LOGIN_HINT}") from None
     except api.GoogleAPICallError as error:
-        raise QueryError(f"BigQuery {what} failed: {error.message}") from None
+        # The client's message spans lines ("...\n\nLocation: US\nJob ID: ..."): keep one line.
+        message = "; ".join(line.strip() for line in str(error.message).splitlines() if line.strip())
+        raise QueryError(f"BigQuery {what} failed: {message}") from None

@@ -36,10 +36,12 @@ class GcsEmulator:
     def __init__(self, data_dir: Path):
         self.data_dir, self.port = Path(data_dir), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "-d", str(self.data_dir), "start",
-             "--host", "127.0.0.1", "--port", str(self.port), "--quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = self.data_dir / "emulator.log"
+        with open(self.log, "wb") as log:  # a file, not a pipe nobody drains
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gcp_storage_emulator", "-d", str(self.data_dir), "start",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--quiet"],
+                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -47,7 +49,7 @@ class GcsEmulator:
                 return
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"the GCS emulator exited: {self.process.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"the GCS emulator exited: {self.log.read_text()[-2000:]}")
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("the GCS emulator did not answer within 30 s")
@@ -187,7 +189,10 @@ class FakeBigQuery:
                 body = json.loads(self.rfile.read(length)) if length else None
                 path = self.path.split("?")[0]
                 fake.calls.append((self.command, path, body))
-                status, answer = fake.answer(self.command, path, body)
+                try:
+                    status, answer = fake.answer(self.command, path, body)
+                except Exception as error:  # a 400, not a dropped connection the client would retry
+                    status, answer = 400, {"error": {"code": 400, "message": f"fake BigQuery: {error!r}"}}
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -277,9 +282,7 @@ class FakeBigQuery:
         values = {p["name"]: PARAM_TYPES[p["parameterType"]["type"]](p["parameterValue"]["value"])
                   for p in config.get("queryParameters", [])}
         con, _ = engine_duckdb.connect(self.warehouse, engine_duckdb.tables_read(config["query"]))
-        table = con.execute(engine_duckdb.transpile(config["query"], values)).arrow()
-        if hasattr(table, "read_all"):  # newer DuckDB returns a record batch reader
-            table = table.read_all()
+        table = con.sql(engine_duckdb.transpile(config["query"], values)).to_arrow_table()
         destination = config["destinationTable"]
         self.tables[f"{destination['projectId']}.{destination['datasetId']}.{destination['tableId']}"] = table
         job["statistics"]["query"] = {"totalBytesProcessed": "123456789", "totalBytesBilled": "124780544"}
