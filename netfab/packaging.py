@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from netfab import storage
-from netfab.errors import PackageError
+from netfab.errors import NotFoundError, PackageError
 
 MANIFEST = "MANIFEST.json"
 REQUIRED = ("saved_model/saved_model.pb", "model.keras", "config.json", "dataset_metadata.json",
@@ -57,9 +57,7 @@ def write_package(staging: Path, target_uri: str) -> str:
 
 def verify_package(zip_path) -> dict:
     """The manifest of a complete, untampered model zip; PackageError naming the first problem."""
-    path = storage.local_path(zip_path)
-    if not path.is_file():
-        raise PackageError(f"model zip {zip_path} does not exist")
+    path = _local_zip(zip_path)
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -90,7 +88,7 @@ def extract_package(zip_path, into: Path) -> Path:
     """Verify, then unpack into `into`, refusing names that escape it and absurd sizes."""
     verify_package(zip_path)
     into = Path(into).resolve()
-    with zipfile.ZipFile(storage.local_path(zip_path)) as archive:
+    with zipfile.ZipFile(_local_zip(zip_path)) as archive:
         total = sum(info.file_size for info in archive.infolist())
         if total > MAX_UNPACKED_BYTES:
             raise PackageError(f"{zip_path} would unpack to {total / 2**30:.1f} GiB "
@@ -105,13 +103,21 @@ def extract_package(zip_path, into: Path) -> Path:
 
 
 def read_json_member(zip_path, name: str) -> dict:
-    with zipfile.ZipFile(storage.local_path(zip_path)) as archive:
+    with zipfile.ZipFile(_local_zip(zip_path)) as archive:
         return json.loads(archive.read(name))
 
 
 def read_text_member(zip_path, name: str) -> str:
-    with zipfile.ZipFile(storage.local_path(zip_path)) as archive:
+    with zipfile.ZipFile(_local_zip(zip_path)) as archive:
         return archive.read(name).decode()
+
+
+def _local_zip(zip_uri) -> Path:
+    """The zip as a local file: itself, or a verified download of a gs:// one (cached)."""
+    try:
+        return storage.fetch_file(zip_uri)
+    except NotFoundError:
+        raise PackageError(f"model zip {zip_uri} does not exist") from None
 
 
 def describe_package(zip_path) -> str:

@@ -8,6 +8,9 @@
 A run lives in <output>/<variant>/<run_id>/. Until it is packaged, that folder holds a
 checkpoint after every epoch; a run that was killed and is started again with the same
 config, dataset and output resumes from its last epoch instead of starting over.
+The dataset and the output may be gs:// URIs: shards come through the download cache, and
+for a gs:// output the run folder is a local work folder (storage.work_folder) from which
+metrics.csv, metrics.png and then model.zip are published to <output>/<variant>/<run_id>/.
 """
 import csv
 import dataclasses
@@ -26,6 +29,7 @@ import models
 from data.loading import load_rows
 from data.preparation import features_and_labels, prepare
 from netfab import packaging, storage
+from netfab.dataset import read_provenance
 from netfab.environment import describe_environment
 from netfab.metrics import log_loss, roc_auc
 from netfab.plotting import plot_metrics
@@ -61,8 +65,9 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
              prepared.summary["label_rate"]["train"])
 
     # 2. Run folder: resume an unfinished run of the same config and data, or start one.
-    run_dir = _run_folder(storage.local_path(output_uri) / effective.variant,
+    run_dir = _run_folder(storage.work_folder(output_uri) / effective.variant,
                           f"{effective.fingerprint()}{content_sha256[:6]}")
+    run_uri = storage.join(output_uri, effective.variant, run_dir.name)
     checkpoints = run_dir / "checkpoint"
     checkpoints.mkdir(parents=True, exist_ok=True)
     state = _read_state(checkpoints)
@@ -105,6 +110,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
                "seconds": round(time.monotonic() - started, 1)}
     dataset_metadata = {
         "source": dataset_uri, "files": file_info, "content_sha256": content_sha256,
+        "provenance": read_provenance(dataset_uri),  # query, parameters, engine, job ids
         "rows_read": loaded.rows_read, "sample_rows": config.sample_rows, "nulls": loaded.nulls,
         "columns": {"label": config.label_column, "id": config.id_column,
                     "categorical": list(config.categorical_columns),
@@ -112,9 +118,12 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
         **prepared.summary}
     config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,
                      "result": metrics}
-    zip_uri = _package(model, package, run_dir, state["epochs"], config_record, dataset_metadata)
+    zip_uri = _package(model, package, run_dir, run_uri, state["epochs"], config_record,
+                       dataset_metadata)
     shutil.rmtree(checkpoints)
     shutil.rmtree(package)
+    if storage.is_gcs(output_uri):  # published: the local work folder has served its purpose
+        shutil.rmtree(run_dir)
     log.info("model zip %s: test AUC %.4f, test loss %.4f (best epoch %d of %d)", zip_uri,
              metrics["test_auc"], metrics["test_loss"], metrics["best_epoch"], metrics["epochs_run"])
     return TrainResult(zip_uri, run_dir.name, metrics, resumed_at)
@@ -172,9 +181,12 @@ def _read_state(folder: Path) -> dict:
             "checkpoint": None}
 
 
-def _package(model, package: Path, run_dir: Path, epochs: list[dict], config_record: dict,
-             dataset_metadata: dict) -> str:
-    """Fill the package folder with every file of the model zip, then publish the zip."""
+def _package(model, package: Path, run_dir: Path, run_uri: str, epochs: list[dict],
+             config_record: dict, dataset_metadata: dict) -> str:
+    """Fill the package folder with every file of the model zip, then publish it to `run_uri`.
+
+    metrics.csv and metrics.png go first, the zip last: a run folder holding model.zip is complete.
+    """
     package.mkdir(parents=True, exist_ok=True)
     packaging.export_saved_model(model, package / "saved_model")
     model.save(package / "model.keras")
@@ -187,10 +199,9 @@ def _package(model, package: Path, run_dir: Path, epochs: list[dict], config_rec
         writer.writerows(epochs)
     title = f"{config_record['variant']} ({config_record['values']['network']}) run {run_dir.name}"
     plot_metrics(epochs, package / "metrics.png", title)
-    zip_uri = packaging.write_package(package, str(run_dir / "model.zip"))
     for name in ("metrics.csv", "metrics.png"):  # beside the zip too, for CI to archive
-        shutil.copyfile(package / name, run_dir / name)
-    return zip_uri
+        storage.publish_file(package / name, storage.join(run_uri, name))
+    return packaging.write_package(package, storage.join(run_uri, "model.zip"))
 
 
 def _atomic_save(save, path: Path) -> None:
