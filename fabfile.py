@@ -295,7 +295,7 @@ def dataset(c, variant=netconfig.DEFAULT_VARIANT, out=None, engine=None, start=N
         params = parse_params(param or [], start=start, end=end)
         out = out or f"artifacts/datasets/{effective.config.query}"
         result = make_dataset(effective, out, params, engine=engine, dry_run=dry_run, overwrite=overwrite)
-    scanned = "" if result.bytes_processed is None else f", {result.bytes_processed / 1e9:.3f} GB scanned"
+    scanned = "" if result.bytes_processed is None else f", {_size(result.bytes_processed)} scanned"
     if result.dry_run:
         print(f"dry run: query {result.query} on {result.engine} is valid{scanned}; nothing written")
         return
@@ -303,6 +303,13 @@ def dataset(c, variant=netconfig.DEFAULT_VARIANT, out=None, engine=None, start=N
     print(f"dataset: {result.uri}  ({result.rows:,} rows in {len(result.shards)} shard(s), "
           f"{result.engine}{scanned}{jobs}, {result.seconds:.0f} s)")
     print(f"train on it: fab train --variant={variant} --dataset={result.uri}")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
 
 
 @task(help={"rows": "impressions (default 20000)", "seed": "generator seed (default 7)",

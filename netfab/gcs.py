@@ -15,7 +15,7 @@ without credentials: the tests use gcp-storage-emulator that way.
 Downloads land in the cache (storage.cache_dir()/gcs/<bucket>/<generation>/<object name>): an
 object's generation changes whenever it is rewritten, so a cached file is never stale and a
 second run downloads nothing. A download is written under a temporary name, checked against
-the object's CRC32C and MD5 and only then renamed into place. Uploads declare their CRC32C and
+the object's CRC32C (MD5 where an object has no CRC32C) and only then renamed into place. Uploads declare their CRC32C and
 MD5 in the object's metadata, so Cloud Storage refuses a damaged upload; an object appears
 only when its upload completes, so a reader never sees part of one.
 """
@@ -40,7 +40,7 @@ log = logging.getLogger("netfab.storage")
 LOGIN_HINT = ("run `gcloud auth application-default login` (as a person), or set "
               "GOOGLE_APPLICATION_CREDENTIALS to a service account key file (as a machine); "
               "on GCE, GKE and Cloud Run the machine's service account is used")
-DOWNLOAD_THREADS = 8  # objects fetched at once
+DOWNLOAD_THREADS = 4  # objects fetched at once: 4 streams fill most links; more only adds contention
 UPLOAD_CHUNK_BYTES = 16 << 20  # resumable upload chunk above 8 MiB (a multiple of 256 KiB)
 DOWNLOAD_ATTEMPTS = 2  # a download that fails its checksum is fetched once more, then refused
 
@@ -130,12 +130,12 @@ def _not_found(uri) -> NotFoundError:
 
 # --- listing -------------------------------------------------------------------------------
 
-def glob(uri: str, suffixes=()) -> list:
+def glob(uri: str, keep=lambda name: True) -> list:
     """The objects (Blobs, with size, generation and checksums) that a URI names, sorted by name.
 
     A glob (`*`, `?`, `[...]`, not crossing `/`) matches object names; a URI without one is
-    the object itself if it exists, else the folder under it (its direct children whose names
-    end with one of `suffixes`, ignoring names that start with `_` or `.`).
+    the object itself if it exists, else the folder under it: its direct children whose base
+    name passes `keep`.
     """
     location = parse(uri)
     bucket = client().bucket(location.bucket)
@@ -151,15 +151,10 @@ def glob(uri: str, suffixes=()) -> list:
                 return [single]
             prefix = location.name.rstrip("/") + "/" if location.name else ""
             blobs = [b for b in bucket.list_blobs(prefix=prefix, delimiter="/", retry=_retry())
-                     if is_data_name(b.name.rsplit("/", 1)[-1], suffixes)]
+                     if keep(b.name.rsplit("/", 1)[-1])]
             if not blobs and not bucket.exists(retry=_retry()):
                 raise _not_found(uri)
     return sorted(blobs, key=lambda b: b.name)
-
-
-def is_data_name(name: str, suffixes=()) -> bool:
-    """A file of a dataset folder: not a sidecar (`_dataset.json`) or a hidden temporary (`.x`)."""
-    return bool(name) and not name.startswith(("_", ".")) and (not suffixes or name.endswith(tuple(suffixes)))
 
 
 def _glob_match(parts: list[str], pattern: list[str]) -> bool:
@@ -174,12 +169,6 @@ def get(uri: str):
     if blob is None:
         raise _not_found(uri)
     return blob
-
-
-def exists(uri: str) -> bool:
-    location = parse(uri)
-    with errors(uri, "read"):
-        return client().bucket(location.bucket).blob(location.name).exists(retry=_retry())
 
 
 def delete(uri: str) -> None:
@@ -228,9 +217,10 @@ def _download(blob, path: Path, bar) -> None:
     try:
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             with open(partial, "wb") as stream, errors(uri, "download"):
-                sink = _HashingWriter(stream, bar)
+                sink = _HashingWriter(stream, bar, md5=not blob.crc32c)
                 # raw_download: the stored bytes, which the stored checksums describe (no gunzip).
                 blob.download_to_file(sink, raw_download=True, checksum=None, retry=_retry())
+                sink.close()
             problem = _checksum_problem(blob, sink)
             if problem is None:
                 os.replace(partial, path)
@@ -244,31 +234,47 @@ def _download(blob, path: Path, bar) -> None:
 
 
 class _HashingWriter:
-    """A file-like sink that hashes (CRC32C, MD5) and counts what passes through it."""
+    """A file-like sink that hashes and counts what passes through it (8 KiB at a time).
 
-    def __init__(self, stream, bar):
+    CRC32C (in C) is what every object has; MD5, slower and missing on composite objects, is
+    computed only for an object without a CRC32C.
+    """
+
+    PROGRESS_BYTES = 1 << 20  # the bar moves per MiB, not per chunk
+
+    def __init__(self, stream, bar, md5: bool = False):
         self.stream, self.bar = stream, bar
-        self.crc32c, self.md5, self.bytes = google_crc32c.Checksum(), hashlib.md5(), 0
+        self.crc32c, self.md5 = google_crc32c.Checksum(), hashlib.md5() if md5 else None
+        self.bytes = self.unreported = 0
 
     def write(self, data) -> int:
         self.stream.write(data)
         self.crc32c.update(data)
-        self.md5.update(data)
+        if self.md5:
+            self.md5.update(data)
         self.bytes += len(data)
-        self.bar.update(len(data))
+        self.unreported += len(data)
+        if self.unreported >= self.PROGRESS_BYTES:
+            self.bar.update(self.unreported)
+            self.unreported = 0
         return len(data)
+
+    def close(self) -> None:
+        self.bar.update(self.unreported)
+        self.unreported = 0
 
 
 def _checksum_problem(blob, sink: _HashingWriter) -> str | None:
     """What does not match the object's metadata, or None."""
     if blob.size is not None and sink.bytes != blob.size:
         return f"received {sink.bytes} bytes, the object has {blob.size}"
-    crc32c = base64.b64encode(sink.crc32c.digest()).decode()
-    if blob.crc32c and crc32c != blob.crc32c:
-        return f"CRC32C {crc32c} of the received bytes, the object's is {blob.crc32c}"
-    md5 = base64.b64encode(sink.md5.digest()).decode()
-    if blob.md5_hash and md5 != blob.md5_hash:  # composite objects have no MD5
-        return f"MD5 {md5} of the received bytes, the object's is {blob.md5_hash}"
+    if blob.crc32c:
+        crc32c = base64.b64encode(sink.crc32c.digest()).decode()
+        return None if crc32c == blob.crc32c else \
+            f"CRC32C {crc32c} of the received bytes, the object's is {blob.crc32c}"
+    if blob.md5_hash:
+        md5 = base64.b64encode(sink.md5.digest()).decode()
+        return None if md5 == blob.md5_hash else f"MD5 {md5} of the received bytes, the object's is {blob.md5_hash}"
     return None
 
 

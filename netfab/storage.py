@@ -73,7 +73,7 @@ def dataset_files(uri: str) -> list[Path]:
     if is_gcs(uri):
         from netfab import gcs
 
-        blobs = gcs.glob(uri, DATASET_SUFFIXES)
+        blobs = gcs.glob(uri, keep=is_data_name)
         if not blobs:
             raise DataError(f"dataset {uri} matches no objects ({', '.join(DATASET_SUFFIXES)})")
         return gcs.fetch_many(blobs, cache_dir(), label=uri)
@@ -81,7 +81,7 @@ def dataset_files(uri: str) -> list[Path]:
     if glob.has_magic(str(path)):
         files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
     elif path.is_dir():
-        files = sorted(p for p in path.iterdir() if _is_data_file(p))
+        files = sorted(p for p in path.iterdir() if p.is_file() and is_data_name(p.name))
     elif path.is_file():
         files = [path]
     else:
@@ -92,8 +92,9 @@ def dataset_files(uri: str) -> list[Path]:
     return files
 
 
-def _is_data_file(path: Path) -> bool:
-    return path.is_file() and path.name.endswith(DATASET_SUFFIXES) and not path.name.startswith(("_", "."))
+def is_data_name(name: str) -> bool:
+    """A shard of a dataset folder, by its name: not a sidecar (`_dataset.json`) or a temporary (`.x`)."""
+    return name.endswith(DATASET_SUFFIXES) and not name.startswith(("_", "."))
 
 
 def fetch_file(uri: str) -> Path:
@@ -106,14 +107,6 @@ def fetch_file(uri: str) -> Path:
     if not path.is_file():
         raise NotFoundError(f"{uri} does not exist")
     return path
-
-
-def exists(uri: str) -> bool:
-    if is_gcs(uri):
-        from netfab import gcs
-
-        return gcs.exists(uri)
-    return local_path(uri).exists()
 
 
 def list_files(uri: str) -> list[str]:

@@ -36,6 +36,7 @@ class GcsEmulator:
     def __init__(self, data_dir: Path):
         self.data_dir, self.port = Path(data_dir), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = self.data_dir / "emulator.log"
         with open(self.log, "wb") as log:  # a file, not a pipe nobody drains
             self.process = subprocess.Popen(

@@ -100,7 +100,7 @@ def test_dry_run_option_stops_after_the_dry_run(bigquery, gcs):
     result = run_fab("dataset", f"--out={gcs.uri('datasets/dry')}", "--dry-run",
                      env={"BIGQUERY_EMULATOR_HOST": bigquery.url, "NET_BQ_PROJECT": PROJECT_ID})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "dry run: query training_rows on bigquery is valid, 0.123 GB scanned; nothing written" in result.stdout
+    assert "dry run: query training_rows on bigquery is valid, 123.5 MB scanned; nothing written" in result.stdout
     assert [m for m, p, b in bigquery.calls] == ["POST"]
     assert bigquery.calls[0][2]["configuration"]["dryRun"] is True
     assert gcs.names("datasets/") == []

@@ -12,6 +12,12 @@ from netfab.errors import ConfigError, QueryError
 from tests.helpers import fixture_rows
 
 
+@pytest.fixture(autouse=True)
+def no_gcp_project(monkeypatch):
+    """These tests are about the embedded engine, chosen when no GCP project is configured."""
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+
+
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     """The sample warehouse cut from the fixture's 2,000 rows."""

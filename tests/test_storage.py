@@ -12,7 +12,7 @@ import pytest
 
 from netfab import storage
 from netfab.errors import DataError, NotFoundError, StorageError
-from tests.helpers import PROJECT, user_env
+from tests.helpers import PROJECT, fab_command, user_env
 
 MEDIA_GET = r"alt=media"
 
@@ -113,8 +113,7 @@ def test_no_credentials_says_how_to_log_in(tmp_path):
            if k not in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
     # No gcloud login in this config folder, and no probe of a cloud machine's metadata server.
     env.update(CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), NO_GCE_CHECK="true", HOME=str(tmp_path))
-    result = subprocess.run([sys.executable, "-c", "from fabric.main import program; program.run()",
-                             "inspect", "--model=gs://some-bucket/models/model.zip"],
+    result = subprocess.run(fab_command("inspect", "--model=gs://some-bucket/models/model.zip"),
                             cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "no Google Cloud credentials found" in result.stderr
