@@ -61,7 +61,7 @@ def test_cpu_image_holds_code_and_config_runs_as_non_root_and_is_labelled(client
 
 def test_fab_ci_docker_writes_verified_zips_to_the_mounted_folder(cpu_image, tmp_path):
     result = run_fab("ci", "--docker", f"--image={cpu_image}", f"--output={tmp_path}",
-                     env={"NET_EPOCHS": "4"}, timeout=600)
+                     env={"NET_EPOCHS": "3"}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ci passed: 2 variant(s)" in result.stdout
     zips = sorted(tmp_path.glob("*/*/model.zip"))
@@ -72,7 +72,7 @@ def test_fab_ci_docker_writes_verified_zips_to_the_mounted_folder(cpu_image, tmp
         assert (zip_path.parent / "metrics.png").stat().st_size > 0
         environment = packaging.read_json_member(str(zip_path), "environment.json")
         assert environment["git_commit"] == git_commit()  # recorded by the image build
-        assert packaging.read_json_member(str(zip_path), "config.json")["values"]["epochs"] == 4
+        assert packaging.read_json_member(str(zip_path), "config.json")["values"]["epochs"] == 3
 
 
 def test_training_runs_as_a_non_root_uid_the_image_does_not_know(client, cpu_image):
@@ -104,10 +104,10 @@ def test_ctrl_c_or_sigterm_stops_and_removes_the_container(client, cpu_image, tm
                                env=user_env({"NET_EPOCHS": "200", "NET_EARLY_STOPPING_PATIENCE": "0"}))
         try:
             deadline = time.monotonic() + 180
-            while "Epoch 2/200" not in log.read_text() and time.monotonic() < deadline:
+            while "Epoch 1/200" not in log.read_text() and time.monotonic() < deadline:
                 assert fab.poll() is None, log.read_text()[-2000:]
-                time.sleep(1)
-            assert "Epoch 2/200" in log.read_text(), "training never started"
+                time.sleep(0.5)
+            assert "Epoch 1/200" in log.read_text(), "training never started"
             fab.send_signal(stop)
             returncode = fab.wait(timeout=60)
         finally:
