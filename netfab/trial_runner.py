@@ -42,7 +42,7 @@ def run_trial(spec: StudySpec, index: int) -> dict:
     with open(trial_dir / "log.txt", "w") as log:
         returncode = subprocess.run([_fab_executable(), *spec.trial_args(index)], cwd=PROJECT,
                                     env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent).returncode
+                                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent).returncode
     output = (trial_dir / "log.txt").read_text(errors="replace")
     record = {"trial": index, "values": spec.trial_values(index), "status": "ok", "error": "",
               "test_auc": None, "test_loss": None, "best_epoch": None, "epochs": None,
@@ -77,10 +77,13 @@ def _fab_executable() -> str:
     return str(beside) if beside.exists() else "fab"
 
 
-def _die_with_parent() -> None:
-    # The trial must not outlive this runner: when the runner is killed (Ctrl-C, SSH session
-    # gone, pod evicted), an orphaned trial would keep writing into a folder that the rerun of
-    # the same trial is about to use. PR_SET_PDEATHSIG = 1.
+def die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the process (thread) that started it dies.
+
+    A trial must not outlive whoever runs it: when the study or the runner is killed (Ctrl-C,
+    SSH session gone, pod evicted), an orphaned trial would keep writing into a folder that the
+    rerun of the same trial is about to use. PR_SET_PDEATHSIG = 1.
+    """
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
