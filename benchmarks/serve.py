@@ -8,7 +8,8 @@ In one run, on this machine, with the client on loopback:
   (b) fab serve  requests of 1,000 rows from 4 concurrent clients (items/s), row and columnar form
   (c) fab serve  single-row requests at concurrency 1, 8 and 64 (requests/s, p50, p99)
   (d) naive      the same model behind http.server's ThreadingHTTPServer calling predict once
-                 per request (json + tf.constant per column, no batching), at concurrency 1 and 64
+                 per request (json + tf.constant per column, no batching), at concurrency 1 and 64;
+                 (c) and (d) alternate in rounds: rate = mean, p50 = median, p99 = worst round
   (e) fab predict's scoring on pre-loaded columns, and end to end with NDJSON parsing
   and what JSON costs per 1,000-row request (orjson decode + input checks, encode) next to the model.
 Floors: (b) >= 50% of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms; (e) >= 600,000 items/s.
@@ -42,6 +43,7 @@ FLOOR_BATCHING_GAIN = 5.0
 FLOOR_P99_MS = 5.0
 FLOOR_PREDICT_ITEMS = 600_000
 LIMIT_BATCH = 16384
+ROUNDS = 3  # alternations of fab serve and the naive server per single-row measurement
 # The load generator: ApacheBench when installed (Debian: apache2-utils), else an aiohttp client.
 CLIENT = "ab" if shutil.which("ab") else "aiohttp"
 
@@ -122,6 +124,14 @@ def _load_ab(port: int, path: str, body: bytes, concurrency: int, seconds: float
     return {"requests_per_s": field("Requests per second"), "p50_ms": float(percent["50"]),
             "p99_ms": float(percent["99"]), "requests": int(field("Complete requests")),
             "failures": failures + int(field("Non-2xx responses"))}
+
+
+def combine(rounds: list[dict]) -> dict:
+    """Rounds of one measurement: mean rate, median p50, worst p99, all failures."""
+    return {"requests_per_s": float(np.mean([r["requests_per_s"] for r in rounds])),
+            "p50_ms": float(np.median([r["p50_ms"] for r in rounds])),
+            "p99_ms": max(r["p99_ms"] for r in rounds),
+            "failures": sum(r["failures"] for r in rounds), "requests": sum(r["requests"] for r in rounds)}
 
 
 def load(port, path, body, concurrency, seconds) -> dict:
@@ -232,7 +242,7 @@ def measure_predict(model, rows, tmp: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model zip (default: train deep_v1 on the fixture first)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=6.0, help="per measurement (split into rounds)")
     parser.add_argument("--naive-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:
@@ -260,38 +270,40 @@ def main() -> None:
     predict = measure_predict(model, rows, tmp)
     del model  # the servers below get the CPU to themselves
 
+    # Both servers run at once (the idle one costs nothing) and their single-row measurements
+    # alternate in short rounds, so that a change in the shared machine's load hits both alike.
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    port = free_port()
+    serve_port, naive_port = free_port(), free_port()
     server = subprocess.Popen([str(Path(sys.executable).with_name("fab")), "serve", f"--model={model_uri}",
-                               f"--port={port}"], cwd=PROJECT, env=env,
+                               f"--port={serve_port}"], cwd=PROJECT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    naive = subprocess.Popen([sys.executable, __file__, "--naive-server", model_uri, str(naive_port)], cwd=PROJECT,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = "/v1/models/deep_v1:predict"
     try:
-        wait_ready(port, server)
-        path = "/v1/models/deep_v1:predict"
+        wait_ready(serve_port, server)
+        wait_ready(naive_port, naive, path="/")
         big = orjson.dumps({"instances": rows[:1000]})
         big_columnar = orjson.dumps({"inputs": {name: [row[name] for row in rows[:1000]] for name in rows[0]}})
         one = orjson.dumps({"instances": rows[:1]})
         print("(b) fab serve, 1,000-row requests ...", flush=True)
-        load(port, path, big, 4, 1)  # warm the connections
-        serve_big = load(port, path, big, 4, s)
-        serve_big_columnar = load(port, path, big_columnar, 4, s)
-        print("(c) fab serve, single rows ...", flush=True)
-        serve_one = {c: load(port, path, one, c, s) for c in (1, 8, 64)}
+        load(serve_port, path, big, 4, 1)  # warm the connections
+        serve_big = load(serve_port, path, big, 4, s)
+        serve_big_columnar = load(serve_port, path, big_columnar, 4, s)
+        print("(c) fab serve and (d) naive server, single rows, alternating ...", flush=True)
+        load(naive_port, path, one, 4, 1)
+        serve_rounds, naive_rounds = {1: [], 8: [], 64: []}, {1: [], 64: []}
+        for _ in range(ROUNDS):
+            for c in serve_rounds:
+                serve_rounds[c].append(load(serve_port, path, one, c, s / ROUNDS))
+                if c in naive_rounds:
+                    naive_rounds[c].append(load(naive_port, path, one, c, s / ROUNDS))
+        serve_one = {c: combine(r) for c, r in serve_rounds.items()}
+        naive_one = {c: combine(r) for c, r in naive_rounds.items()}
     finally:
-        server.terminate()
-        server.wait(60)
-
-    port = free_port()
-    naive = subprocess.Popen([sys.executable, __file__, "--naive-server", model_uri, str(port)], cwd=PROJECT,
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(port, naive, path="/")
-        print("(d) naive server ...", flush=True)
-        load(port, "/v1/models/deep_v1:predict", one, 4, 1)
-        naive_one = {c: load(port, "/v1/models/deep_v1:predict", one, c, s) for c in (1, 64)}
-    finally:
-        naive.terminate()
-        naive.wait(60)
+        for process in (server, naive):
+            process.terminate()
+            process.wait(60)
 
     best_limit = max(limit.values())
     serve_items = max(serve_big["requests_per_s"], serve_big_columnar["requests_per_s"]) * 1000
