@@ -218,7 +218,7 @@ class PredictionServer:
         except InputError as error:
             return _error(400, str(error))
         rows = len(next(iter(columns.values())))
-        self.metrics.decode_seconds._update(time.perf_counter() - decode_started)
+        self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
         try:
             scores = await self._scores(model, columns, rows, started)
         except QueueFull as error:
@@ -235,8 +235,8 @@ class PredictionServer:
                                                   option=orjson.OPT_SERIALIZE_NUMPY),
                                 content_type=JSON)
         now = time.perf_counter()
-        self.metrics.encode_seconds._update(now - encode_started)
-        self.metrics.request_seconds._update(now - started)
+        self.metrics.observe(self.metrics.encode_seconds, now - encode_started)
+        self.metrics.observe(self.metrics.request_seconds, now - started)
         self.metrics.predicted_rows.inc(rows)
         return response
 

@@ -52,10 +52,15 @@ class ServingMetrics:
         self.requests.mark()
         self.status[status] = self.status.get(status, 0) + 1
 
+    @staticmethod
+    def observe(timer, seconds: float) -> None:
+        """Record a duration measured elsewhere (pyformance's Timer only has a private method for it)."""
+        timer._update(seconds)
+
     def record_batch(self, requests: int, rows: int, seconds: float) -> None:
         self.batch_requests.add(requests)
         self.batch_rows.add(rows)
-        self.batch_seconds._update(seconds)  # pyformance's Timer has no public "record a duration"
+        self.observe(self.batch_seconds, seconds)
 
     def cache_hit_rate(self) -> float:
         hits, misses = self.cache_hits.get_count(), self.cache_misses.get_count()

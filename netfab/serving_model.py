@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from netfab import packaging, storage
+from netfab.errors import NetfabError
 from netfab.serving_inputs import FeatureSchema
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,9 @@ class ServingModel:
         for size in WARMUP_BATCH_SIZES:
             scores = self.predict(self.inputs.sample_columns(size))
             if scores.shape != (size,) or not np.isfinite(scores).all():
-                raise RuntimeError(f"{self.uri}: warm-up on {size} sample rows returned "
-                                   f"{scores.shape} scores, some not finite")
+                raise NetfabError(f"{self.uri}: warm-up on {size} sample rows returned "
+                                  f"{scores.shape} scores, some not finite; the model is broken: "
+                                  f"check its metrics.csv, retrain, or serve another zip")
         return time.perf_counter() - started
 
     def describe(self) -> dict:
