@@ -38,15 +38,30 @@ def encode_numerics(inputs, config, shapes) -> list:
     return [normalize(stacked)]
 
 
-def embed_tokens(inputs, config, shapes):
-    """Text -> padded token ids -> token embeddings, with a mask for the padding."""
-    tokens = keras.layers.TextVectorization(
+def tokenize_text(inputs, config, shapes):
+    """Text -> token ids, padded with 0 to shapes.text_max_tokens (1 is the OOV token)."""
+    return keras.layers.TextVectorization(
         vocabulary=shapes.text_vocabulary, standardize="lower_and_strip_punctuation",
         split="whitespace", output_sequence_length=shapes.text_max_tokens,
         name="tokenize_text")(inputs[config.text_column])
+
+
+def embed_tokens(token_ids, config, shapes, mask_padding=True):
+    """Token ids -> token embeddings; with mask_padding, later layers skip the padding."""
     vocab_size = len(shapes.text_vocabulary) + 2  # + padding "" and "[UNK]"
-    return keras.layers.Embedding(vocab_size, config.text_embedding_dim, mask_zero=True,
-                                  name="embed_tokens")(tokens)
+    return keras.layers.Embedding(vocab_size, config.text_embedding_dim, mask_zero=mask_padding,
+                                  name="embed_tokens")(token_ids)
+
+
+def bag_of_words(token_ids, config, shapes):
+    """The mean of the text's token embeddings, word order ignored; an empty text gives zeros.
+
+    Written out instead of a masked GlobalAveragePooling1D, whose mean over zero tokens is 0/0.
+    """
+    embedded = embed_tokens(token_ids, config, shapes, mask_padding=False)
+    present = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(token_ids, 0), "float32"), -1)
+    total = keras.ops.sum(embedded * present, axis=1)
+    return total / keras.ops.maximum(keras.ops.sum(present, axis=1), 1.0)
 
 
 def mlp(x, config):

@@ -2,7 +2,7 @@
 import keras
 
 from models.common import (concat, embed_tokens, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head)
+                           make_inputs, mlp, probability_head, tokenize_text)
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
@@ -10,7 +10,7 @@ CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 def build(config, shapes) -> keras.Model:
     inputs = make_inputs(config)
     deep = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
-    tokens = embed_tokens(inputs, config, shapes)
+    tokens = embed_tokens(tokenize_text(inputs, config, shapes), config, shapes)
     text = CELLS[config.rnn_cell](config.rnn_units, seed=config.seed, name="text_rnn")(tokens)
     x = mlp(concat(deep + [text]), config)
     return keras.Model(inputs, probability_head(x), name="rnn_v1")

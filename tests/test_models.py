@@ -52,3 +52,14 @@ def test_registry_entries_point_at_modules_with_build():
     import importlib
     for name, entry in models.REGISTRY.items():
         assert callable(importlib.import_module(entry.module).build), name
+
+
+@pytest.mark.parametrize("network", list(models.REGISTRY))
+def test_empty_text_gives_a_finite_probability(network, small_data):
+    # A null title becomes "" (the null policy): zero tokens must not mean 0/0.
+    config = config_for("deep_v1", network=network).config
+    prepared = prepare(load_rows(dataset_files(str(small_data)), config).frame, config)
+    model = models.build(config, prepared.shapes)
+    x, _ = features_and_labels(prepared.test.head(4), config)
+    x[config.text_column] = np.array(["", "", "!!!", "unknownword"], dtype=object)
+    assert np.isfinite(model.predict(x, verbose=0)).all()
