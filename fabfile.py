@@ -131,10 +131,10 @@ _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per hos
             "remote_dir": "with -H: the project checkout on each host (default: this checkout's path)",
             "remote_python": "with -H: the python that runs trials there (default python3)",
             "k8s": "write a Kubernetes Indexed Job running the trials to this file instead of running",
-            "image": "with --k8s: the container image (default netfab-gpu:latest)"})
+            "image": "with --k8s: the container image (default netfab:gpu, as fab build-image --device=gpu tags it)"})
 def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, study=None,
          output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host=None,
-         remote_dir=None, remote_python="python3", k8s=None, image="netfab-gpu:latest"):
+         remote_dir=None, remote_python="python3", k8s=None, image="netfab:gpu"):
     """Random search: each trial a `fab train` in its own process; leaderboard.csv + study.png."""
     import os
 
@@ -259,10 +259,14 @@ def predict(c, model, input, output, batch_rows=16384, threads=2):
             "variant": "variant the training Job trains (default deep_v1)",
             "dataset": "dataset URI for the training Job",
             "train_output": "where the training Job publishes its zip",
-            "output": "folder for the YAML files (default k8s/)"})
+            "output": "folder for the YAML files (default k8s/)",
+            "study": "also an Indexed Job running this study's trials (a folder made by fab tune)",
+            "trials": "with --study: how many trials the Indexed Job runs (default 10)",
+            "parallel": "with --study: trial pods at a time (default 2)"})
 def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="netfab:gpu",
-        name="netfab", variant=netconfig.DEFAULT_VARIANT, dataset="", train_output="", output="k8s"):
-    """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job."""
+        name="netfab", variant=netconfig.DEFAULT_VARIANT, dataset="", train_output="", output="k8s",
+        study="", trials=10, parallel=2):
+    """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job (+ tuning Job)."""
     with exit_on_user_error():
         from netfab.k8s_manifests import K8sSettings, write_manifests
 
@@ -270,6 +274,12 @@ def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="net
                                replicas=int(replicas), max_replicas=int(max_replicas),
                                train_variant=variant, train_dataset=dataset, train_output=train_output)
         paths = write_manifests(settings, output)
+        if study:
+            from netfab.study import read_spec
+            from netfab.tune_k8s import write_indexed_job
+
+            print(write_indexed_job(read_spec(study), int(trials), f"{output}/04-tune-job.yaml",
+                                    image=gpu_image, parallelism=int(parallel)))
     for path in paths:
         print(path)
     print(f"kubectl apply -f {output}/")

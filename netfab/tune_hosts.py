@@ -14,7 +14,7 @@ the same path or URI (shared storage). Each trial runs as
 
 with a pseudo-terminal, so that when the SSH session dies the trial gets SIGHUP and stops
 instead of running on as an orphan. In the GPU image the same line runs with
-`python=docker run --gpus all -v <study>:<study> netfab-gpu python` (see docs/tuning.md).
+`python=docker run --rm --gpus all --entrypoint python -v <study>:<study> -w /app netfab:gpu` (see docs/tuning.md).
 A host with no reachable sshd, or whose session drops mid-trial, is taken out of the study
 and its trial goes back to the queue for the other hosts.
 """

@@ -1,7 +1,7 @@
 """A study as a Kubernetes Indexed Job: pod N runs trial N (its JOB_COMPLETION_INDEX).
 
     from netfab.tune_k8s import indexed_job, write_indexed_job
-    write_indexed_job(spec, trials=20, path="tune-job.yaml", image="netfab-gpu:latest", parallelism=4)
+    write_indexed_job(spec, trials=20, path="tune-job.yaml", image="netfab:gpu", parallelism=4)
 
     fab tune --variant=deep_v1 --trials=20 --parallel=4 --k8s=tune-job.yaml   # the same, from fab
     kubectl apply -f tune-job.yaml
@@ -24,7 +24,7 @@ from netfab import storage
 from netfab.errors import NetfabError
 from netfab.study import StudySpec
 
-PROJECT_DIR_IN_IMAGE = "/opt/netfab"  # where the Docker images put the checkout (WORKDIR)
+PROJECT_DIR_IN_IMAGE = "/app"  # where Dockerfile.cpu/.gpu put the code (WORKDIR)
 
 
 def indexed_job(spec: StudySpec, trials: int, image: str, parallelism: int = 1, gpus: int = 1,

@@ -114,3 +114,17 @@ def test_manifest_refuses_zero_trials():
     spec = StudySpec("s", "deep_v1", "d", "/tmp/s", 0, "f", {"dropout": [0.1]}, {})
     with pytest.raises(NetfabError, match="needs --trials >= 1"):
         indexed_job(spec, 0, "img")
+
+
+def test_fab_k8s_writes_the_study_indexed_job_beside_the_serving_manifests(tmp_path):
+    new_study("deep_v1", str(tmp_path), "s", seed=0)
+    result = run_fab("k8s", "--model=gs://bucket/m/model.zip", f"--output={tmp_path / 'k8s'}",
+                     f"--study={tmp_path / 's'}", "--trials=4", "--parallel=2")
+    assert result.returncode == 0, result.stderr
+    manifest = yaml.safe_load((tmp_path / "k8s" / "04-tune-job.yaml").read_text())
+    assert (manifest["spec"]["completions"], manifest["spec"]["parallelism"]) == (4, 2)
+    assert manifest["spec"]["template"]["spec"]["containers"][0]["workingDir"] == "/app"
+    checked = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict",
+                              *map(str, sorted((tmp_path / "k8s").glob("*.yaml")))],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
