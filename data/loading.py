@@ -13,6 +13,7 @@ an empty title); a null numeric is filled later with the training split's mean
 """
 import dataclasses
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -139,10 +140,21 @@ def _value_fits(value, role: str) -> bool:
     return isinstance(value, str)
 
 
+def open_text(path: Path):
+    """A shard's lines as text, gunzipped when its name ends in .gz."""
+    opener = gzip.open if Path(path).name.endswith(".gz") else open
+    return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
+def first_rows(path: Path, count: int) -> list[dict]:
+    """The first `count` rows of a shard, parsed (blank lines skipped)."""
+    with open_text(path) as lines:
+        return [json.loads(line) for line in itertools.islice(filter(str.strip, lines), count)]
+
+
 def _first_bad_line(path: Path, roles: dict[str, str]) -> str | None:
     """The first problem in `path`, as 'file:line: what is wrong; what is expected', or None."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
+    with open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

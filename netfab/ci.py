@@ -8,7 +8,6 @@ floor, and the exported SavedModel reloaded in a fresh Python process answering 
 first rows with the same probabilities as model.keras.
 """
 import dataclasses
-import itertools
 import json
 import math
 import subprocess
@@ -79,6 +78,7 @@ def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
 def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
     """The SavedModel in a fresh process must agree with model.keras on the dataset's first rows."""
     import keras
+    from data.loading import first_rows
     from data.preparation import features_and_labels
     from netfab.storage import dataset_files
 
@@ -91,8 +91,7 @@ def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
     served = np.array(json.loads(fresh.stdout)["probability"])
 
     config = _config_of(zip_uri)
-    with open(first_file) as stream:
-        rows = pd.DataFrame([json.loads(line) for line in itertools.islice(stream, CHECK_ROWS)])
+    rows = pd.DataFrame(first_rows(first_file, CHECK_ROWS))
     features, _ = features_and_labels(_fill_nulls(rows, config), config)
     with tempfile.TemporaryDirectory(prefix="netfab-ci-") as tmp:
         folder = packaging.extract_package(zip_uri, tmp)

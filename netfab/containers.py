@@ -22,6 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
+from netfab import storage
 from netfab.images import ImageError, check_device, default_tag, docker_client
 
 OUTPUT, INPUT, CACHE = "/output", "/input", "/cache"
@@ -30,17 +31,13 @@ STOP_SECONDS = 10  # SIGTERM, then SIGKILL after this long
 LABEL = "netfab.task"  # on every container this module starts, to find leftovers
 
 
-def cache_dir(environ=os.environ) -> Path:
-    return Path(environ.get("NETFAB_CACHE_DIR") or Path.home() / ".cache" / "netfab")
-
-
 def container_spec(task_args: list[str], output: str, dataset: str | None = None,
                    device: str = "cpu", environ=os.environ) -> dict:
     """The keyword arguments of docker-py's containers.create for one fab task (image aside)."""
     import docker
 
     check_device(device)
-    host_cache = cache_dir(environ).expanduser().resolve()
+    host_cache = storage.cache_dir(environ).expanduser().resolve()
     volumes = {str(host_cache): {"bind": CACHE, "mode": "rw"}}
     env = {k: v for k, v in environ.items() if k.startswith("NET_")}
     env["NETFAB_CACHE_DIR"] = CACHE
@@ -110,7 +107,7 @@ def run_fab_in_container(task_args: list[str], output: str, dataset: str | None 
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     image = image or default_tag(device)
     spec = container_spec(task_args, output, dataset, device, environ)
-    for host in [cache_dir(environ)] + ([] if _is_remote(output) else [_local(output)]):
+    for host in [storage.cache_dir(environ)] + ([] if _is_remote(output) else [_local(output)]):
         host.expanduser().mkdir(parents=True, exist_ok=True)
     client = docker_client()
     try:

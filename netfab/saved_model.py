@@ -6,7 +6,6 @@ prints {"probability": [...]} for the first rows, using nothing but tf.saved_mod
 `fab ci` runs it in a fresh process to prove the zip stands on its own.
 """
 import argparse
-import itertools
 import json
 import sys
 import tempfile
@@ -57,8 +56,9 @@ def main(argv=None) -> None:
     parser.add_argument("rows_file", help="newline-delimited JSON rows")
     parser.add_argument("--rows", type=int, default=5)
     args = parser.parse_args(argv)
-    with open(args.rows_file) as stream:
-        rows = [json.loads(line) for line in itertools.islice(stream, args.rows)]
+    from data.loading import first_rows
+
+    rows = first_rows(args.rows_file, args.rows)
     with tempfile.TemporaryDirectory(prefix="netfab-savedmodel-") as tmp:
         folder = packaging.extract_package(args.zip, tmp)
         scores = predict_rows(load_serving_function(folder / "saved_model"), rows)

@@ -12,6 +12,7 @@ else ~/.cache/netfab; deleting it is always safe.
 """
 import glob
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -27,11 +28,12 @@ def is_gcs(uri) -> bool:
     return str(uri).startswith(GCS)
 
 
-def cache_dir() -> Path:
+def cache_dir(environ=None) -> Path:
     """Where downloads and the local work folders of gs:// outputs live."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    environ = os.environ if environ is None else environ
+    if environ.get(CACHE_ENV):
+        return Path(environ[CACHE_ENV]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "netfab"
 
 
@@ -41,8 +43,10 @@ def local_path(uri: str) -> Path:
     if uri.startswith("file://"):
         return Path(uri[len("file://"):])
     if is_gcs(uri):
-        raise NetfabError(f"{uri} is not a local path: read it with storage.fetch_file / "
-                          f"storage.dataset_files, which download it")
+        # Reached only where netfab needs a folder it can write in place (e.g. a study folder):
+        # datasets, model zips and training output go through the gs:// paths of this module.
+        raise NetfabError(f"{uri}: a local path is needed here, gs:// is not supported for it; "
+                          f"use a local folder or a bucket mounted on this machine")
     if "://" in uri:
         raise NetfabError(f"{uri}: unsupported URI scheme; use a local path, file:// or gs://bucket/name")
     return Path(uri)
@@ -130,6 +134,13 @@ def delete(uri: str) -> None:
         gcs.delete(uri)
     else:
         local_path(uri).unlink(missing_ok=True)
+
+
+def write_json_atomically(path: Path, value) -> None:
+    """A local JSON file that readers see whole or not at all (temp name, then rename)."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    partial.write_text(json.dumps(value, indent=1))
+    os.replace(partial, path)
 
 
 def file_sha256(path: Path) -> str:

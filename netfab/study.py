@@ -17,17 +17,19 @@ killed at any moment continues where it stopped.
 """
 import dataclasses
 import json
-import os
 import shlex
 from pathlib import Path
 
+from data.fixture import FIXTURE_PATH
 from netfab import storage
+from netfab.environment import PROJECT_ROOT
 from netfab.errors import ConfigError
 from netfab.search_space import SearchSpace
 
 SPEC = "study.json"
 TRIAL_RECORD = "trial.json"
-FIXTURE_DATASET = "data/fixtures/sanity_2k.json"  # relative to the project checkout a trial runs in
+# Relative to the project checkout a trial runs in, which may be on another host.
+FIXTURE_DATASET = str(FIXTURE_PATH.relative_to(PROJECT_ROOT))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +93,7 @@ def open_study(spec: StudySpec) -> StudySpec:
                               f"--study=NAME")
         return spec
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(path, spec.to_json())
+    storage.write_json_atomically(path, spec.to_json())
     return spec
 
 
@@ -100,9 +102,3 @@ def read_spec(folder: str) -> StudySpec:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: {folder} is not a study folder (fab tune creates it)")
     return StudySpec(**json.loads(path.read_text()))
-
-
-def write_json_atomically(path: Path, value) -> None:
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(value, indent=1))
-    os.replace(partial, path)

@@ -100,7 +100,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
                       EpochCheckpoint(checkpoints, state, config.early_stopping_patience),
                       keras.callbacks.TensorBoard(package / "tensorboard", profile_batch=0)])
         state["finished"] = True
-        _write_json(checkpoints / STATE, state)
+        storage.write_json_atomically(checkpoints / STATE, state)
 
     # 5. Exact test metrics of the best epoch's weights, then the package.
     model.load_weights(checkpoints / "best.weights.h5")
@@ -159,7 +159,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             state["finished"] = True
         previous, state["checkpoint"] = state["checkpoint"], f"epoch-{row['epoch']:04d}.keras"
         _atomic_save(self.model.save, self.folder / state["checkpoint"])
-        _write_json(self.folder / STATE, state)
+        storage.write_json_atomically(self.folder / STATE, state)
         if previous:
             (self.folder / previous).unlink(missing_ok=True)
 
@@ -190,9 +190,9 @@ def _package(model, package: Path, run_dir: Path, run_uri: str, epochs: list[dic
     package.mkdir(parents=True, exist_ok=True)
     packaging.export_saved_model(model, package / "saved_model")
     model.save(package / "model.keras")
-    _write_json(package / "config.json", config_record)
-    _write_json(package / "dataset_metadata.json", dataset_metadata)
-    _write_json(package / "environment.json", describe_environment())
+    storage.write_json_atomically(package / "config.json", config_record)
+    storage.write_json_atomically(package / "dataset_metadata.json", dataset_metadata)
+    storage.write_json_atomically(package / "environment.json", describe_environment())
     with open(package / "metrics.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, METRIC_COLUMNS)
         writer.writeheader()
@@ -209,10 +209,4 @@ def _atomic_save(save, path: Path) -> None:
     suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
     partial = path.with_name(f"partial-{os.getpid()}{suffix}")
     save(partial)
-    os.replace(partial, path)
-
-
-def _write_json(path: Path, value) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(value, indent=1))
     os.replace(partial, path)

@@ -25,9 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from netfab.study import TRIAL_RECORD, StudySpec, read_spec, write_json_atomically
+from netfab.environment import PROJECT_ROOT
+from netfab.storage import write_json_atomically
+from netfab.study import TRIAL_RECORD, StudySpec, read_spec
 
-PROJECT = Path(__file__).resolve().parent.parent
 ZIP_LINE = re.compile(r"^model zip: (\S+)\s*$", re.M)
 
 
@@ -37,10 +38,10 @@ def run_trial(spec: StudySpec, index: int) -> dict:
     trial_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NET_")}
     env.update(spec.trial_env(index))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     started = time.monotonic()
     with open(trial_dir / "log.txt", "w") as log:
-        returncode = subprocess.run([_fab_executable(), *spec.trial_args(index)], cwd=PROJECT,
+        returncode = subprocess.run([_fab_executable(), *spec.trial_args(index)], cwd=PROJECT_ROOT,
                                     env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent).returncode
     output = (trial_dir / "log.txt").read_text(errors="replace")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from netfab import storage
+from netfab.environment import PROJECT_ROOT
 from netfab.errors import NetfabError
 from netfab.search_space import load_space
 from netfab.study import FIXTURE_DATASET, TRIAL_RECORD, StudySpec, open_study
@@ -29,7 +30,6 @@ from netfab.study_report import plot_study, summarize, write_leaderboard
 from netfab.trial_runner import die_with_parent
 
 log = logging.getLogger("netfab.tuning")
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 class HostLost(Exception):
@@ -45,8 +45,8 @@ class LocalSlot:
 
     def run(self, spec: StudySpec, index: int) -> None:
         done = subprocess.run([sys.executable, "-m", "netfab.trial_runner", spec.folder,
-                               "--index", str(index)], cwd=PROJECT, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(PROJECT)},
+                               "--index", str(index)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
                               preexec_fn=die_with_parent)  # a killed study leaves no runner behind
         if done.returncode != 0 or not (spec.trial_dir(index) / TRIAL_RECORD).exists():
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]

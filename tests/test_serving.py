@@ -3,7 +3,6 @@ the predictions of the SavedModel itself; overload, a model swap under load and 
 """
 import http.client
 import json
-import shutil
 import signal
 import socket
 import threading
