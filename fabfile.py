@@ -136,33 +136,24 @@ def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, st
          output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host=None,
          remote_dir=None, remote_python="python3", k8s=None, image="netfab:gpu"):
     """Random search: each trial a `fab train` in its own process; leaderboard.csv + study.png."""
-    import os
-
     _setup_logging()
     hosts = _cli_hosts(c)
     if hosts and tuple(hosts) in _TUNED_IN_THIS_RUN:
         return
     _TUNED_IN_THIS_RUN.add(tuple(hosts))
     with exit_on_user_error():
-        from netfab.tuning import local_workers, new_study, run_study
+        from netfab.config import env_overrides
+        from netfab.tuning import choose_workers, new_study, run_study
 
-        fixed_env = {k: v for k, v in os.environ.items() if k.startswith("NET_")}
-        spec = new_study(variant, output, study, int(seed), space, dataset, fixed_env)
+        spec = new_study(variant, output, study, int(seed), space, dataset, env_overrides())
         if k8s:
             from netfab.tune_k8s import write_indexed_job
 
             print(write_indexed_job(spec, int(trials), k8s, image=image, parallelism=int(parallel)))
             return
-        if hosts:
-            from pathlib import Path
-
-            from netfab.tune_hosts import ssh_workers
-
-            workers = ssh_workers(hosts, dict(c.connect_kwargs), remote_dir or str(Path(__file__).parent),
-                                  remote_python,
-                                  int(gpus_per_host) if gpus_per_host is not None else None)
-        else:
-            workers = local_workers(int(parallel))
+        workers = choose_workers(hosts, dict(c.connect_kwargs) if hosts else {}, int(parallel),
+                                 remote_dir, remote_python,
+                                 int(gpus_per_host) if gpus_per_host is not None else None)
         report = run_study(spec, int(trials), workers, max_failures=int(max_failures))
     print(report.summary)
 

@@ -55,6 +55,12 @@ class EffectiveConfig:
         return "\n".join(lines)
 
 
+def env_overrides(environ=None) -> dict[str, str]:
+    """The NET_* variables of `environ`: the third config level, as given (checked by load_config)."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if name.startswith(ENV_PREFIX)}
+
+
 def read_variants(path: Path = VARIANTS_PATH) -> dict[str, dict]:
     """variant_config.json as {variant: {key: value}}, checked for shape and key names."""
     try:

@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from netfab import storage
+from netfab.config import env_overrides
 from netfab.images import ImageError, check_device, default_tag, docker_client
 
 OUTPUT, INPUT, CACHE = "/output", "/input", "/cache"
@@ -39,7 +40,7 @@ def container_spec(task_args: list[str], output: str, dataset: str | None = None
     check_device(device)
     host_cache = storage.cache_dir(environ).expanduser().resolve()
     volumes = {str(host_cache): {"bind": CACHE, "mode": "rw"}}
-    env = {k: v for k, v in environ.items() if k.startswith("NET_")}
+    env = env_overrides(environ)
     env["NETFAB_CACHE_DIR"] = CACHE
     if _is_remote(output):
         command = [*task_args, f"--output={output}"]  # gs:// is written from inside

@@ -59,6 +59,17 @@ def local_workers(parallel: int) -> list[LocalSlot]:
     return [LocalSlot(f"local-{i}") for i in range(parallel)]
 
 
+def choose_workers(hosts: list[str], connect_kwargs: dict, parallel: int, remote_dir: str | None,
+                   remote_python: str, gpus_per_host: int | None) -> list:
+    """Slots on the SSH `hosts` (fab -H), or `parallel` local processes when there are none."""
+    if not hosts:
+        return local_workers(parallel)
+    from netfab.tune_hosts import ssh_workers
+
+    return ssh_workers(hosts, connect_kwargs, remote_dir or str(PROJECT_ROOT), remote_python,
+                       gpus_per_host)
+
+
 @dataclasses.dataclass
 class StudyReport:
     spec: StudySpec
