@@ -2,13 +2,15 @@
 import keras
 
 from models.common import (bag_of_words, concat, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head, tokenize_text)
+                           make_inputs, mlp, probability_head, text_features,
+                           tokenize_text)
 
 
 def build(config, shapes) -> keras.Model:
     inputs = make_inputs(config)
     parts = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
     if config.text_column:
-        parts.append(bag_of_words(tokenize_text(inputs, config, shapes), config, shapes))
+        parts.append(text_features(inputs, config, lambda text: bag_of_words(
+            tokenize_text(text, shapes), config, shapes)))
     x = mlp(concat(parts), config)
     return keras.Model(inputs, probability_head(x), name="deep_v1")

@@ -2,7 +2,8 @@
 import keras
 
 from models.common import (concat, embed_tokens, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head, tokenize_text)
+                           make_inputs, mlp, probability_head, text_features,
+                           tokenize_text)
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
@@ -10,7 +11,8 @@ CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 def build(config, shapes) -> keras.Model:
     inputs = make_inputs(config)
     deep = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
-    tokens = embed_tokens(tokenize_text(inputs, config, shapes), config, shapes)
-    text = CELLS[config.rnn_cell](config.rnn_units, seed=config.seed, name="text_rnn")(tokens)
+    rnn = CELLS[config.rnn_cell](config.rnn_units, seed=config.seed, name="text_rnn")
+    text = text_features(inputs, config, lambda text: rnn(embed_tokens(tokenize_text(text, shapes),
+                                                                       config, shapes)))
     x = mlp(concat(deep + [text]), config)
     return keras.Model(inputs, probability_head(x), name="rnn_v1")

@@ -18,6 +18,7 @@ import numpy as np
 
 from netfab import packaging, storage
 from netfab.errors import NetfabError
+from netfab.saved_model import FlatCaller
 from netfab.serving_inputs import FeatureSchema
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class ServingModel:
                              **{c: "numeric_columns" for c in config_values["numeric_columns"]},
                              **({config_values["text_column"]: "text_column"} if config_values["text_column"] else {})}
         self._folder = folder  # removed when this object is garbage collected
-        self._function = function
+        self._call = FlatCaller(function)
         self.loaded_at = time.time()
         _LOADED.add(self)
 
@@ -84,9 +85,7 @@ class ServingModel:
 
     def predict(self, columns: dict) -> np.ndarray:
         """Probabilities for columns checked by `self.inputs` (numpy arrays or tensors), float32 per row."""
-        from netfab.saved_model import call_on_columns
-
-        return call_on_columns(self._function, columns)
+        return self._call(columns)
 
     def warm_up(self) -> float:
         """Call the model on sample rows of several batch sizes; returns the seconds it took."""

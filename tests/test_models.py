@@ -37,7 +37,8 @@ def test_rnn_cell_is_configurable(cell, small_data):
     config = config_for("rnn_v1", rnn_cell=cell).config
     prepared = prepare(load_rows(dataset_files(str(small_data)), config).frame, config)
     model = models.build(config, prepared.shapes)
-    assert type(model.get_layer("text_rnn")).__name__ == cell.upper()
+    text_branch = model.get_layer("per_distinct_text").layer  # run once per distinct title
+    assert type(text_branch.get_layer("text_rnn")).__name__ == cell.upper()
 
 
 def test_deep_without_text_has_no_text_input(small_data):

@@ -47,3 +47,34 @@ def test_saved_model_takes_unseen_categories_and_agrees_with_keras(trained_zip, 
                                   for c in columns}, verbose=0)
     assert np.isfinite(served).all()
     np.testing.assert_allclose(served, direct, atol=1e-6)
+
+
+def test_flat_caller_takes_the_fast_path_and_agrees_with_the_public_call(trained_zip, tmp_path):
+    from netfab.saved_model import FlatCaller, load_serving_function
+    from netfab.serving_model import ServingModel
+
+    folder = packaging.extract_package(trained_zip, tmp_path / "unpacked")
+    function = load_serving_function(folder / "saved_model")
+    caller = FlatCaller(function)
+    # The fast path uses TensorFlow internals: a TensorFlow upgrade that moves them must show here
+    # (the caller would still answer, through the slow public call).
+    assert caller.fast, "FlatCaller fell back to the public call: check it against this TensorFlow"
+    rows = fixture_rows(300)
+    columns = ServingModel.load(trained_zip).inputs.columns_from_rows(rows)
+    public = function(**columns)[packaging.SERVING_OUTPUT].numpy()
+    np.testing.assert_array_equal(caller(columns), public)
+    one = {name: column[:1] for name, column in columns.items()}
+    np.testing.assert_allclose(caller(one), public[:1], atol=1e-6)
+
+
+def test_text_is_computed_once_per_distinct_title_with_the_same_scores(trained_zip):
+    """Rows sharing a title share the text branch's result; the score of a row depends on it alone."""
+    from netfab.serving_model import ServingModel
+
+    model = ServingModel.load(trained_zip)
+    rows = fixture_rows(200)
+    columns = model.inputs.columns_from_rows(rows)
+    together = model.predict(columns)
+    alone = np.concatenate([model.predict({n: c[i:i + 1] for n, c in columns.items()}) for i in range(0, 200, 7)])
+    np.testing.assert_allclose(together[::7], alone, atol=1e-6)
+    assert len(set(columns["title"])) < len(rows)  # the fixture repeats titles, as real items do
