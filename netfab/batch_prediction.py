@@ -4,14 +4,14 @@
     summary = predict_file("artifacts/deep_v1/<run>/model.zip", "rows/part-*.json.gz", "scores.csv")
 
 Input: one NDJSON file, a folder of shards or a glob (netfab.storage.dataset_files), parsed by
-pyarrow in C into columns. Output: `<id column>,probability` per row in input order, as CSV, or
+pyarrow in C into columns and cut into batches of tensors before scoring starts. Output: `<id column>,probability` per row in input order, as CSV, or
 NDJSON when the output name ends in .json/.jsonl/.ndjson; written to a temporary file and
 published whole (netfab.storage.publish_file), so a failed run leaves no partial output.
 
-Speed: rows are scored in large batches (the per-call overhead of the SavedModel is ~1 ms, so
-big batches amortise it) by two threads at once, because TensorFlow releases the GIL and one
-call alone does not keep both cores busy (much of the model is string ops: StringLookup and
-TextVectorization run inside it). benchmarks/serve.py measures items/s.
+Speed: rows are scored in large batches (each model call has a fixed cost, which big batches
+amortise) by two threads at once, because TensorFlow releases the GIL and one call alone does
+not keep both cores busy (much of the model is string ops, which run on one thread).
+benchmarks/serve.py measures items/s.
 """
 import dataclasses
 import logging
@@ -51,12 +51,16 @@ class PredictSummary:
         return self.rows / self.score_seconds if self.score_seconds else float("inf")
 
 
-def read_columns(files: list[Path], schema, id_column: str, roles: dict[str, str] | None = None
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The model's feature columns (nulls filled as in training) and the id column of every row.
+def read_batches(files: list[Path], schema, id_column: str, roles: dict[str, str] | None = None,
+                 batch_rows: int = BATCH_ROWS) -> tuple[list[dict], np.ndarray]:
+    """The model's feature columns cut into batches of tensors, ready to score, and every row's id.
 
-    `roles` (column -> config key, as data.loading.column_roles) words the error for a bad line.
+    Nulls are filled as in training. Each batch is built once here, so that scoring is model
+    calls alone. `roles` (column -> config key, as data.loading.column_roles) words the error
+    for a bad line.
     """
+    import tensorflow as tf
+
     roles = roles or {name: "numeric_columns" if kind != STRING else "categorical_columns"
                       for name, kind in schema.features.items()}
     tables = []
@@ -78,54 +82,48 @@ def read_columns(files: list[Path], schema, id_column: str, roles: dict[str, str
     if not tables:
         raise DataError(f"no rows to score in {len(files)} file(s), e.g. {files[0]}")
     table = pa.concat_tables(tables, promote_options="permissive")
-    columns = {}
+    rows = table.num_rows
+    starts = range(0, rows, batch_rows)
+    batches = [{} for _ in starts]
     for name, kind in schema.features.items():
         column = table[name]
         try:
             if kind == STRING:
                 if not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
                     raise pa.ArrowInvalid(f"type {column.type}")
-                column = pc.fill_null(column.cast(pa.string()), "")
-                columns[name] = column.to_numpy(zero_copy_only=False)
+                # Each distinct value becomes a Python string once, not once per row: string
+                # columns repeat (a country, an item's title), so this halves the conversion.
+                encoded = pc.fill_null(column.cast(pa.string()), "").combine_chunks().dictionary_encode()
+                values = tf.constant(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=tf.string)
+                indices = encoded.indices.to_numpy()
+                for batch, start in zip(batches, starts):
+                    batch[name] = tf.gather(values, indices[start:start + batch_rows])
             else:
                 if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
                         or pa.types.is_null(column.type)):
                     raise pa.ArrowInvalid(f"type {column.type}")
-                column = pc.fill_null(column.cast(pa.float32()), schema.numeric_fill[name])
-                columns[name] = column.to_numpy()
+                values = pc.fill_null(column.cast(pa.float32()), schema.numeric_fill[name]).to_numpy()
+                for batch, start in zip(batches, starts):
+                    batch[name] = tf.constant(values[start:start + batch_rows])
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
             expected = "strings or null" if kind == STRING else "numbers or null"
             located = next(filter(None, (first_bad_line(path, roles) for path in files)), None)
             raise DataError(located or f"column {name!r} holds values of {error}; the model "
                                        f"expects {expected}") from None
     ids = table[id_column].cast(pa.string()).to_numpy(zero_copy_only=False)
-    return columns, ids
+    return batches, ids
 
 
-def score_columns(model, columns: dict[str, np.ndarray], batch_rows: int = BATCH_ROWS,
-                  threads: int = THREADS, progress=None) -> np.ndarray:
-    """Probabilities for every row: batches of `batch_rows`, `threads` model calls at a time."""
-    import tensorflow as tf
-
-    rows = len(next(iter(columns.values())))
-    starts = range(0, rows, batch_rows)
-    scores = np.empty(rows, dtype=np.float32)
-    # Each column becomes a tensor once; a batch is then a cheap slice. Converting object arrays
-    # of Python strings per call instead costs ~15% of the scoring time.
-    tensors = {name: tf.constant(column) for name, column in columns.items()}
-
-    def score(start):
-        scores[start:start + batch_rows] = model.predict(
-            {name: tensor[start:start + batch_rows] for name, tensor in tensors.items()})
-        return min(batch_rows, rows - start)
-
-    done = 0
+def score_batches(model, batches: list[dict], threads: int = THREADS, progress=None) -> np.ndarray:
+    """Probabilities for every row of `batches` (as read_batches gives), `threads` model calls at a time."""
+    scores, done, rows = [], 0, sum(len(next(iter(batch.values()))) for batch in batches)
     with ThreadPoolExecutor(threads) as pool:
-        for count in pool.map(score, starts):
-            done += count
+        for part in pool.map(model.predict, batches):
+            scores.append(part)
+            done += len(part)
             if progress:
                 progress(done, rows)
-    return scores
+    return np.concatenate(scores) if scores else np.empty(0, np.float32)
 
 
 def write_scores(ids: np.ndarray, scores: np.ndarray, id_column: str, output: str) -> str:
@@ -151,7 +149,7 @@ def predict_file(model_uri: str, input_uri: str, output: str, batch_rows: int = 
     model = ServingModel.load(model_uri)
     files = storage.dataset_files(input_uri)
     started = time.perf_counter()
-    columns, ids = read_columns(files, model.inputs, model.id_column, model.column_roles)
+    batches, ids = read_batches(files, model.inputs, model.id_column, model.column_roles, batch_rows)
     read_seconds = time.perf_counter() - started
     log.info("read %d rows from %d file(s) in %.1f s", len(ids), len(files), read_seconds)
 
@@ -166,7 +164,7 @@ def predict_file(model_uri: str, input_uri: str, output: str, batch_rows: int = 
                      f"{rate:,.0f}")
 
     scoring = time.perf_counter()
-    scores = score_columns(model, columns, batch_rows, threads, report if progress else None)
+    scores = score_batches(model, batches, threads, report if progress else None)
     score_seconds = time.perf_counter() - scoring
     if not np.isfinite(scores).all():
         bad = int(np.flatnonzero(~np.isfinite(scores))[0])
