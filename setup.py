@@ -28,6 +28,7 @@ setup(
         "docker>=7.1,<8",  # docker-py: fab build-image, fab train --docker
         "aiohttp>=3.9,<4",  # fab serve
         "orjson>=3.8,<4",  # fab serve / fab predict JSON
+        "msgspec>=0.18,<1",  # fab serve: request bodies decoded and type-checked in one step
         "pyformance>=0.4,<0.5",  # fab serve metrics
         # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
         "google-cloud-storage>=3.4,<4",

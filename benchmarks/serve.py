@@ -4,7 +4,7 @@ Usage: python benchmarks/serve.py [--model ZIP] [--seconds 6]
        (without --model, a deep_v1 zip is trained on the bundled fixture first, ~20 s)
 
 In one run, on this machine, with the client on loopback:
-  (a) limit      the model called in-process on pre-converted batches of 16384 rows (items/s)
+  (a) limit      the model called in-process on batches of 16384 rows, already tensors (items/s)
   (b) fab serve  requests of 1,000 rows from 4 concurrent clients (items/s), row and columnar form
   (c) fab serve  single-row requests at concurrency 1, 8 and 64 (requests/s, p50, p99)
   (d) naive      the same model behind http.server's ThreadingHTTPServer calling predict once
@@ -13,15 +13,18 @@ In one run, on this machine, with the client on loopback:
   (e) fab predict's scoring on pre-loaded columns, and end to end with NDJSON parsing
   and what JSON costs per 1,000-row request (orjson decode + input checks, encode) next to the model.
 Floors: (b) >= 50% of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms; (e) >= 600,000 items/s.
-Exits 1 if a floor is missed. The client shares the CPU with the server: on 2 cores it costs,
-so ApacheBench (`apt-get install apache2-utils`, C, keep-alive) is used when installed, and an
-aiohttp client otherwise; the table says which.
+Exits 1 if a floor is missed.
+
+The rows are 400,000 distinct rows of the fixture's generator (data.fixture.write_fixture), so
+they repeat items and titles as real impressions do; every request body holds different rows
+(the clients cycle through 64 bodies), so nothing is answered from a repeated request.
+The client shares the CPU with the server: on 2 cores it costs, so wrk (`apt-get install wrk`,
+C, keep-alive) is used when installed, and an aiohttp client otherwise; the table says which.
 """
 import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -43,9 +46,28 @@ FLOOR_BATCHING_GAIN = 5.0
 FLOOR_P99_MS = 5.0
 FLOOR_PREDICT_ITEMS = 600_000
 LIMIT_BATCH = 16384
+BENCH_ROWS = 400_000
+BODIES = 64  # distinct request bodies per measurement, cycled by every client
 ROUNDS = 3  # alternations of fab serve and the naive server per single-row measurement
-# The load generator: ApacheBench when installed (Debian: apache2-utils), else an aiohttp client.
-CLIENT = "ab" if shutil.which("ab") else "aiohttp"
+# The load generator: wrk when installed (Debian: wrk), else an aiohttp client.
+CLIENT = "wrk" if shutil.which("wrk") else "aiohttp"
+WRK_SCRIPT = """
+local bodies, i = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do
+    bodies[#bodies + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, line)
+  end
+end
+request = function()
+  i = i % #bodies + 1
+  return bodies[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.1f %.1f %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
 
 
 def free_port() -> int:
@@ -54,8 +76,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def fixture_rows() -> list[dict]:
-    return [json.loads(line) for line in FIXTURE_PATH.read_text().splitlines()]
+def bench_rows(tmp: Path) -> Path:
+    """400,000 distinct rows as NDJSON (cached in the tmp folder of this run)."""
+    from data.fixture import write_fixture
+
+    path = tmp / "rows.json"
+    write_fixture(str(path), BENCH_ROWS, 11)
+    return path
+
+
+def first_rows(path: Path, count: int) -> list[dict]:
+    with open(path, "rb") as lines:
+        return [orjson.loads(next(lines)) for _ in range(count)]
+
+
+def bodies(rows: list[dict], size: int, columnar: bool = False) -> list[bytes]:
+    """BODIES request bodies of `size` different rows each (row or columnar form)."""
+    chunks = [rows[i * size:(i + 1) * size] for i in range(BODIES)]
+    if columnar:
+        return [orjson.dumps({"inputs": {name: [row[name] for row in chunk] for name in chunk[0]}})
+                for chunk in chunks]
+    return [orjson.dumps({"instances": chunk}) for chunk in chunks]
 
 
 def wait_ready(port: int, process, path="/readyz", timeout=300) -> None:
@@ -77,18 +118,20 @@ def wait_ready(port: int, process, path="/readyz", timeout=300) -> None:
 
 
 # --- the load generator -------------------------------------------------------------------------
-async def _load(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> dict:
-    """`concurrency` clients, each sending `body` back to back on its own keep-alive connection."""
+async def _load(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    """`concurrency` clients, each sending the bodies in turn on its own keep-alive connection."""
     import aiohttp
 
     latencies, failures = [], 0
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        async def client():
+        async def client(offset):
             nonlocal failures
+            sent = offset
             while (start := time.perf_counter()) < deadline:
-                async with session.post(f"http://127.0.0.1:{port}{path}", data=body,
+                sent += 1
+                async with session.post(f"http://127.0.0.1:{port}{path}", data=bodies[sent % len(bodies)],
                                         headers={"Content-Type": "application/json"}) as response:
                     await response.read()
                     if response.status != 200:
@@ -96,34 +139,25 @@ async def _load(port: int, path: str, body: bytes, concurrency: int, seconds: fl
                 latencies.append(time.perf_counter() - start)
 
         started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await asyncio.gather(*(client(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
     latencies = np.array(latencies) * 1000
     return {"requests_per_s": len(latencies) / elapsed, "p50_ms": float(np.percentile(latencies, 50)),
             "p99_ms": float(np.percentile(latencies, 99)), "failures": failures, "requests": len(latencies)}
 
 
-def _load_ab(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> dict:
-    """ApacheBench (C, one process, keep-alive): far less client CPU than a Python client."""
+def _load_wrk(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    """wrk (C, one thread, keep-alive): far less client CPU than a Python client."""
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "body.json").write_bytes(body)
-        out = subprocess.run(["ab", "-q", "-k", "-c", str(concurrency), "-t", str(max(1, round(seconds))), "-n", "100000000",
-                              "-p", f"{tmp}/body.json", "-T", "application/json", "-e", f"{tmp}/p.csv",
-                              f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
-        percent = dict(line.split(",") for line in (Path(tmp) / "p.csv").read_text().splitlines()[1:])
-
-    def field(name, default="0"):
-        line = next((line for line in out.splitlines() if line.startswith(name)), f"{name}: {default}")
-        return float(line.split(":")[1].split()[0])
-
-    # ab counts a response whose length differs from the first one as failed ("Length"); scores
-    # computed in different batches differ in the last float digits, so those are not failures.
-    failed = re.search(r"Failed requests:\s+\d+\s+\(Connect: (\d+), Receive: (\d+), Length: \d+, "
-                       r"Exceptions: (\d+)\)", out)
-    failures = sum(map(int, failed.groups())) if failed else int(field("Failed requests"))
-    return {"requests_per_s": field("Requests per second"), "p50_ms": float(percent["50"]),
-            "p99_ms": float(percent["99"]), "requests": int(field("Complete requests")),
-            "failures": failures + int(field("Non-2xx responses"))}
+        (Path(tmp) / "bodies.ndjson").write_bytes(b"\n".join(bodies) + b"\n")
+        (Path(tmp) / "bodies.lua").write_text(WRK_SCRIPT)
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                              "-s", f"{tmp}/bodies.lua", f"http://127.0.0.1:{port}{path}", "--",
+                              f"{tmp}/bodies.ndjson"], capture_output=True, text=True, check=True).stdout
+    requests, micros, p50, p99, failures = next(line for line in out.splitlines()
+                                                if line.startswith("RESULT")).split()[1:]
+    return {"requests_per_s": int(requests) / (int(micros) / 1e6), "p50_ms": float(p50) / 1000,
+            "p99_ms": float(p99) / 1000, "requests": int(requests), "failures": int(failures)}
 
 
 def combine(rounds: list[dict]) -> dict:
@@ -134,10 +168,10 @@ def combine(rounds: list[dict]) -> dict:
             "failures": sum(r["failures"] for r in rounds), "requests": sum(r["requests"] for r in rounds)}
 
 
-def load(port, path, body, concurrency, seconds) -> dict:
-    if CLIENT == "ab":
-        return _load_ab(port, path, body, concurrency, seconds)
-    return asyncio.run(_load(port, path, body, concurrency, seconds))
+def load(port, path, bodies, concurrency, seconds) -> dict:
+    if CLIENT == "wrk":
+        return _load_wrk(port, path, bodies, concurrency, seconds)
+    return asyncio.run(_load(port, path, bodies, concurrency, seconds))
 
 
 # --- (d) the naive server, run by this script in a subprocess --------------------------------------
@@ -165,7 +199,7 @@ def run_naive_server(model_uri: str, port: int) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            if not self.close_connection:  # an HTTP/1.0 client (ab -k) waits for this to reuse the connection
+            if not self.close_connection:  # an HTTP/1.0 keep-alive client waits for this to reuse the connection
                 self.send_header("Connection", "keep-alive")
             self.end_headers()
             self.wfile.write(payload)
@@ -179,29 +213,27 @@ def run_naive_server(model_uri: str, port: int) -> None:
 
 
 # --- the measurements -----------------------------------------------------------------------------
-def measure_in_process(model, rows, seconds) -> dict:
-    from netfab.batch_prediction import score_columns
+def measure_in_process(model, batches, seconds) -> dict:
+    """(a): the model alone on batches that are already tensors, with 1 and 2 calls at a time."""
+    from netfab.batch_prediction import score_batches
 
-    import tensorflow as tf
-
-    columns = model.inputs.columns_from_rows((rows * (LIMIT_BATCH * 8 // len(rows) + 1))[:LIMIT_BATCH * 8])
-    columns = {name: tf.constant(column) for name, column in columns.items()}  # converted once, outside the timing
+    rows = sum(len(next(iter(batch.values()))) for batch in batches)
     results = {}
     for threads in (1, 2):
-        score_columns(model, columns, LIMIT_BATCH, threads)  # warm
+        score_batches(model, batches[:4], threads)  # warm
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds / 2:
-            score_columns(model, columns, LIMIT_BATCH, threads)
-            done += LIMIT_BATCH * 8
+            score_batches(model, batches, threads)
+            done += rows
         results[threads] = done / (time.perf_counter() - started)
     return results
 
 
 def measure_json(model, rows) -> dict:
-    """Per 1,000-row request: orjson decode + input checks, response encode, and the model call."""
+    """Per 1,000-row request: decode + input checks (each form), response encode, and the model call."""
     from netfab.server import parse_body
 
-    body = orjson.dumps({"instances": rows[:1000]})
+    row_form, columnar = bodies(rows, 1000)[0], bodies(rows, 1000, columnar=True)[0]
 
     def per_call(fn, repeat=30):
         fn()
@@ -213,30 +245,31 @@ def measure_json(model, rows) -> dict:
     columns = model.inputs.columns_from_rows(rows[:1000])
     scores = model.predict(columns)
     return {
-        "decode_ms": per_call(lambda: parse_body(body)),
-        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(body)["instances"])) -
-                    per_call(lambda: parse_body(body)),
+        "decode_ms": per_call(lambda: parse_body(row_form)),
+        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(row_form)["instances"])) -
+                    per_call(lambda: parse_body(row_form)),
+        "columnar_decode_ms": per_call(lambda: parse_body(columnar)),
+        "columnar_check_ms": per_call(lambda: model.inputs.columns_from_inputs(parse_body(columnar)["inputs"])) -
+                             per_call(lambda: parse_body(columnar)),
         "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)),
-        "stdlib_json_ms": per_call(lambda: json.loads(body)),
+        "stdlib_json_ms": per_call(lambda: json.loads(row_form)),
         "model_ms": per_call(lambda: model.predict(columns)),
     }
 
 
-def measure_predict(model, rows, tmp: Path) -> dict:
-    from netfab.batch_prediction import read_columns, score_columns
-    from data.fixture import write_fixture
+def measure_predict(model, path: Path) -> tuple[dict, list]:
+    """(e): fab predict's two steps, reading NDJSON into batches and scoring them."""
+    from netfab.batch_prediction import read_batches, score_batches
 
-    count = 400_000
-    path = tmp / "rows.json"
-    write_fixture(str(path), count, 11)
     started = time.perf_counter()
-    columns, _ = read_columns([path], model.inputs, model.id_column)
+    batches, ids = read_batches([path], model.inputs, model.id_column)
     read = time.perf_counter() - started
+    score_batches(model, batches[:2])  # warm
     started = time.perf_counter()
-    score_columns(model, columns)
+    score_batches(model, batches)
     score = time.perf_counter() - started
-    return {"rows": count, "preloaded_items_per_s": count / score, "with_parsing_items_per_s": count / (read + score),
-            "read_s": read, "score_s": score}
+    return {"rows": len(ids), "preloaded_items_per_s": len(ids) / score,
+            "with_parsing_items_per_s": len(ids) / (read + score), "read_s": read, "score_s": score}, batches
 
 
 def main() -> None:
@@ -249,6 +282,8 @@ def main() -> None:
         return run_naive_server(args.naive_server[0], int(args.naive_server[1]))
 
     tmp = Path(tempfile.mkdtemp(prefix="netfab-bench-"))
+    print(f"writing {BENCH_ROWS:,} rows ...", flush=True)
+    rows_path = bench_rows(tmp)
     model_uri = args.model
     if not model_uri:
         from netfab.training import train
@@ -259,16 +294,16 @@ def main() -> None:
 
     from netfab.serving_model import ServingModel
 
-    rows = fixture_rows()
+    rows = first_rows(rows_path, BODIES * 1000)
     model = ServingModel.load(model_uri)
     model.warm_up()
     s = args.seconds
+    print("(e) fab predict: reading and scoring ...", flush=True)
+    predict, batches = measure_predict(model, rows_path)
     print("(a) in-process limit ...", flush=True)
-    limit = measure_in_process(model, rows, s)
+    limit = measure_in_process(model, batches, s)
     json_costs = measure_json(model, rows)
-    print("(e) fab predict scoring ...", flush=True)
-    predict = measure_predict(model, rows, tmp)
-    del model  # the servers below get the CPU to themselves
+    del model, batches  # the servers below get the CPU to themselves
 
     # Both servers run at once (the idle one costs nothing) and their single-row measurements
     # alternate in short rounds, so that a change in the shared machine's load hits both alike.
@@ -283,9 +318,7 @@ def main() -> None:
     try:
         wait_ready(serve_port, server)
         wait_ready(naive_port, naive, path="/")
-        big = orjson.dumps({"instances": rows[:1000]})
-        big_columnar = orjson.dumps({"inputs": {name: [row[name] for row in rows[:1000]] for name in rows[0]}})
-        one = orjson.dumps({"instances": rows[:1]})
+        big, big_columnar, one = bodies(rows, 1000), bodies(rows, 1000, columnar=True), bodies(rows, 1)
         print("(b) fab serve, 1,000-row requests ...", flush=True)
         load(serve_port, path, big, 4, 1)  # warm the connections
         serve_big = load(serve_port, path, big, 4, s)
@@ -318,8 +351,8 @@ def main() -> None:
     print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
           f"(shared with other work: figures are lower bounds)")
     print(f"\n{'measurement':<50}{'items/s':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}")
-    print(f"{'(a) in-process, 16384-row batches, 1 thread':<50}{limit[1]:>12,.0f}")
-    print(f"{'(a) in-process, 16384-row batches, 2 threads':<50}{limit[2]:>12,.0f}")
+    print(f"{'(a) in-process, 16384-row batches, 1 call':<50}{limit[1]:>12,.0f}")
+    print(f"{'(a) in-process, 16384-row batches, 2 calls':<50}{limit[2]:>12,.0f}")
     row = "{:<50}{:>12,.0f}{:>10,.0f}{:>9.2f}{:>9.2f}{:>6}"
     for form, r in (("rows", serve_big), ("columns", serve_big_columnar)):
         print(row.format(f"(b) fab serve, 1000-row requests ({form}), c=4", r["requests_per_s"] * 1000,
@@ -330,12 +363,14 @@ def main() -> None:
     for c, r in naive_one.items():
         print(row.format(f"(d) naive server, 1-row requests, c={c}", r["requests_per_s"], r["requests_per_s"],
                          r["p50_ms"], r["p99_ms"], r["failures"]))
-    print(f"{'(e) fab predict scoring, pre-loaded columns':<50}{predict['preloaded_items_per_s']:>12,.0f}")
+    print(f"{'(e) fab predict scoring, pre-loaded rows':<50}{predict['preloaded_items_per_s']:>12,.0f}")
     print(f"{'(e) fab predict with NDJSON parsing':<50}{predict['with_parsing_items_per_s']:>12,.0f}"
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
     j = json_costs
-    print(f"\nper 1,000-row request: orjson decode {j['decode_ms']:.2f} ms (stdlib json {j['stdlib_json_ms']:.2f} ms), "
-          f"input checks {j['check_ms']:.2f} ms, encode {j['encode_ms']:.2f} ms, model {j['model_ms']:.2f} ms")
+    print(f"\nper 1,000-row request: rows: orjson decode {j['decode_ms']:.2f} ms (stdlib json "
+          f"{j['stdlib_json_ms']:.2f} ms), input checks {j['check_ms']:.2f} ms; columns: decode "
+          f"{j['columnar_decode_ms']:.2f} ms, checks {j['columnar_check_ms']:.2f} ms; "
+          f"encode {j['encode_ms']:.2f} ms; model {j['model_ms']:.2f} ms")
     print()
     for name, passed, value in checks:
         print(f"{'PASS' if passed else 'MISS'}  {name:<24} {value}")

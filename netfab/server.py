@@ -214,7 +214,9 @@ class PredictionServer:
         body = await request.read()
         decode_started = time.perf_counter()
         try:
-            columns, row_form = self._columns(model, parse_body(body))
+            # The typed decoder reads a well-formed body in one step; any other body goes the
+            # careful way, whose error names the row and the field.
+            columns, row_form = model.inputs.decode(body) or self._columns(model, parse_body(body))
         except InputError as error:
             return _error(400, str(error))
         rows = len(next(iter(columns.values())))

@@ -9,15 +9,20 @@ Every feature of the signature must be present in every row; the value may be nu
 null policy as training: docs/data.md). A wrong type or a non-finite number is an InputError
 naming the row and the field. Keys the model does not take (an id, the label) are ignored.
 
-The common case (every value already of the right type) is checked with one pass per column
-and converted with one numpy call, so that validation stays small next to the model itself.
+Speed: `decode` reads a request body with a msgspec decoder typed by this schema, which checks
+every value's type in C while it parses (half the time of orjson plus checks in Python). A body
+it refuses (a wrong type, a missing feature, NaN, malformed JSON) goes the careful way instead:
+orjson or json, then the checks below, whose errors name the row and the field.
 """
 import math
 import operator
+import typing
 
+import msgspec
 import numpy as np
 
 from netfab.errors import NetfabError
+from netfab.packaging import SERVING_SIGNATURE
 
 STRING, NUMBER = "string", "number"
 _STR, _STR_OR_NULL = {str}, {str, type(None)}
@@ -38,6 +43,22 @@ def _type_name(value) -> str:
             list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def _typed_decoder(features: dict[str, str]):
+    """A msgspec decoder of either request form for these features, and a getter of a row's values."""
+    scalar = {STRING: str | None, NUMBER: float | None}  # msgspec reads a JSON int as a float
+    names = [f"f{i}" for i in range(len(features))]  # features need not be Python identifiers
+    row = msgspec.defstruct("Row", [(attribute, scalar[kind]) for attribute, kind in zip(names, features.values())],
+                            rename=dict(zip(names, features)), gc=False)
+    columns = msgspec.defstruct("Columns", [(attribute, list[scalar[kind]])
+                                            for attribute, kind in zip(names, features.values())],
+                                rename=dict(zip(names, features)))
+    request = msgspec.defstruct("Request", [("instances", list[row] | None, None),
+                                            ("inputs", columns | None, None),
+                                            ("signature_name", typing.Literal[SERVING_SIGNATURE], SERVING_SIGNATURE)])
+    getter = operator.attrgetter(*names)
+    return msgspec.json.Decoder(request), getter if len(names) > 1 else (lambda row: (getter(row),))
+
+
 class FeatureSchema:
     """The raw features a model takes: name -> STRING or NUMBER, and the fill value for a null number."""
 
@@ -47,6 +68,7 @@ class FeatureSchema:
         getter = operator.itemgetter(*features)
         # itemgetter of one key returns the value itself, not a 1-tuple.
         self._getter = getter if len(features) > 1 else (lambda row: (getter(row),))
+        self._decoder, self._attributes = _typed_decoder(features)
 
     @classmethod
     def from_signature(cls, function, dataset_metadata: dict) -> "FeatureSchema":
@@ -58,6 +80,35 @@ class FeatureSchema:
         fill = {name: float(numeric.get(name, {}).get("mean", 0.0))
                 for name, kind in features.items() if kind == NUMBER}
         return cls(features, fill)
+
+    # --- request bodies ---------------------------------------------------------------------
+    def decode(self, body: bytes) -> tuple[dict[str, np.ndarray], bool] | None:
+        """(columns, row_form) for a well-formed body of either form; None for any other body.
+
+        None means "take the careful way" (parse, then columns_from_rows / columns_from_inputs),
+        which either finds the body fine after all (e.g. NaN, which only json.loads reads) or
+        raises the InputError that names the row and the field.
+        """
+        try:
+            request = self._decoder.decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if (request.instances is None) == (request.inputs is None):
+            return None
+        if request.instances is not None:
+            if not request.instances:
+                return None
+            values = zip(*map(self._attributes, request.instances))
+            row_form = True
+        else:
+            values = self._attributes(request.inputs)
+            row_form = False
+        columns = {name: self._column(name, kind, column, _row_label, typed=True)
+                   for (name, kind), column in zip(self.features.items(), values)}
+        lengths = {len(column) for column in columns.values()}
+        if len(lengths) != 1 or not lengths.pop():
+            return None  # columns of different lengths, or none at all: the careful way says which
+        return columns, row_form
 
     # --- the two request forms ------------------------------------------------------------
     def columns_from_rows(self, rows) -> dict[str, np.ndarray]:
@@ -109,8 +160,13 @@ class FeatureSchema:
                                   f"send {hint}")
         return InputError("the rows could not be read")  # not reached: one row must be at fault
 
-    def _column(self, name, kind, values, where) -> np.ndarray:
-        types = set(map(type, values))  # one pass in C; the usual answer is {str} or {float, int}
+    def _column(self, name, kind, values, where, typed=False) -> np.ndarray:
+        """`values` as a numpy column; typed: already known to be strings or numbers (or null)."""
+        if typed:  # msgspec checked each value's type while decoding
+            types = _STR_OR_NULL if kind == STRING and None in values else _STR if kind == STRING \
+                else _NUMBERS_OR_NULL
+        else:
+            types = set(map(type, values))  # one pass in C; the usual answer is {str} or {float, int}
         if kind == STRING:
             if types == _STR:
                 return np.array(values, dtype=object)

@@ -67,6 +67,33 @@ def test_unseen_categories_and_null_values_are_scored(server):
     assert 0 < reply.body["predictions"][0] < 1
 
 
+def test_typed_decoding_gives_the_careful_paths_columns_and_hands_back_every_odd_body():
+    """decode() is the fast way in; whatever it cannot take must reach the careful checks."""
+    import orjson
+
+    from netfab.serving_inputs import FeatureSchema
+
+    schema = FeatureSchema({"country": "string", "title": "string", "price": "number", "rating": "number"},
+                           {"price": 100.0, "rating": 4.2})
+    rows = fixture_rows(40)
+    rows[3].update(rating=None, country=None, price=7)  # nulls and a JSON integer
+    expected = schema.columns_from_rows(rows)
+    for body, row_form in ((orjson.dumps({"instances": rows}), True),
+                           (orjson.dumps({"inputs": columnar(rows)}), False)):
+        columns, form = schema.decode(body)
+        assert form == row_form and columns.keys() == expected.keys()
+        for name in expected:
+            np.testing.assert_array_equal(columns[name], expected[name])
+            assert columns[name].dtype == expected[name].dtype
+    assert columns["rating"][3] == np.float32(4.2) and columns["country"][3] == ""
+    odd = [b"", b"[]", b"{", b'{"instances": []}', b'{"instances": [1]}', b'{"rows": []}',
+           b'{"instances": [{"country": "DE"}]}', b'{"instances": [{"country": 5}]}',
+           b'{"inputs": {"country": ["DE"], "title": [], "price": [], "rating": []}}',
+           b'{"inputs": {"country": [true]}}', b'{"instances": [{}], "inputs": {}}',
+           b'{"instances": [{"price": NaN}]}', orjson.dumps({"instances": rows, "signature_name": "other"})]
+    assert [schema.decode(body) for body in odd] == [None] * len(odd)
+
+
 # --- bad input: status and a message naming the row and field ------------------------------------
 @pytest.mark.parametrize("body, status, words", [
     (b"", 400, ["empty request body"]),
