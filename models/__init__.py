@@ -27,3 +27,12 @@ REGISTRY: dict[str, Architecture] = {
 def build(config, shapes):
     """The keras.Model of `config.network`, sized by the dataset's `shapes`."""
     return importlib.import_module(REGISTRY[config.network].module).build(config, shapes)
+
+
+def load(path):
+    """A saved .keras model of any network here; its custom layers are registered first."""
+    import keras
+
+    import models.common  # noqa: F401  registers PerDistinct with keras.saving
+
+    return keras.saving.load_model(path)

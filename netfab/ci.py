@@ -77,7 +77,7 @@ def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
 
 def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
     """The SavedModel in a fresh process must agree with model.keras on the dataset's first rows."""
-    import keras
+    import models
     from data.loading import first_rows
     from data.preparation import features_and_labels
     from netfab.storage import dataset_files
@@ -95,7 +95,7 @@ def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
     features, _ = features_and_labels(_fill_nulls(rows, config), config)
     with tempfile.TemporaryDirectory(prefix="netfab-ci-") as tmp:
         folder = packaging.extract_package(zip_uri, tmp)
-        expected = keras.saving.load_model(folder / "model.keras").predict(features, verbose=0)
+        expected = models.load(folder / "model.keras").predict(features, verbose=0)
     if served.shape != expected.shape or not np.allclose(served, expected, atol=TOLERANCE, equal_nan=True):
         return [f"SavedModel and model.keras disagree on the first {CHECK_ROWS} rows: "
                 f"{np.round(served, 5).tolist()} vs {np.round(expected, 5).tolist()}"]

@@ -76,7 +76,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     if state["checkpoint"]:
-        model = keras.saving.load_model(checkpoints / state["checkpoint"])
+        model = models.load(checkpoints / state["checkpoint"])
         log.info("resuming %s after epoch %d of %d", run_dir, len(state["epochs"]), config.epochs)
     else:
         model = models.build(config, prepared.shapes)

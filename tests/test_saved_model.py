@@ -33,14 +33,14 @@ def test_saved_model_answers_raw_rows_in_a_fresh_process(trained_zip, tmp_path):
 
 
 def test_saved_model_takes_unseen_categories_and_agrees_with_keras(trained_zip, tmp_path):
-    import keras
+    import models
     from netfab.saved_model import load_serving_function, predict_rows
 
     folder = packaging.extract_package(trained_zip, tmp_path / "unpacked")
     rows = fixture_rows(5)
     rows[0].update(country="ZZ", item_id="item_never_seen", title="completely unknown words")
     served = predict_rows(load_serving_function(folder / "saved_model"), rows)
-    keras_model = keras.saving.load_model(folder / "model.keras")
+    keras_model = models.load(folder / "model.keras")
     columns = [i.name for i in keras_model.inputs]
     direct = keras_model.predict({c: np.array([r[c] for r in rows],
                                               dtype=object if isinstance(rows[0][c], str) else "float32")
