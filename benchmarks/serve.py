@@ -10,7 +10,7 @@ In one run, on this machine, with the client on loopback:
   (d) naive      the same model behind http.server's ThreadingHTTPServer calling predict once
                  per request (json + tf.constant per column, no batching), at concurrency 1 and 64;
                  (c) and (d) alternate in rounds: rate = mean, p50 = median, p99 = worst round
-  (e) fab predict's scoring on pre-loaded columns, and end to end with NDJSON parsing
+  (e) fab predict's scoring on pre-loaded rows (batches of tensors), and end to end with NDJSON parsing
   and what JSON costs per 1,000-row request (orjson decode + input checks, encode) next to the model.
 Floors: (b) >= 50% of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms; (e) >= 600,000 items/s.
 Exits 1 if a floor is missed.
@@ -77,7 +77,7 @@ def free_port() -> int:
 
 
 def bench_rows(tmp: Path) -> Path:
-    """400,000 distinct rows as NDJSON (cached in the tmp folder of this run)."""
+    """400,000 distinct rows as NDJSON, written into this run's tmp folder."""
     from data.fixture import write_fixture
 
     path = tmp / "rows.json"

@@ -4,9 +4,10 @@
     summary = predict_file("artifacts/deep_v1/<run>/model.zip", "rows/part-*.json.gz", "scores.csv")
 
 Input: one NDJSON file, a folder of shards or a glob (netfab.storage.dataset_files), parsed by
-pyarrow in C into columns and cut into batches of tensors before scoring starts. Output: `<id column>,probability` per row in input order, as CSV, or
-NDJSON when the output name ends in .json/.jsonl/.ndjson; written to a temporary file and
-published whole (netfab.storage.publish_file), so a failed run leaves no partial output.
+pyarrow in C into columns and cut into batches of tensors before scoring starts. Output:
+`<id column>,probability` per row in input order, as CSV, or NDJSON when the output name ends
+in .json/.jsonl/.ndjson; written to a temporary file and published whole
+(netfab.storage.publish_file), so a failed run leaves no partial output.
 
 Speed: rows are scored in large batches (each model call has a fixed cost, which big batches
 amortise) by two threads at once, because TensorFlow releases the GIL and one call alone does
@@ -42,7 +43,7 @@ NDJSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 class PredictSummary:
     output: str
     rows: int
-    read_seconds: float  # parsing the input files into columns
+    read_seconds: float  # parsing the input files into batches of tensors
     score_seconds: float  # the model calls
     write_seconds: float
 

@@ -51,7 +51,6 @@ class FlatCaller:
     def __init__(self, function):
         self._function = function
         specs = function.structured_input_signature[1]
-        self.names = list(specs)
         try:
             from tensorflow.python.framework.ops import EagerTensor
 

@@ -43,6 +43,12 @@ def _type_name(value) -> str:
             list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def _values_getter(getter, count: int):
+    """`getter` as a function that always returns a tuple: itemgetter/attrgetter of one key
+    return the value itself, not a 1-tuple."""
+    return getter if count > 1 else (lambda item: (getter(item),))
+
+
 def _typed_decoder(features: dict[str, str]):
     """A msgspec decoder of either request form for these features, and a getter of a row's values."""
     scalar = {STRING: str | None, NUMBER: float | None}  # msgspec reads a JSON int as a float
@@ -55,8 +61,7 @@ def _typed_decoder(features: dict[str, str]):
     request = msgspec.defstruct("Request", [("instances", list[row] | None, None),
                                             ("inputs", columns | None, None),
                                             ("signature_name", typing.Literal[SERVING_SIGNATURE], SERVING_SIGNATURE)])
-    getter = operator.attrgetter(*names)
-    return msgspec.json.Decoder(request), getter if len(names) > 1 else (lambda row: (getter(row),))
+    return msgspec.json.Decoder(request), _values_getter(operator.attrgetter(*names), len(names))
 
 
 class FeatureSchema:
@@ -65,9 +70,7 @@ class FeatureSchema:
     def __init__(self, features: dict[str, str], numeric_fill: dict[str, float]):
         self.features = features
         self.numeric_fill = numeric_fill
-        getter = operator.itemgetter(*features)
-        # itemgetter of one key returns the value itself, not a 1-tuple.
-        self._getter = getter if len(features) > 1 else (lambda row: (getter(row),))
+        self._getter = _values_getter(operator.itemgetter(*features), len(features))
         self._decoder, self._attributes = _typed_decoder(features)
 
     @classmethod
