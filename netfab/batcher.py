@@ -27,6 +27,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from netfab import serving_columns
+
 log = logging.getLogger(__name__)
 
 
@@ -141,10 +143,7 @@ class MicroBatcher:
             return
         started = time.perf_counter()
         try:
-            if len(batch) == 1:
-                columns = batch[0].columns
-            else:
-                columns = {name: np.concatenate([p.columns[name] for p in batch]) for name in batch[0].columns}
+            columns = serving_columns.concatenate([p.columns for p in batch])
             scores = batch[0].model.predict(columns)
         except Exception as error:  # the clients get the error; the thread lives on
             log.exception("model call failed for a batch of %d requests", len(batch))

@@ -13,6 +13,7 @@ import tempfile
 import numpy as np
 
 from netfab import packaging
+from netfab.serving_columns import ByteSlices
 
 
 def load_serving_function(folder):
@@ -68,7 +69,7 @@ class FlatCaller:
             self.fast = False
 
     def __call__(self, columns: dict, single_threaded: bool = False) -> np.ndarray:
-        """Probabilities for numpy columns (or tensors) in the signature's dtypes.
+        """Probabilities for numpy columns, ByteSlices or tensors, in the signature's dtypes.
 
         single_threaded: TensorFlow runs the ops one after another in this thread instead of
         handing them to its inter-op threads: for a few rows, no hand-overs and no wake-ups.
@@ -84,9 +85,13 @@ class FlatCaller:
         return self._call(columns)
 
     def _call(self, columns: dict) -> np.ndarray:
+        buffers = {}  # the request bodies of ByteSlices columns, each copied into TensorFlow once
         if not self.fast:
+            columns = {name: value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
+                       for name, value in columns.items()}
             return self._function(**columns)[packaging.SERVING_OUTPUT].numpy()
-        flat = [value if not isinstance(value, np.ndarray) else self._tensor(value, self._device, dtype)
+        flat = [self._tensor(value, self._device, dtype) if isinstance(value, np.ndarray) else
+                value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                 for value, dtype in zip(map(columns.__getitem__, self.names), self._dtypes)]
         return self._atomic.call_flat(*flat, *self._captured)[self._output].numpy()
 

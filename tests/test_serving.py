@@ -80,7 +80,8 @@ def test_typed_decoding_gives_the_careful_paths_columns_and_hands_back_every_odd
     expected = schema.columns_from_rows(rows)
     for body, row_form in ((orjson.dumps({"instances": rows}), True),
                            (orjson.dumps({"inputs": columnar(rows)}), False)):
-        columns, form = schema.decode(body)
+        columns, form, fast = schema.decode(body)
+        assert not fast  # this schema was not told to parse fast
         assert form == row_form and columns.keys() == expected.keys()
         for name in expected:
             np.testing.assert_array_equal(columns[name], expected[name])
@@ -183,6 +184,32 @@ def test_metrics_show_latency_batches_cache_and_version(server):
     metrics = call(server.port, "GET", "/metrics?format=json").body
     assert metrics["cache_hits"] >= 20 and 0 < metrics["cache_hit_rate"] < 1
     assert metrics["request_seconds"]["p99"] > 0
+
+
+def test_large_bodies_are_read_by_the_compiled_parser_alike_and_share_the_cache(server, direct_scores):
+    """Bodies over 16 KB go through netfab.request_parser once it is ready (compiled in the background)."""
+    # rows without nulls: predict_rows (the direct call) passes a null number as NaN, the server the mean
+    complete = [row for row in fixture_rows(400) if None not in row.values()][:300]
+    rows = [dict(row, price=300 + i / 7) for i, row in enumerate(complete)]  # not in the cache
+    expected = direct_scores(rows)
+    deadline = time.monotonic() + 240
+    while True:  # until the parser is ready: the first answers come from msgspec, and fill the cache
+        reply = call(server.port, "POST", PREDICT, {"instances": rows})
+        np.testing.assert_allclose(reply.body["predictions"], expected, atol=1e-5)
+        metrics = call(server.port, "GET", "/metrics?format=json").body
+        if metrics["fast_parsed_requests"]:
+            break
+        assert time.monotonic() < deadline, f"the request parser never became ready: {server.log_tail()}"
+        time.sleep(0.5)
+    fresh = [dict(row, price=400 + i / 7) for i, row in enumerate(rows)]
+    for body, key, scores in (({"inputs": columnar(rows)}, "outputs", expected),  # all cache hits
+                              ({"instances": fresh}, "predictions", direct_scores(fresh))):  # all scored
+        reply = call(server.port, "POST", PREDICT, body)
+        assert reply.status == 200, reply.body
+        np.testing.assert_allclose(reply.body[key], scores, atol=1e-5)
+    after = call(server.port, "GET", "/metrics?format=json").body
+    assert after["fast_parsed_requests"] - metrics["fast_parsed_requests"] == 2
+    assert after["cache_hits"] - metrics["cache_hits"] == 300  # keys alike whichever way a body was read
 
 
 def test_a_lone_small_request_is_scored_in_the_event_loop_and_concurrent_ones_are_batched(server, direct_scores):
@@ -388,7 +415,8 @@ def test_metrics_of_several_workers_merge_counts_and_weight_quantiles():
                 "requests": {"count": requests, "rate_1m": requests / 60, "by_status": {"200": requests}},
                 **{name: dict(quantiles) for name in (*TIMERS, "batch_rows", "batch_requests")},
                 "predicted_rows": requests, "cache_hits": 1, "cache_misses": 3, "rejected_requests": 0,
-                "timed_out_requests": 0, "lone_requests": 0, "cache_hit_rate": 0.25, "queue_rows": 2,
+                "timed_out_requests": 0, "lone_requests": 0, "fast_parsed_requests": 0, "cache_hit_rate": 0.25,
+                "queue_rows": 2,
                 "models_in_memory": 1}
 
     merged = merge([worker(30, 0.010, "v1"), worker(10, 0.030, "v2")])

@@ -1,0 +1,606 @@
+"""Predict request bodies read straight into column arrays by compiled code (numba), no Python
+object per value.
+
+    parser = BodyParser({"country": "string", "price": "number"}, numeric_fill={"price": 83.2})
+    start_compiling()               # once per process, in the background (see below)
+    parsed = parser.parse(body)     # None: not compiled yet, or not a plain, well-formed body
+    parsed.columns["price"]         # float32 array, nulls filled with the training mean
+    parsed.columns["country"]       # ByteSlices: (start, length) of each value in the body
+
+Why: for a 1,000-row request, msgspec's typed decode makes ~12,000 Python objects, and turning
+them into numpy columns, checking them and freeing them costs as much again; together that was
+twice the model's own time per row (benchmarks/serve.py). Here one pass over the bytes fills
+float32 columns and notes where each string lies; TensorFlow then cuts the strings out of the
+body itself (netfab.serving_columns.ByteSlices).
+
+The fast path takes only what it can read exactly, and answers None for everything else, which
+goes the careful way (msgspec or json, with errors naming the row and the field), so both ways
+give the same columns or the same error:
+- either form, each feature exactly once per row (or once as a column), other keys (any
+  JSON value) skipped; "signature_name" only as "serving_default";
+- strings without escapes (a backslash anywhere in a string, or invalid UTF-8: None);
+- numbers as JSON numbers or null; the few the exact fast conversion cannot take (a mantissa
+  beyond 2^53, an exponent beyond 22) are converted by Python's float() afterwards, so every
+  number is correctly rounded as msgspec does; one beyond float32 (an error) goes the careful way;
+- strictly valid JSON around them: anything else is None, never a guess.
+
+Compiling takes ~45 s (the helpers are inlined, which makes the code ~1.6x faster). numba
+keeps the machine code in its on-disk cache, so this is paid once per installation: a child
+process compiles into the cache while the server already answers by the careful way, then the
+server loads the cached code (~0.5 s) and parse() starts answering.
+"""
+import logging
+import os
+import subprocess
+import sys
+import threading
+
+import numba
+import numpy as np
+
+from netfab.serving_columns import ByteSlices
+
+STRING_KIND, NUMBER_KIND = 0, 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+OK, NOT_PLAIN = 0, 1
+FORM_ROWS, FORM_COLUMNS = 1, 2
+
+log = logging.getLogger(__name__)
+_compiled = threading.Event()  # set once _parse_body is compiled (or loaded from the cache) here
+_compiling = threading.Lock()
+
+
+class Parsed:
+    """One body's columns: feature -> float32 array (numbers) or ByteSlices (strings)."""
+    __slots__ = ("columns", "rows", "row_form")
+
+    def __init__(self, columns, rows, row_form):
+        self.columns, self.rows, self.row_form = columns, rows, row_form
+
+
+class BodyParser:
+    def __init__(self, features: dict[str, str], numeric_fill: dict[str, float]):
+        names = [name.encode() for name in features]
+        self.features = features
+        self._names = np.frombuffer(b"".join(names), dtype=np.uint8).copy()
+        self._name_starts = np.cumsum([0] + [len(n) for n in names], dtype=np.int64)
+        self._kinds = np.array([STRING_KIND if kind == "string" else NUMBER_KIND for kind in features.values()],
+                               dtype=np.int64)
+        # index of each feature among those of its kind: its row in the numbers or strings array
+        self._slots = np.zeros(len(features), dtype=np.int64)
+        counts = [0, 0]
+        for i, kind in enumerate(self._kinds):
+            self._slots[i], counts[kind] = counts[kind], counts[kind] + 1
+        self._numeric = [name for name, kind in features.items() if kind != "string"]
+        self._strings = [name for name, kind in features.items() if kind == "string"]
+        self._fill = np.array([numeric_fill[name] for name in self._numeric], dtype=np.float64)
+
+    def parse(self, body: bytes) -> Parsed | None:
+        if not self.features or not _compiled.is_set():
+            return None
+        data = np.frombuffer(body, dtype=np.uint8)
+        status, form, rows, numbers, starts, lengths, hard, n_hard = _parse_body(
+            data, self._names, self._name_starts, self._kinds, self._slots, self._fill)
+        if status != OK:
+            return None
+        numbers = numbers[:, :rows]
+        if n_hard:  # numbers the exact fast conversion could not take: Python's float() rounds them
+            for slot, row, start, length in hard[:n_hard].tolist():
+                value = float(body[start:start + length])
+                if not abs(value) <= FLOAT32_MAX:
+                    return None  # beyond float32: the careful way names the row
+                numbers[slot, row] = value
+        columns = {}
+        for slot, name in enumerate(self._numeric):
+            columns[name] = numbers[slot].astype(np.float32)
+        for slot, name in enumerate(self._strings):
+            columns[name] = ByteSlices(body, starts[slot, :rows].copy(), lengths[slot, :rows].copy())
+        return Parsed({name: columns[name] for name in self.features}, rows, form == FORM_ROWS)
+
+
+
+def start_compiling() -> None:
+    """Make the parser ready in a background thread (once per process); parse() answers None until then."""
+    if _compiling.acquire(blocking=False):
+        threading.Thread(target=_compile_via_cache, name="request-parser-compile", daemon=True).start()
+
+
+def compile_now() -> None:
+    """Compile (or load from numba's cache) in this process, with the argument types parse() uses."""
+    parser = BodyParser({"x": "number"}, {"x": 0.0})
+    _parse_body(np.frombuffer(b"{}", dtype=np.uint8), parser._names, parser._name_starts, parser._kinds,
+                parser._slots, parser._fill)
+    _compiled.set()
+
+
+def _compile_via_cache() -> None:
+    # Compiling here would hold the GIL for ~45 s while the server answers requests.
+    child = subprocess.run([sys.executable, "-c", "from netfab.request_parser import compile_now; compile_now()"],
+                           capture_output=True, text=True, timeout=900,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
+    if child.returncode:
+        log.warning("the fast request parser did not compile; every body goes the careful way:\n%s",
+                    child.stderr[-2000:])
+        return
+    compile_now()
+    log.info("fast request parser ready")
+
+
+def _bytes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+# Words the parser compares against, as byte arrays numba reads as global constants.
+NULL, TRUE, FALSE = _bytes("null"), _bytes("true"), _bytes("false")
+INSTANCES, INPUTS, SIGNATURE_NAME = _bytes("instances"), _bytes("inputs"), _bytes("signature_name")
+SERVING_DEFAULT = _bytes('"serving_default"')
+MAX_EXACT = np.uint64(2 ** 53)  # a float64 holds every integer up to here
+POW10 = np.array([10.0 ** i for i in range(23)])  # exact in float64 up to 1e22
+jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+# Helpers are inlined into their callers: a call between compiled functions passing arrays
+# costs ~80 ns of reference counting, more than reading a value.
+inline = numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+
+
+@inline
+def ws(b, p):
+    n = b.size
+    while p < n and (b[p] == 32 or b[p] == 10 or b[p] == 13 or b[p] == 9):
+        p += 1
+    return p
+
+
+@inline
+def literal(b, p, word):
+    """p after `word` (null/true/false) at p, or -1."""
+    if p + word.size > b.size:
+        return -1
+    for i in range(word.size):
+        if b[p + i] != word[i]:
+            return -1
+    return p + word.size
+
+
+@inline
+def string_end(b, p, plain):
+    """b[p] is '"': the index of the closing quote, or -1. plain: refuse escapes (values
+    cut out of the body must be the string itself); else skip over them."""
+    n = b.size
+    p += 1
+    while p < n:
+        c = b[p]
+        if 35 <= c <= 127 and c != 92:  # most bytes: printable ASCII other than " and backslash
+            p += 1
+            continue
+        if c == 34:  # "
+            return p
+        if c == 32 or c == 33:
+            p += 1
+            continue
+        if c < 32:
+            return -1  # control characters must be escaped in JSON
+        if c == 92:  # backslash: a valid escape, skipped over
+            if plain or p + 1 >= n:
+                return -1
+            e = b[p + 1]
+            if e == 117:  # \uXXXX
+                if p + 5 >= n:
+                    return -1
+                for k in range(2, 6):
+                    h = b[p + k]
+                    if not (48 <= h <= 57 or 65 <= h <= 70 or 97 <= h <= 102):
+                        return -1
+                p += 6
+                continue
+            if not (e == 34 or e == 92 or e == 47 or e == 98 or e == 102 or e == 110 or e == 114 or e == 116):
+                return -1
+            p += 2
+            continue
+        # UTF-8: a lead byte and its continuation bytes, overlongs and surrogates refused
+        if 0xC2 <= c <= 0xDF:
+            extra, low, high = 1, 0x80, 0xBF
+        elif c == 0xE0:
+            extra, low, high = 2, 0xA0, 0xBF
+        elif c == 0xED:
+            extra, low, high = 2, 0x80, 0x9F
+        elif 0xE1 <= c <= 0xEF:
+            extra, low, high = 2, 0x80, 0xBF
+        elif c == 0xF0:
+            extra, low, high = 3, 0x90, 0xBF
+        elif 0xF1 <= c <= 0xF3:
+            extra, low, high = 3, 0x80, 0xBF
+        elif c == 0xF4:
+            extra, low, high = 3, 0x80, 0x8F
+        else:
+            return -1
+        if p + extra >= n or not (low <= b[p + 1] <= high):
+            return -1
+        for k in range(2, extra + 1):
+            if not (0x80 <= b[p + k] <= 0xBF):
+                return -1
+        p += extra + 1
+    return -1
+
+
+@inline
+def number(b, p, pow10):
+    """A JSON number at p: (end, value, exact). end -1: not a number. exact False: the
+    value needs a correctly rounding conversion (too many digits or a large exponent)."""
+    n = b.size
+    negative = False
+    if p < n and b[p] == 45:  # -
+        negative = True
+        p += 1
+    if p >= n or not (48 <= b[p] <= 57):
+        return -1, 0.0, False
+    mantissa = np.uint64(0)
+    digits = 0  # significant digits in mantissa
+    if b[p] == 48:  # a leading 0 stands alone
+        p += 1
+    else:
+        while p < n and 48 <= b[p] <= 57:
+            if digits < 19:
+                mantissa = mantissa * np.uint64(10) + np.uint64(b[p] - 48)
+                if mantissa:
+                    digits += 1
+            else:
+                digits += 1
+            p += 1
+    scale = 0
+    if digits > 19:
+        scale = digits - 19  # integer digits dropped beyond 19
+    if p < n and b[p] == 46:  # .
+        p += 1
+        if p >= n or not (48 <= b[p] <= 57):
+            return -1, 0.0, False
+        while p < n and 48 <= b[p] <= 57:
+            if digits < 19:
+                mantissa = mantissa * np.uint64(10) + np.uint64(b[p] - 48)
+                if mantissa:
+                    digits += 1
+                scale -= 1
+            else:
+                digits += 1
+            p += 1
+    if p < n and (b[p] == 101 or b[p] == 69):  # e E
+        p += 1
+        exp_negative = False
+        if p < n and (b[p] == 43 or b[p] == 45):
+            exp_negative = b[p] == 45
+            p += 1
+        if p >= n or not (48 <= b[p] <= 57):
+            return -1, 0.0, False
+        exponent = 0
+        while p < n and 48 <= b[p] <= 57:
+            if exponent < 100000:
+                exponent = exponent * 10 + (b[p] - 48)
+            p += 1
+        scale += -exponent if exp_negative else exponent
+    if mantissa == 0:
+        return p, -0.0 if negative else 0.0, True
+    if digits <= 19 and mantissa <= MAX_EXACT and -22 <= scale <= 22:
+        # Clinger's fast path: both factors are exact in float64, so the one rounding of the
+        # product (or quotient) gives the correctly rounded value, as strtod would.
+        result = float(mantissa)
+        result = result * pow10[scale] if scale >= 0 else result / pow10[-scale]
+        return p, -result if negative else result, True
+    return p, 0.0, False
+
+
+@inline
+def skip_scalar(b, p, pow10):
+    """p after a string, number, true, false or null at p; -1 for anything else."""
+    if p >= b.size:
+        return -1
+    c = b[p]
+    if c == 34:
+        end = string_end(b, p, False)
+        return -1 if end < 0 else end + 1
+    if c == 110:
+        return literal(b, p, NULL)
+    if c == 116:
+        return literal(b, p, TRUE)
+    if c == 102:
+        return literal(b, p, FALSE)
+    end, _, _ = number(b, p, pow10)
+    return end
+
+
+@jit
+def skip_value(b, p, pow10):
+    """p after any JSON value at p (nested arrays and objects too, up to 64 deep), or -1."""
+    open_brackets = np.empty(64, dtype=np.uint8)
+    depth = 0
+    while True:
+        # a value at p
+        if p < 0 or p >= b.size:
+            return -1
+        c = b[p]
+        if c == 91 or c == 123:  # [ {
+            if depth == 64:
+                return -1
+            open_brackets[depth] = c
+            depth += 1
+            p = ws(b, p + 1)
+            if p < b.size and b[p] == c + 2:  # ] or }: empty
+                depth -= 1
+                p += 1
+            elif c == 123:
+                _, _, p = key_of_any(b, p)
+                continue
+            else:
+                continue
+        else:
+            p = skip_scalar(b, p, pow10)
+            if p < 0:
+                return -1
+        # after a value: close brackets, or a comma before the next value
+        while depth:
+            p = ws(b, p)
+            if p >= b.size:
+                return -1
+            c = b[p]
+            if c == open_brackets[depth - 1] + 2:
+                depth -= 1
+                p += 1
+            elif c == 44:  # ,
+                p = ws(b, p + 1)
+                if open_brackets[depth - 1] == 123:
+                    _, _, p = key_of_any(b, p)
+                break
+            else:
+                return -1
+        if depth == 0:
+            return p
+
+
+@inline
+def feature_of(b, start, end, names, name_starts):
+    """Index of the feature named b[start:end], or -1."""
+    length = end - start
+    for f in range(name_starts.size - 1):
+        if name_starts[f + 1] - name_starts[f] != length:
+            continue
+        same = True
+        for i in range(length):
+            if b[start + i] != names[name_starts[f] + i]:
+                same = False
+                break
+        if same:
+            return f
+    return -1
+
+
+@inline
+def value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths, hard, n_hard, pow10):
+    """Read feature f's value of `row` at p: (p after it, n_hard), p -1 if not plain."""
+    slot = slots[f]
+    if p < b.size and b[p] == 110:  # null: "" for a string, the training mean for a number
+        p = literal(b, p, NULL)
+        if kinds[f] == STRING_KIND:
+            starts[slot, row] = 0
+            lengths[slot, row] = 0
+        else:
+            numbers[slot, row] = fill[slot]
+        return p, n_hard
+    if kinds[f] == STRING_KIND:
+        if p >= b.size or b[p] != 34:
+            return -1, n_hard
+        end = string_end(b, p, True)
+        if end < 0:
+            return -1, n_hard
+        starts[slot, row] = p + 1
+        lengths[slot, row] = end - p - 1
+        return end + 1, n_hard
+    end, number_value, exact = number(b, p, pow10)
+    if end < 0:
+        return -1, n_hard
+    if exact:
+        if not abs(number_value) <= FLOAT32_MAX:
+            return -1, n_hard
+        numbers[slot, row] = number_value
+    else:
+        if n_hard >= hard.shape[0]:
+            return -1, n_hard
+        hard[n_hard, 0] = slot
+        hard[n_hard, 1] = row
+        hard[n_hard, 2] = p
+        hard[n_hard, 3] = end - p
+        n_hard += 1
+    return end, n_hard
+
+
+@inline
+def key(b, p):
+    """A plain object key at p and the ':' after it: (key start, key end, p after ':'), or -1s."""
+    if p >= b.size or b[p] != 34:
+        return -1, -1, -1
+    end = string_end(b, p, True)
+    if end < 0:
+        return -1, -1, -1
+    q = ws(b, end + 1)
+    if q >= b.size or b[q] != 58:  # :
+        return -1, -1, -1
+    return p + 1, end, ws(b, q + 1)
+
+
+@inline
+def key_of_any(b, p):
+    """Like key(), for a key inside a skipped value: escapes allowed."""
+    if p >= b.size or b[p] != 34:
+        return -1, -1, -1
+    end = string_end(b, p, False)
+    if end < 0:
+        return -1, -1, -1
+    q = ws(b, end + 1)
+    if q >= b.size or b[q] != 58:  # :
+        return -1, -1, -1
+    return p + 1, end, ws(b, q + 1)
+
+
+@jit
+def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard, pow10):
+    """'[' at p: rows of features. (p after ']', rows, n_hard); p -1 if not plain."""
+    features = name_starts.size - 1
+    seen = np.full(features, -1, dtype=np.int64)  # the last row that had each feature
+    p = ws(b, p + 1)
+    row, n_hard = 0, 0
+    if p < b.size and b[p] == 93:
+        return -1, 0, 0  # no rows: the careful way says so
+    while True:
+        if p >= b.size or b[p] != 123 or row >= numbers.shape[1] or row >= starts.shape[1]:
+            return -1, 0, 0
+        p = ws(b, p + 1)
+        found = 0
+        if p < b.size and b[p] == 125:
+            return -1, 0, 0  # an empty row lacks every feature
+        while True:
+            k0, k1, p = key(b, p)
+            if p < 0:
+                return -1, 0, 0
+            f = feature_of(b, k0, k1, names, name_starts)
+            if f < 0:
+                p = skip_value(b, p, pow10)
+            else:
+                if seen[f] == row:
+                    return -1, 0, 0  # a feature twice in one row
+                seen[f] = row
+                found += 1
+                p, n_hard = value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths,
+                                  hard, n_hard, pow10)
+            if p < 0:
+                return -1, 0, 0
+            p = ws(b, p)
+            if p < b.size and b[p] == 44:
+                p = ws(b, p + 1)
+                continue
+            if p < b.size and b[p] == 125:
+                break
+            return -1, 0, 0
+        if found != features:
+            return -1, 0, 0  # a missing feature: the careful way names the row and the feature
+        row += 1
+        p = ws(b, p + 1)
+        if p < b.size and b[p] == 44:
+            p = ws(b, p + 1)
+            continue
+        if p < b.size and b[p] == 93:
+            return p + 1, row, n_hard
+        return -1, 0, 0
+
+
+@jit
+def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard, pow10):
+    """'{' at p: feature -> [values]. (p after '}', rows, n_hard); p -1 if not plain."""
+    features = name_starts.size - 1
+    counts = np.full(features, -1, dtype=np.int64)
+    n_hard = 0
+    p = ws(b, p + 1)
+    if p < b.size and b[p] == 125:
+        return -1, 0, 0
+    while True:
+        k0, k1, p = key(b, p)
+        if p < 0:
+            return -1, 0, 0
+        f = feature_of(b, k0, k1, names, name_starts)
+        if f < 0:
+            p = skip_value(b, p, pow10)
+        else:
+            if counts[f] >= 0 or p >= b.size or b[p] != 91:
+                return -1, 0, 0  # a feature twice, or not a list
+            p = ws(b, p + 1)
+            row = 0
+            if p < b.size and b[p] == 93:
+                p += 1
+            else:
+                while True:
+                    if row >= numbers.shape[1] or row >= starts.shape[1]:
+                        return -1, 0, 0
+                    p, n_hard = value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths,
+                                      hard, n_hard, pow10)
+                    if p < 0:
+                        return -1, 0, 0
+                    row += 1
+                    p = ws(b, p)
+                    if p < b.size and b[p] == 44:
+                        p = ws(b, p + 1)
+                        continue
+                    if p < b.size and b[p] == 93:
+                        p += 1
+                        break
+                    return -1, 0, 0
+            counts[f] = row
+        if p < 0:
+            return -1, 0, 0
+        p = ws(b, p)
+        if p < b.size and b[p] == 44:
+            p = ws(b, p + 1)
+            continue
+        if p < b.size and b[p] == 125:
+            break
+        return -1, 0, 0
+    rows = counts[0]
+    for f in range(features):
+        if counts[f] != rows:
+            return -1, 0, 0  # a missing feature or lists of different lengths
+    if rows <= 0:
+        return -1, 0, 0
+    return p + 1, rows, n_hard
+
+
+@jit
+def _parse_body(b, names, name_starts, kinds, slots, fill):
+    """(status, form, rows, numbers, starts, lengths, hard, n_hard) of a whole body."""
+    features = name_starts.size - 1
+    n_numbers = 0
+    for f in range(features):
+        n_numbers += kinds[f] == NUMBER_KIND
+    # Every row holds each feature once, at least 2 bytes each (a value and a separator):
+    # a bound on the rows, so that the arrays never grow.
+    capacity = b.size // (2 * features) + 1
+    numbers = np.empty((n_numbers, capacity), dtype=np.float64)
+    starts = np.empty((features - n_numbers, capacity), dtype=np.int64)
+    lengths = np.empty((features - n_numbers, capacity), dtype=np.int64)
+    hard = np.empty((max(1, n_numbers * capacity // 4), 4), dtype=np.int64)
+    pow10 = POW10
+    form, rows, n_hard = 0, 0, 0
+    p = ws(b, 0)
+    if p >= b.size or b[p] != 123:
+        return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+    p = ws(b, p + 1)
+    while True:
+        k0, k1, p = key(b, p)
+        if p < 0:
+            return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+        length = k1 - k0
+        if length == 9 and literal(b, k0, INSTANCES) == k1:
+            if form or p >= b.size or b[p] != 91:
+                return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+            form = FORM_ROWS
+            p, rows, n_hard = rows_form(b, p, names, name_starts, kinds, slots, fill, numbers,
+                                        starts, lengths, hard, pow10)
+        elif length == 6 and literal(b, k0, INPUTS) == k1:
+            if form or p >= b.size or b[p] != 123:
+                return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+            form = FORM_COLUMNS
+            p, rows, n_hard = columns_form(b, p, names, name_starts, kinds, slots, fill, numbers,
+                                           starts, lengths, hard, pow10)
+        elif length == 14 and literal(b, k0, SIGNATURE_NAME) == k1:
+            # only the one signature, written plainly
+            if literal(b, p, SERVING_DEFAULT) < 0:
+                return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+            p = literal(b, p, SERVING_DEFAULT)
+        else:
+            p = skip_value(b, p, pow10)
+        if p < 0:
+            return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+        p = ws(b, p)
+        if p < b.size and b[p] == 44:
+            p = ws(b, p + 1)
+            continue
+        if p < b.size and b[p] == 125:
+            break
+        return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+    if ws(b, p + 1) != b.size or not form:
+        return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+    return OK, form, rows, numbers, starts, lengths, hard, n_hard
