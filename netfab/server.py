@@ -382,12 +382,14 @@ class PredictionServer:
             # Requests still queued hold the old model; it is released when the last one finishes.
             log.info("swapped model: %s -> %s", old.version, new.version)
             del old
+            gc.collect()  # frees the old model if only cycles hold it: what the workers publish counts it
 
     # --- fab serve --workers: what the other workers need to know -------------------------------
     def _state(self) -> dict:
         return {"index": self.group.index, "warm": self.batcher is not None,
                 "generation": self.generation, "swap_error": self.swap_error,
-                "metrics": self.metrics.as_json() if self.batcher is not None else None}
+                # every 0.5 s: no full garbage collection each time, a latency spike for requests
+                "metrics": self.metrics.as_json(collect_garbage=False) if self.batcher is not None else None}
 
     async def _follow_group(self) -> None:
         """Publish this worker's state, and serve the model the group wants, until cancelled."""

@@ -49,7 +49,7 @@ class ServingMetrics:
         for name in COUNTERS:
             setattr(self, name, self.registry.counter(name))
         self.registry.gauge("queue_rows", CallbackGauge(queue_rows))
-        self.registry.gauge("models_in_memory", CallbackGauge(models_in_memory))
+        self._models_in_memory = models_in_memory
 
     def count_response(self, status: int) -> None:
         self.requests.mark()
@@ -70,7 +70,8 @@ class ServingMetrics:
         return hits / (hits + misses) if hits + misses else 0.0
 
     # --- views --------------------------------------------------------------------------------
-    def as_json(self) -> dict:
+    def as_json(self, collect_garbage: bool = True) -> dict:
+        """collect_garbage: count only models that are really still held (a full collection first)."""
         model = self._model()
         return {
             "model": model.describe() if model else None,
@@ -82,7 +83,7 @@ class ServingMetrics:
             **{name: getattr(self, name).get_count() for name in COUNTERS},
             "cache_hit_rate": self.cache_hit_rate(),
             "queue_rows": self.registry.gauge("queue_rows").get_value(),
-            "models_in_memory": self.registry.gauge("models_in_memory").get_value(),
+            "models_in_memory": self._models_in_memory(collect_garbage),
         }
 
     @staticmethod

@@ -45,8 +45,11 @@ def configure_tf_threads(threads: int) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
-def models_in_memory() -> int:
-    gc.collect()
+def models_in_memory(collect_garbage: bool = True) -> int:
+    """Loaded models still in memory; collect_garbage: first free the ones only cycles keep alive
+    (a full collection: ~10 ms or more, so not on every publish of fab serve --workers)."""
+    if collect_garbage:
+        gc.collect()
     return len(_LOADED)
 
 
