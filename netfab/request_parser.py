@@ -326,7 +326,7 @@ def skip_value(b, p, pow10):
                 depth -= 1
                 p += 1
             elif c == 123:
-                _, _, p = key_of_any(b, p)
+                _, _, p = key(b, p, False)
                 continue
             else:
                 continue
@@ -346,7 +346,7 @@ def skip_value(b, p, pow10):
             elif c == 44:  # ,
                 p = ws(b, p + 1)
                 if open_brackets[depth - 1] == 123:
-                    _, _, p = key_of_any(b, p)
+                    _, _, p = key(b, p, False)
                 break
             else:
                 return -1
@@ -411,25 +411,12 @@ def value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths, hard, n_ha
 
 
 @inline
-def key(b, p):
-    """A plain object key at p and the ':' after it: (key start, key end, p after ':'), or -1s."""
+def key(b, p, plain):
+    """An object key at p and the ':' after it: (key start, key end, p after ':'), or -1s.
+    plain: no escapes (a feature's name); else any key (inside a skipped value)."""
     if p >= b.size or b[p] != 34:
         return -1, -1, -1
-    end = string_end(b, p, True)
-    if end < 0:
-        return -1, -1, -1
-    q = ws(b, end + 1)
-    if q >= b.size or b[q] != 58:  # :
-        return -1, -1, -1
-    return p + 1, end, ws(b, q + 1)
-
-
-@inline
-def key_of_any(b, p):
-    """Like key(), for a key inside a skipped value: escapes allowed."""
-    if p >= b.size or b[p] != 34:
-        return -1, -1, -1
-    end = string_end(b, p, False)
+    end = string_end(b, p, plain)
     if end < 0:
         return -1, -1, -1
     q = ws(b, end + 1)
@@ -455,7 +442,7 @@ def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, len
         if p < b.size and b[p] == 125:
             return -1, 0, 0  # an empty row lacks every feature
         while True:
-            k0, k1, p = key(b, p)
+            k0, k1, p = key(b, p, True)
             if p < 0:
                 return -1, 0, 0
             f = feature_of(b, k0, k1, names, name_starts)
@@ -499,7 +486,7 @@ def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, 
     if p < b.size and b[p] == 125:
         return -1, 0, 0
     while True:
-        k0, k1, p = key(b, p)
+        k0, k1, p = key(b, p, True)
         if p < 0:
             return -1, 0, 0
         f = feature_of(b, k0, k1, names, name_starts)
@@ -569,7 +556,7 @@ def _parse_body(b, names, name_starts, kinds, slots, fill):
         return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
     p = ws(b, p + 1)
     while True:
-        k0, k1, p = key(b, p)
+        k0, k1, p = key(b, p, True)
         if p < 0:
             return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
         length = k1 - k0
