@@ -43,6 +43,7 @@ from netfab.serving_columns import ByteSlices
 STRING_KIND, NUMBER_KIND = 0, 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 OK, NOT_PLAIN = 0, 1
+NEXT, CLOSED = 0, 1
 FORM_ROWS, FORM_COLUMNS = 1, 2
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,19 @@ class BodyParser:
     def parse(self, body: bytes) -> Parsed | None:
         if not self.features or not _compiled.is_set():
             return None
-        data = np.frombuffer(body, dtype=np.uint8)
-        status, form, rows, numbers, starts, lengths, hard, n_hard = _parse_body(
-            data, self._names, self._name_starts, self._kinds, self._slots, self._fill)
+        return self._parse(body)
+
+    def _parse(self, body: bytes) -> Parsed | None:
+        # Every row holds each feature once, at least 2 bytes each (a value and a separator):
+        # a bound on the rows, so that the arrays never grow (np.empty: untouched pages cost nothing).
+        capacity = len(body) // (2 * len(self.features)) + 1
+        numbers = np.empty((len(self._numeric), capacity), dtype=np.float64)
+        starts = np.empty((len(self._strings), capacity), dtype=np.int64)
+        lengths = np.empty((len(self._strings), capacity), dtype=np.int64)
+        hard = np.empty((max(1, len(self._numeric) * capacity // 4), 4), dtype=np.int64)
+        status, form, rows, n_hard = _parse_body(
+            np.frombuffer(body, dtype=np.uint8), self._names, self._name_starts, self._kinds, self._slots,
+            self._fill, numbers, starts, lengths, hard)
         if status != OK:
             return None
         numbers = numbers[:, :rows]
@@ -98,7 +109,6 @@ class BodyParser:
         return Parsed({name: columns[name] for name in self.features}, rows, form == FORM_ROWS)
 
 
-
 def start_compiling() -> None:
     """Make the parser ready in a background thread (once per process); parse() answers None until then."""
     if _compiling.acquire(blocking=False):
@@ -107,9 +117,7 @@ def start_compiling() -> None:
 
 def compile_now() -> None:
     """Compile (or load from numba's cache) in this process, with the argument types parse() uses."""
-    parser = BodyParser({"x": "number"}, {"x": 0.0})
-    _parse_body(np.frombuffer(b"{}", dtype=np.uint8), parser._names, parser._name_starts, parser._kinds,
-                parser._slots, parser._fill)
+    BodyParser({"x": "number", "s": "string"}, {"x": 0.0})._parse(b"{}")
     _compiled.set()
 
 
@@ -119,8 +127,9 @@ def _compile_via_cache() -> None:
                            capture_output=True, text=True, timeout=900,
                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
     if child.returncode:
-        log.warning("the fast request parser did not compile; every body goes the careful way:\n%s",
-                    child.stderr[-2000:])
+        log.warning("the compiled request parser is off, msgspec reads every body (correct, slower): compiling "
+                    "it failed; check that numba imports in this Python and that its cache folder is "
+                    "writable (set NUMBA_CACHE_DIR):\n%s", child.stderr[-2000:])
         return
     compile_now()
     log.info("fast request parser ready")
@@ -336,20 +345,15 @@ def skip_value(b, p, pow10):
                 return -1
         # after a value: close brackets, or a comma before the next value
         while depth:
-            p = ws(b, p)
-            if p >= b.size:
+            p, state = after_item(b, p, open_brackets[depth - 1] + 2)
+            if p < 0:
                 return -1
-            c = b[p]
-            if c == open_brackets[depth - 1] + 2:
+            if state == CLOSED:
                 depth -= 1
-                p += 1
-            elif c == 44:  # ,
-                p = ws(b, p + 1)
+            else:
                 if open_brackets[depth - 1] == 123:
                     _, _, p = key(b, p, False)
                 break
-            else:
-                return -1
         if depth == 0:
             return p
 
@@ -411,6 +415,18 @@ def value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths, hard, n_ha
 
 
 @inline
+def after_item(b, p, closer):
+    """After an item of a list or object: (p of the next item, NEXT) after a comma,
+    (p after it, CLOSED) at `closer`, (-1, CLOSED) for anything else."""
+    p = ws(b, p)
+    if p < b.size and b[p] == 44:  # ,
+        return ws(b, p + 1), NEXT
+    if p < b.size and b[p] == closer:
+        return p + 1, CLOSED
+    return -1, CLOSED
+
+
+@inline
 def key(b, p, plain):
     """An object key at p and the ':' after it: (key start, key end, p after ':'), or -1s.
     plain: no escapes (a feature's name); else any key (inside a skipped value)."""
@@ -457,23 +473,15 @@ def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, len
                                   hard, n_hard, pow10)
             if p < 0:
                 return -1, 0, 0
-            p = ws(b, p)
-            if p < b.size and b[p] == 44:
-                p = ws(b, p + 1)
-                continue
-            if p < b.size and b[p] == 125:
+            p, state = after_item(b, p, 125)
+            if state == CLOSED:
                 break
-            return -1, 0, 0
-        if found != features:
+        if p < 0 or found != features:
             return -1, 0, 0  # a missing feature: the careful way names the row and the feature
         row += 1
-        p = ws(b, p + 1)
-        if p < b.size and b[p] == 44:
-            p = ws(b, p + 1)
-            continue
-        if p < b.size and b[p] == 93:
-            return p + 1, row, n_hard
-        return -1, 0, 0
+        p, state = after_item(b, p, 93)
+        if state == CLOSED:
+            return p, row, n_hard
 
 
 @jit
@@ -508,23 +516,16 @@ def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, 
                     if p < 0:
                         return -1, 0, 0
                     row += 1
-                    p = ws(b, p)
-                    if p < b.size and b[p] == 44:
-                        p = ws(b, p + 1)
-                        continue
-                    if p < b.size and b[p] == 93:
-                        p += 1
+                    p, state = after_item(b, p, 93)
+                    if state == CLOSED:
                         break
-                    return -1, 0, 0
             counts[f] = row
         if p < 0:
             return -1, 0, 0
-        p = ws(b, p)
-        if p < b.size and b[p] == 44:
-            p = ws(b, p + 1)
-            continue
-        if p < b.size and b[p] == 125:
+        p, state = after_item(b, p, 125)
+        if state == CLOSED:
             break
+    if p < 0:
         return -1, 0, 0
     rows = counts[0]
     for f in range(features):
@@ -532,62 +533,44 @@ def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, 
             return -1, 0, 0  # a missing feature or lists of different lengths
     if rows <= 0:
         return -1, 0, 0
-    return p + 1, rows, n_hard
+    return p, rows, n_hard
 
 
 @jit
-def _parse_body(b, names, name_starts, kinds, slots, fill):
-    """(status, form, rows, numbers, starts, lengths, hard, n_hard) of a whole body."""
-    features = name_starts.size - 1
-    n_numbers = 0
-    for f in range(features):
-        n_numbers += kinds[f] == NUMBER_KIND
-    # Every row holds each feature once, at least 2 bytes each (a value and a separator):
-    # a bound on the rows, so that the arrays never grow.
-    capacity = b.size // (2 * features) + 1
-    numbers = np.empty((n_numbers, capacity), dtype=np.float64)
-    starts = np.empty((features - n_numbers, capacity), dtype=np.int64)
-    lengths = np.empty((features - n_numbers, capacity), dtype=np.int64)
-    hard = np.empty((max(1, n_numbers * capacity // 4), 4), dtype=np.int64)
+def _parse_body(b, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard):
+    """(status, form, rows, n_hard) of a whole body, its values written into the arrays."""
     pow10 = POW10
     form, rows, n_hard = 0, 0, 0
     p = ws(b, 0)
     if p >= b.size or b[p] != 123:
-        return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+        return NOT_PLAIN, form, rows, n_hard
     p = ws(b, p + 1)
     while True:
         k0, k1, p = key(b, p, True)
         if p < 0:
-            return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+            return NOT_PLAIN, form, rows, n_hard
         length = k1 - k0
         if length == 9 and literal(b, k0, INSTANCES) == k1:
             if form or p >= b.size or b[p] != 91:
-                return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+                return NOT_PLAIN, form, rows, n_hard
             form = FORM_ROWS
             p, rows, n_hard = rows_form(b, p, names, name_starts, kinds, slots, fill, numbers,
                                         starts, lengths, hard, pow10)
         elif length == 6 and literal(b, k0, INPUTS) == k1:
             if form or p >= b.size or b[p] != 123:
-                return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
+                return NOT_PLAIN, form, rows, n_hard
             form = FORM_COLUMNS
             p, rows, n_hard = columns_form(b, p, names, name_starts, kinds, slots, fill, numbers,
                                            starts, lengths, hard, pow10)
         elif length == 14 and literal(b, k0, SIGNATURE_NAME) == k1:
-            # only the one signature, written plainly
-            if literal(b, p, SERVING_DEFAULT) < 0:
-                return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
-            p = literal(b, p, SERVING_DEFAULT)
+            p = literal(b, p, SERVING_DEFAULT)  # only the one signature, written plainly
         else:
             p = skip_value(b, p, pow10)
         if p < 0:
-            return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
-        p = ws(b, p)
-        if p < b.size and b[p] == 44:
-            p = ws(b, p + 1)
-            continue
-        if p < b.size and b[p] == 125:
+            return NOT_PLAIN, form, rows, n_hard
+        p, state = after_item(b, p, 125)
+        if state == CLOSED:
             break
-        return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
-    if ws(b, p + 1) != b.size or not form:
-        return NOT_PLAIN, form, rows, numbers, starts, lengths, hard, n_hard
-    return OK, form, rows, numbers, starts, lengths, hard, n_hard
+    if p < 0 or ws(b, p) != b.size or not form:
+        return NOT_PLAIN, form, rows, n_hard
+    return OK, form, rows, n_hard
