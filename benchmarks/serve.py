@@ -4,14 +4,16 @@ Usage: python benchmarks/serve.py [--model ZIP] [--seconds 6]
        (without --model, a deep_v1 zip is trained on the bundled fixture first, ~20 s)
 
 In one run, on this machine, with the client on loopback:
-  (a) limit      the model called in-process on batches of 16384 rows, already tensors (items/s)
+  (a) limit      the model called in-process on batches of 16384 rows, already tensors (items/s),
+                 1 and 2 calls at a time, in rounds alternating with (b)'s
   (b) fab serve  requests of 1,000 rows from 4 and 16 concurrent clients (items/s), row and
                  columnar form; one process, and --workers=2 (two processes on the port)
   (c) fab serve  single-row requests at concurrency 1, 8 and 64 (requests/s, p50, p99), one
                  process, and --workers=2 at 1 and 64
   (d) naive      the same model behind http.server's ThreadingHTTPServer calling predict once
                  per request (json + tf.constant per column, no batching), at concurrency 1 and 64;
-                 (c) and (d) alternate in rounds: rate = mean, p50 = median, p99 = worst round
+                 (c) and (d) alternate in rounds: rate = mean of the rounds, p50 and p99 of all
+                 rounds' latencies pooled (wrk's full histograms), the worst round's p99 beside
   (e) fab predict's scoring on pre-loaded rows (batches of tensors), and end to end with NDJSON parsing
   and what JSON costs per 1,000-row request (orjson decode + input checks, encode) next to the model.
 Floors: (b) >= 50% of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms; (e) >= 600,000 items/s.
@@ -21,6 +23,9 @@ the table shows both. Exits 1 if a floor is missed.
 The rows are 400,000 distinct rows of the fixture's generator (data.fixture.write_fixture), so
 they repeat items and titles as real impressions do; every request body holds different rows
 (the clients cycle through 64 bodies), so nothing is answered from a repeated request.
+Before each measurement the script waits until the machine is nearly idle (a server still working
+off the previous measurement's backlog would lengthen the next one's latencies), and it shows the
+share of CPU time the host stole for other guests during each measurement (/proc/stat).
 The client shares the CPU with the server: on 2 cores it costs, so wrk (`apt-get install wrk`,
 C, keep-alive) is used when installed, and an aiohttp client otherwise; the table says which.
 """
@@ -67,8 +72,12 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %.1f %.1f %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+  io.write(string.format("RESULT %d %d %d\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout))
+  for i = 1, #latency do  -- the whole latency histogram (microseconds, count), pooled over rounds
+    local value, count = latency(i)
+    io.write(string.format("LATENCY %d %d\\n", value, count))
+  end
 end
 """
 
@@ -142,6 +151,34 @@ def wait_fast_parser(port: int, path: str, bodies: list[bytes], timeout=300) -> 
     print("warning: the compiled request parser did not become ready; (b) measures msgspec", flush=True)
 
 
+# --- the shared machine ----------------------------------------------------------------------------
+def cpu_ticks() -> np.ndarray:
+    """Machine-wide CPU time so far (/proc/stat, in ticks): busy, stolen by the host, total."""
+    with open("/proc/stat") as stat:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    return np.array([user + nice + system + irq + softirq, steal, user + nice + system + idle + iowait + irq +
+                     softirq + steal])
+
+
+def settle(busy_below=0.15, timeout=5.0) -> None:
+    """Until the machine is nearly idle: a server still working off the last measurement's
+    backlog (the naive server at c=64 keeps computing after its clients stop) would otherwise
+    lengthen the next measurement's latencies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_ticks()
+        time.sleep(0.2)
+        busy, _, total = cpu_ticks() - before
+        if total and busy / total < busy_below:
+            return
+
+
+def share_stolen(before: np.ndarray) -> float:
+    """How much of the machine's CPU time the host took for other guests since `before`."""
+    _, steal, total = cpu_ticks() - before
+    return steal / total if total else 0.0
+
+
 # --- the load generator -------------------------------------------------------------------------
 async def _load(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
     """`concurrency` clients, each sending the bodies in turn on its own keep-alive connection."""
@@ -166,9 +203,8 @@ async def _load(port: int, path: str, bodies: list[bytes], concurrency: int, sec
         started = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies = np.array(latencies) * 1000
-    return {"requests_per_s": len(latencies) / elapsed, "p50_ms": float(np.percentile(latencies, 50)),
-            "p99_ms": float(np.percentile(latencies, 99)), "failures": failures, "requests": len(latencies)}
+    return {"requests_per_s": len(latencies) / elapsed, "failures": failures, "requests": len(latencies),
+            **latency_figures(np.array(latencies) * 1000, np.ones(len(latencies)))}
 
 
 def _load_wrk(port: int, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
@@ -179,18 +215,47 @@ def _load_wrk(port: int, path: str, bodies: list[bytes], concurrency: int, secon
         out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
                               "-s", f"{tmp}/bodies.lua", f"http://127.0.0.1:{port}{path}", "--",
                               f"{tmp}/bodies.ndjson"], capture_output=True, text=True, check=True).stdout
-    requests, micros, p50, p99, failures = next(line for line in out.splitlines()
-                                                if line.startswith("RESULT")).split()[1:]
-    return {"requests_per_s": int(requests) / (int(micros) / 1e6), "p50_ms": float(p50) / 1000,
-            "p99_ms": float(p99) / 1000, "requests": int(requests), "failures": int(failures)}
+    lines = out.splitlines()
+    requests, micros, failures = map(int, next(line for line in lines if line.startswith("RESULT")).split()[1:])
+    histogram = np.array([line.split()[1:] for line in lines if line.startswith("LATENCY")], dtype=float)
+    return {"requests_per_s": requests / (micros / 1e6), "requests": requests, "failures": failures,
+            **latency_figures(histogram[:, 0] / 1000, histogram[:, 1])}
+
+
+def latency_figures(values_ms: np.ndarray, counts: np.ndarray) -> dict:
+    """p50 and p99 of a latency histogram (value, count), and the histogram itself for pooling."""
+    order = np.argsort(values_ms)
+    values_ms, counts = values_ms[order], counts[order]
+    cumulative = np.cumsum(counts)
+
+    def percentile(q):
+        return float(values_ms[np.searchsorted(cumulative, q / 100 * cumulative[-1])])
+
+    return {"p50_ms": percentile(50), "p99_ms": percentile(99), "histogram": (values_ms, counts)}
+
+
+def alternate(measurements: dict, seconds: float) -> dict:
+    """Each measurement (key -> measure(seconds)) ROUNDS times, in turn, each after settle(), so
+    that a change in the shared machine's load hits all of them alike; key -> the rounds' results,
+    each with the share of CPU time stolen by the host meanwhile."""
+    results = {key: [] for key in measurements}
+    for _ in range(ROUNDS):
+        for key, measure in measurements.items():
+            settle()
+            before = cpu_ticks()
+            results[key].append({**measure(seconds / ROUNDS), "stolen": share_stolen(before)})
+    return results
 
 
 def combine(rounds: list[dict]) -> dict:
-    """Rounds of one measurement: mean rate, median p50, worst p99, all failures."""
+    """Load rounds of one measurement as one: mean rate, percentiles of all rounds' latencies
+    pooled (what one longer run would show), all failures, mean stolen share."""
+    values = np.concatenate([r["histogram"][0] for r in rounds])
+    counts = np.concatenate([r["histogram"][1] for r in rounds])
     return {"requests_per_s": float(np.mean([r["requests_per_s"] for r in rounds])),
-            "p50_ms": float(np.median([r["p50_ms"] for r in rounds])),
-            "p99_ms": max(r["p99_ms"] for r in rounds),
-            "failures": sum(r["failures"] for r in rounds), "requests": sum(r["requests"] for r in rounds)}
+            "failures": sum(r["failures"] for r in rounds), "requests": sum(r["requests"] for r in rounds),
+            "stolen": float(np.mean([r["stolen"] for r in rounds])),
+            "worst_round_p99_ms": max(r["p99_ms"] for r in rounds), **latency_figures(values, counts)}
 
 
 def load(port, path, bodies, concurrency, seconds) -> dict:
@@ -244,7 +309,7 @@ def measure_in_process(model, batches, seconds) -> dict:
 
     rows = sum(len(next(iter(batch.values()))) for batch in batches)
     results = {}
-    for threads in (1, 2):
+    for threads in (1, 2):  # items/s with 1 and 2 calls at a time
         score_batches(model, batches[:4], threads)  # warm
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds / 2:
@@ -330,13 +395,10 @@ def main() -> None:
     s = args.seconds
     print("(e) fab predict: reading and scoring ...", flush=True)
     predict, batches = measure_predict(model, rows_path)
-    print("(a) in-process limit ...", flush=True)
-    limit = measure_in_process(model, batches, s)
     json_costs = measure_json(model, rows)
-    del model, batches  # the servers below get the CPU to themselves
 
-    # All servers run at once (an idle one costs nothing) and their single-row measurements
-    # alternate in short rounds, so that a change in the shared machine's load hits all alike.
+    # All servers run at once (an idle one costs nothing, nor does the model loaded here for (a)),
+    # and the measurements compared by a floor alternate in short rounds: (a) with (b), (c) with (d).
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     fab = str(Path(sys.executable).with_name("fab"))
     ports = {name: free_port() for name in ("1 process", "2 workers", "naive")}
@@ -350,30 +412,36 @@ def main() -> None:
         for name, process in servers.items():
             wait_ready(ports[name], process, path="/" if name == "naive" else "/readyz")
         big, big_columnar, one = bodies(rows, 1000), bodies(rows, 1000, columnar=True), bodies(rows, 1)
-        print("(b) fab serve, 1,000-row requests ...", flush=True)
-        serve_big = {}  # (server, form, clients) -> result
+        print("(a) in-process limit and (b) fab serve with 1,000-row requests, alternating ...", flush=True)
         for name in ("1 process", "2 workers"):
             wait_fast_parser(ports[name], path, big_columnar)
             load(ports[name], path, big, 4, 1)  # warm the connections
-            for form, body_list, clients in (("rows", big, 4), ("columns", big_columnar, 4),
-                                             ("columns", big_columnar, 16)):
-                if name == "2 workers" and form == "rows":
-                    continue
-                serve_big[(name, form, clients)] = load(ports[name], path, body_list, clients, s)
+        big_runs = alternate({
+            "limit": lambda seconds: measure_in_process(model, batches, seconds),
+            **{(name, form, clients): lambda seconds, port=ports[name], body_list=body_list, clients=clients:
+               load(port, path, body_list, clients, seconds)
+               for name, form, body_list, clients in (
+                   ("1 process", "rows", big, 4), ("1 process", "columns", big_columnar, 4),
+                   ("1 process", "columns", big_columnar, 16), ("2 workers", "columns", big_columnar, 4),
+                   ("2 workers", "columns", big_columnar, 16))}}, s)
+        limit_rounds = big_runs.pop("limit")
+        limit = {**{calls: float(np.mean([r[calls] for r in limit_rounds])) for calls in (1, 2)},
+                 "stolen": float(np.mean([r["stolen"] for r in limit_rounds]))}
+        serve_big = {key: combine(results) for key, results in big_runs.items()}
+        del model, batches
+
         print("(c) fab serve and (d) naive server, single rows, alternating ...", flush=True)
         load(ports["naive"], path, one, 4, 1)
-        rounds = {("1 process", 1): [], ("2 workers", 1): [], ("1 process", 8): [], ("1 process", 64): [],
-                  ("2 workers", 64): [], ("naive", 1): [], ("naive", 64): []}
-        for _ in range(ROUNDS):
-            for (name, c), results in rounds.items():
-                results.append(load(ports[name], path, one, c, s / ROUNDS))
-        single = {key: combine(results) for key, results in rounds.items()}
+        single = {key: combine(results) for key, results in alternate({
+            (name, c): lambda seconds, port=ports[name], c=c: load(port, path, one, c, seconds)
+            for name, c in (("1 process", 1), ("2 workers", 1), ("1 process", 8), ("1 process", 64),
+                            ("2 workers", 64), ("naive", 1), ("naive", 64))}, s).items()}
     finally:
         for process in servers.values():
             process.terminate()
             process.wait(60)
 
-    best_limit = max(limit.values())
+    best_limit = max(limit[1], limit[2])
     best_big = max(serve_big, key=lambda key: serve_big[key]["requests_per_s"])
     serve_items = serve_big[best_big]["requests_per_s"] * 1000
     best_64 = max(("1 process", "2 workers"), key=lambda name: single[(name, 64)]["requests_per_s"])
@@ -389,18 +457,23 @@ def main() -> None:
          f"{predict['preloaded_items_per_s']:,.0f}"),
     ]
     print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
-          f"(shared with other work: figures are lower bounds)")
-    print(f"\n{'measurement':<58}{'items/s':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}")
-    print(f"{'(a) in-process, 16384-row batches, 1 call':<58}{limit[1]:>12,.0f}")
-    print(f"{'(a) in-process, 16384-row batches, 2 calls':<58}{limit[2]:>12,.0f}")
-    row = "{:<58}{:>12,.0f}{:>10,.0f}{:>9.2f}{:>9.2f}{:>6}"
+          f"(shared with other work: figures are lower bounds; 'stolen': CPU time the host gave other guests "
+          f"during the measurement)")
+    print(f"\n{'measurement':<58}{'items/s':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
+          f"{'stolen':>8}{'worst round p99':>17}")
+    for calls in (1, 2):
+        print(f"{f'(a) in-process, 16384-row batches, {calls} call' + 's' * (calls > 1):<58}{limit[calls]:>12,.0f}"
+              f"{'':>40}{limit['stolen']:>8.1%}")
+    row = "{:<58}{:>12,.0f}{:>10,.0f}{:>9.2f}{:>9.2f}{:>6}{:>8.1%}"
     for (name, form, clients), r in serve_big.items():
         print(row.format(f"(b) fab serve ({name}), 1000-row requests ({form}), c={clients}",
-                         r["requests_per_s"] * 1000, r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"]))
+                         r["requests_per_s"] * 1000, r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
+                         r["stolen"]))
     for (name, c), r in single.items():
         label = f"(d) naive server, 1-row requests, c={c}" if name == "naive" else \
             f"(c) fab serve ({name}), 1-row requests, c={c}"
-        print(row.format(label, r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"]))
+        print(row.format(label, r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
+                         r["stolen"]) + f"{r['worst_round_p99_ms']:>17.2f}")
     print(f"{'(e) fab predict scoring, pre-loaded rows':<58}{predict['preloaded_items_per_s']:>12,.0f}")
     print(f"{'(e) fab predict with NDJSON parsing':<58}{predict['with_parsing_items_per_s']:>12,.0f}"
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
