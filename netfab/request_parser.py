@@ -492,22 +492,40 @@ def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, len
             return p, row, n_hard
 
 
+# The two list loops below read the usual values (plain ASCII strings, short decimals, a comma
+# right before the next value) with code of their own and call the helpers only for the rest:
+# an inlined helper handed the body array costs an atomic reference count increment and
+# decrement per call, as much as reading the value.
+
+
 @jit
 def string_list(b, p, starts, lengths):
     """A string feature's list, p after its '[': (p after ']', values) into starts and lengths;
-    p -1 if not plain. One call per list: each value is read without a dispatch on its kind or
-    arrays handed to a helper (which the old per-value helper paid in reference counting)."""
+    p -1 if not plain."""
+    n = b.size
     row = 0
-    if p < b.size and b[p] == 93:
+    if p < n and b[p] == 93:
         return p + 1, row
     while row < starts.size:
-        p, starts[row], lengths[row] = string_item(b, p)
-        if p < 0:
-            return -1, 0
+        end = p  # the closing quote of a string of printable ASCII at p, if there is one
+        if p < n and b[p] == 34:
+            end += 1
+            while end < n and 32 <= b[end] <= 127 and b[end] != 34 and b[end] != 92:
+                end += 1
+        if end > p and end < n and b[end] == 34:
+            starts[row], lengths[row] = p + 1, end - p - 1
+            p = end + 1
+        else:  # anything else (UTF-8, an escape, null, not a string)
+            p, starts[row], lengths[row] = string_item(b, p)
+            if p < 0:
+                return -1, 0
         row += 1
-        p, state = after_item(b, p, 93)
-        if state == CLOSED:
-            return p, row
+        if p + 1 < n and b[p] == 44 and b[p + 1] > 32:  # a comma right before a value (whitespace is <= 32)
+            p += 1
+        else:
+            p, state = after_item(b, p, 93)
+            if state == CLOSED:
+                return p, row
     return -1, 0
 
 
@@ -515,22 +533,51 @@ def string_list(b, p, starts, lengths):
 def number_list(b, p, slot, fill, numbers, hard, n_hard):
     """A number feature's list, p after its '[': (p after ']', values, n_hard) into numbers
     (and hard); p -1 if not plain."""
+    n = b.size
     row = 0
-    if p < b.size and b[p] == 93:
+    if p < n and b[p] == 93:
         return p + 1, row, n_hard
     while row < numbers.size:
-        start = p
-        p, numbers[row], exact = number_item(b, p, fill)
-        if p < 0:
-            return -1, 0, 0
-        if not exact:
-            n_hard = note_hard(hard, n_hard, slot, row, start, p)
-            if n_hard < 0:
+        # The usual short decimal, read here: up to 15 digits (more overflow the mantissa and go
+        # the full way), no exponent. Its mantissa is below 2^53 and its scale at least -15, so
+        # Clinger's conditions hold: the value is number()'s, and far within float32.
+        first = p + 1 if p < n and b[p] == 45 else p  # after a minus sign
+        q, mantissa = first, 0
+        while q < n and 48 <= b[q] <= 57:
+            mantissa = mantissa * 10 + (b[q] - 48)
+            q += 1
+        digits = q - first
+        fraction = 0
+        if q < n and b[q] == 46:
+            q += 1
+            while q < n and 48 <= b[q] <= 57:
+                mantissa = mantissa * 10 + (b[q] - 48)
+                q += 1
+                fraction += 1
+        short = (0 < digits and digits + fraction <= 15
+                 and (digits == 1 or b[first] != 48)  # a leading 0 stands alone
+                 and b[q - 1] != 46  # a point needs digits after it
+                 and not (q < n and (b[q] == 101 or b[q] == 69)))  # no exponent
+        if short:
+            value = mantissa / POW10[fraction]
+            numbers[row] = -value if first > p else value
+            p = q
+        else:  # anything else (an exponent, more digits, null, not a number)
+            start = p
+            p, numbers[row], exact = number_item(b, p, fill)
+            if p < 0:
                 return -1, 0, 0
+            if not exact:
+                n_hard = note_hard(hard, n_hard, slot, row, start, p)
+                if n_hard < 0:
+                    return -1, 0, 0
         row += 1
-        p, state = after_item(b, p, 93)
-        if state == CLOSED:
-            return p, row, n_hard
+        if p + 1 < n and b[p] == 44 and b[p + 1] > 32:
+            p += 1
+        else:
+            p, state = after_item(b, p, 93)
+            if state == CLOSED:
+                return p, row, n_hard
     return -1, 0, 0
 
 
