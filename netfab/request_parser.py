@@ -147,7 +147,10 @@ MAX_EXACT = np.uint64(2 ** 53)  # a float64 holds every integer up to here
 POW10 = np.array([10.0 ** i for i in range(23)])  # exact in float64 up to 1e22
 jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 # Helpers are inlined into their callers: a call between compiled functions passing arrays
-# costs ~80 ns of reference counting, more than reading a value.
+# costs ~80 ns of reference counting, more than reading a value. Even inlined, a helper handed
+# the body costs an atomic reference count increment and decrement per call, so the loops over
+# many values (string_list, number_list, skip_value) read the usual ones themselves (plain ASCII
+# strings, short decimals, a comma right before the next value) and call helpers for the rest.
 inline = numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 
 
@@ -318,11 +321,12 @@ def skip_scalar(b, p):
 @jit
 def skip_value(b, p):
     """p after any JSON value at p (nested arrays and objects too, up to 64 deep), or -1."""
+    n = b.size
     open_brackets = np.empty(64, dtype=np.uint8)
     depth = 0
     while True:
         # a value at p
-        if p < 0 or p >= b.size:
+        if p < 0 or p >= n:
             return -1
         c = b[p]
         if c == 91 or c == 123:  # [ {
@@ -340,11 +344,22 @@ def skip_value(b, p):
             else:
                 continue
         else:
-            p = skip_scalar(b, p)
-            if p < 0:
-                return -1
+            end = p  # the closing quote of a string of printable ASCII at p, if there is one
+            if c == 34:
+                end += 1
+                while end < n and 32 <= b[end] <= 127 and b[end] != 34 and b[end] != 92:
+                    end += 1
+            if end > p and end < n and b[end] == 34:
+                p = end + 1
+            else:
+                p = skip_scalar(b, p)
+                if p < 0:
+                    return -1
         # after a value: close brackets, or a comma before the next value
         while depth:
+            if open_brackets[depth - 1] == 91 and p + 1 < n and b[p] == 44 and b[p + 1] > 32:
+                p += 1  # a comma right before a value
+                break
             p, state = after_item(b, p, open_brackets[depth - 1] + 2)
             if p < 0:
                 return -1
@@ -490,12 +505,6 @@ def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, len
         p, state = after_item(b, p, 93)
         if state == CLOSED:
             return p, row, n_hard
-
-
-# The two list loops below read the usual values (plain ASCII strings, short decimals, a comma
-# right before the next value) with code of their own and call the helpers only for the rest:
-# an inlined helper handed the body array costs an atomic reference count increment and
-# decrement per call, as much as reading the value.
 
 
 @jit

@@ -132,16 +132,19 @@ STRINGS = ['"DE"', '""', '" "', '"a b!~"', '"\x7f"', '"#$"', '"Caf\\u00e9"', '"Ã
 
 @pytest.mark.parametrize("separator", [",", ", ", " ,", ",\n\t", " , "])
 def test_each_spelling_of_a_column_value_is_read_exactly_or_refused(parser, schema, separator):
-    """The column loops read the usual values themselves: every other spelling, wherever it is
-    in the list and whatever the separators, must still be read as the careful way does."""
-    def body(country, price):
+    """The column loops and skip_value read the usual values themselves: every other spelling,
+    wherever it is in a list and whatever the separators, must still be read as the careful way
+    reads it."""
+    def body(country='["x", "y"]', price="[1, 2]", extra="[]"):
         return (f'{{"inputs": {{"country": {country}, "title": ["t"{separator}"u"], "price": {price}, '
-                f'"nights": [1{separator}2]}}}}').encode()
+                f'"extra": {extra}, "nights": [1{separator}2]}}}}').encode()
 
-    bodies = [body(f'["x"{separator}{s}]', "[1, 2]") for s in STRINGS]
-    bodies += [body(f'[{s}{separator}"x"]', "[1, 2]") for s in STRINGS]
-    bodies += [body('["x", "y"]', f"[{n}{separator}1]") for n in NUMBERS]
-    bodies += [body('["x", "y"]', f"[1{separator}{n}]") for n in NUMBERS]
+    bodies = [body(country=f'["x"{separator}{s}]') for s in STRINGS]
+    bodies += [body(country=f'[{s}{separator}"x"]') for s in STRINGS]
+    bodies += [body(price=f"[{n}{separator}1]") for n in NUMBERS]
+    bodies += [body(price=f"[1{separator}{n}]") for n in NUMBERS]
+    bodies += [body(extra=f'[{v}{separator}"x"]') for v in STRINGS + NUMBERS]
+    bodies += [body(extra=f"[1{separator}{v}]") for v in STRINGS + NUMBERS]
     for candidate in bodies:
         parsed, expected = parser.parse(candidate), careful(schema, candidate)
         if parsed is not None:
