@@ -24,7 +24,7 @@ give the same columns or the same error:
   number is correctly rounded as msgspec does; one beyond float32 (an error) goes the careful way;
 - strictly valid JSON around them: anything else is None, never a guess.
 
-Compiling takes ~45 s (the helpers are inlined, which makes the code ~1.6x faster). numba
+Compiling takes ~55 s (the helpers are inlined, which makes the code ~1.6x faster). numba
 keeps the machine code in its on-disk cache, so this is paid once per installation: a child
 process compiles into the cache while the server already answers by the careful way, then the
 server loads the cached code (~0.5 s) and parse() starts answering.
@@ -122,7 +122,7 @@ def compile_now() -> None:
 
 
 def _compile_via_cache() -> None:
-    # Compiling here would hold the GIL for ~45 s while the server answers requests.
+    # Compiling here would hold the GIL for ~55 s while the server answers requests.
     child = subprocess.run([sys.executable, "-c", "from netfab.request_parser import compile_now; compile_now()"],
                            capture_output=True, text=True, timeout=900,
                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})

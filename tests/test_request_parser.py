@@ -21,7 +21,7 @@ FILL = {"price": 100.0, "nights": 2.0}
 def parser():
     from netfab.request_parser import BodyParser, compile_now
 
-    compile_now()  # ~45 s on a fresh checkout, then from numba's cache (the servers below load it)
+    compile_now()  # ~55 s on a fresh checkout, then from numba's cache (the servers below load it)
     return BodyParser(FEATURES, FILL)
 
 
