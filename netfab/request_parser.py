@@ -24,7 +24,7 @@ give the same columns or the same error:
   number is correctly rounded as msgspec does; one beyond float32 (an error) goes the careful way;
 - strictly valid JSON around them: anything else is None, never a guess.
 
-Compiling takes ~45 s (the helpers are inlined, which makes the code ~1.6x faster). numba
+Compiling takes ~55 s (the helpers are inlined, which makes the code ~1.6x faster). numba
 keeps the machine code in its on-disk cache, so this is paid once per installation: a child
 process compiles into the cache while the server already answers by the careful way, then the
 server loads the cached code (~0.5 s) and parse() starts answering.
@@ -122,7 +122,7 @@ def compile_now() -> None:
 
 
 def _compile_via_cache() -> None:
-    # Compiling here would hold the GIL for ~45 s while the server answers requests.
+    # Compiling here would hold the GIL for ~55 s while the server answers requests.
     child = subprocess.run([sys.executable, "-c", "from netfab.request_parser import compile_now; compile_now()"],
                            capture_output=True, text=True, timeout=900,
                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
@@ -147,7 +147,10 @@ MAX_EXACT = np.uint64(2 ** 53)  # a float64 holds every integer up to here
 POW10 = np.array([10.0 ** i for i in range(23)])  # exact in float64 up to 1e22
 jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 # Helpers are inlined into their callers: a call between compiled functions passing arrays
-# costs ~80 ns of reference counting, more than reading a value.
+# costs ~80 ns of reference counting, more than reading a value. Even inlined, a helper handed
+# the body costs an atomic reference count increment and decrement per call, so the loops over
+# many values (string_list, number_list, skip_value) read the usual ones themselves (plain ASCII
+# strings, short decimals, a comma right before the next value) and call helpers for the rest.
 inline = numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 
 
@@ -232,7 +235,7 @@ def string_end(b, p, plain):
 
 
 @inline
-def number(b, p, pow10):
+def number(b, p):
     """A JSON number at p: (end, value, exact). end -1: not a number. exact False: the
     value needs a correctly rounding conversion (too many digits or a large exponent)."""
     n = b.size
@@ -291,13 +294,13 @@ def number(b, p, pow10):
         # Clinger's fast path: both factors are exact in float64, so the one rounding of the
         # product (or quotient) gives the correctly rounded value, as strtod would.
         result = float(mantissa)
-        result = result * pow10[scale] if scale >= 0 else result / pow10[-scale]
+        result = result * POW10[scale] if scale >= 0 else result / POW10[-scale]
         return p, -result if negative else result, True
     return p, 0.0, False
 
 
 @inline
-def skip_scalar(b, p, pow10):
+def skip_scalar(b, p):
     """p after a string, number, true, false or null at p; -1 for anything else."""
     if p >= b.size:
         return -1
@@ -311,18 +314,19 @@ def skip_scalar(b, p, pow10):
         return literal(b, p, TRUE)
     if c == 102:
         return literal(b, p, FALSE)
-    end, _, _ = number(b, p, pow10)
+    end, _, _ = number(b, p)
     return end
 
 
 @jit
-def skip_value(b, p, pow10):
+def skip_value(b, p):
     """p after any JSON value at p (nested arrays and objects too, up to 64 deep), or -1."""
+    n = b.size
     open_brackets = np.empty(64, dtype=np.uint8)
     depth = 0
     while True:
         # a value at p
-        if p < 0 or p >= b.size:
+        if p < 0 or p >= n:
             return -1
         c = b[p]
         if c == 91 or c == 123:  # [ {
@@ -340,11 +344,22 @@ def skip_value(b, p, pow10):
             else:
                 continue
         else:
-            p = skip_scalar(b, p, pow10)
-            if p < 0:
-                return -1
+            end = p  # the closing quote of a string of printable ASCII at p, if there is one
+            if c == 34:
+                end += 1
+                while end < n and 32 <= b[end] <= 127 and b[end] != 34 and b[end] != 92:
+                    end += 1
+            if end > p and end < n and b[end] == 34:
+                p = end + 1
+            else:
+                p = skip_scalar(b, p)
+                if p < 0:
+                    return -1
         # after a value: close brackets, or a comma before the next value
         while depth:
+            if open_brackets[depth - 1] == 91 and p + 1 < n and b[p] == 44 and b[p + 1] > 32:
+                p += 1  # a comma right before a value
+                break
             p, state = after_item(b, p, open_brackets[depth - 1] + 2)
             if p < 0:
                 return -1
@@ -376,42 +391,39 @@ def feature_of(b, start, end, names, name_starts):
 
 
 @inline
-def value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths, hard, n_hard, pow10):
-    """Read feature f's value of `row` at p: (p after it, n_hard), p -1 if not plain."""
-    slot = slots[f]
-    if p < b.size and b[p] == 110:  # null: "" for a string, the training mean for a number
-        p = literal(b, p, NULL)
-        if kinds[f] == STRING_KIND:
-            starts[slot, row] = 0
-            lengths[slot, row] = 0
-        else:
-            numbers[slot, row] = fill[slot]
-        return p, n_hard
-    if kinds[f] == STRING_KIND:
-        if p >= b.size or b[p] != 34:
-            return -1, n_hard
+def string_item(b, p):
+    """A string feature's value at p, null as "": (p after it, start, length), p -1 if not plain."""
+    if p < b.size and b[p] == 34:
         end = string_end(b, p, True)
         if end < 0:
-            return -1, n_hard
-        starts[slot, row] = p + 1
-        lengths[slot, row] = end - p - 1
-        return end + 1, n_hard
-    end, number_value, exact = number(b, p, pow10)
-    if end < 0:
-        return -1, n_hard
-    if exact:
-        if not abs(number_value) <= FLOAT32_MAX:
-            return -1, n_hard
-        numbers[slot, row] = number_value
-    else:
-        if n_hard >= hard.shape[0]:
-            return -1, n_hard
-        hard[n_hard, 0] = slot
-        hard[n_hard, 1] = row
-        hard[n_hard, 2] = p
-        hard[n_hard, 3] = end - p
-        n_hard += 1
-    return end, n_hard
+            return -1, 0, 0
+        return end + 1, p + 1, end - p - 1
+    return literal(b, p, NULL), 0, 0
+
+
+@inline
+def number_item(b, p, fill):
+    """A number feature's value at p, null as `fill`: (p after it, value, exact) as number();
+    p -1 if not plain (beyond float32 too)."""
+    if p < b.size and b[p] == 110:
+        return literal(b, p, NULL), fill, True
+    end, value, exact = number(b, p)
+    if exact and not abs(value) <= FLOAT32_MAX:
+        return -1, 0.0, False
+    return end, value, exact
+
+
+@inline
+def note_hard(hard, n_hard, slot, row, start, end):
+    """Note a number number() could not convert exactly, for Python's float(): n_hard after it,
+    -1 if full."""
+    if n_hard >= hard.shape[0]:
+        return -1
+    hard[n_hard, 0] = slot
+    hard[n_hard, 1] = row
+    hard[n_hard, 2] = start
+    hard[n_hard, 3] = end - start
+    return n_hard + 1
 
 
 @inline
@@ -442,7 +454,7 @@ def key(b, p, plain):
 
 
 @jit
-def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard, pow10):
+def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard):
     """'[' at p: rows of features. (p after ']', rows, n_hard); p -1 if not plain."""
     features = name_starts.size - 1
     seen = np.full(features, -1, dtype=np.int64)  # the last row that had each feature
@@ -463,14 +475,25 @@ def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, len
                 return -1, 0, 0
             f = feature_of(b, k0, k1, names, name_starts)
             if f < 0:
-                p = skip_value(b, p, pow10)
+                p = skip_value(b, p)
             else:
                 if seen[f] == row:
                     return -1, 0, 0  # a feature twice in one row
                 seen[f] = row
                 found += 1
-                p, n_hard = value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths,
-                                  hard, n_hard, pow10)
+                slot = slots[f]
+                if kinds[f] == STRING_KIND:
+                    p, start, length = string_item(b, p)
+                    starts[slot, row] = start
+                    lengths[slot, row] = length
+                else:
+                    start = p
+                    p, number_value, exact = number_item(b, p, fill[slot])
+                    numbers[slot, row] = number_value
+                    if not exact and p >= 0:
+                        n_hard = note_hard(hard, n_hard, slot, row, start, p)
+                        if n_hard < 0:
+                            return -1, 0, 0
             if p < 0:
                 return -1, 0, 0
             p, state = after_item(b, p, 125)
@@ -485,7 +508,90 @@ def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, len
 
 
 @jit
-def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard, pow10):
+def string_list(b, p, starts, lengths):
+    """A string feature's list, p after its '[': (p after ']', values) into starts and lengths;
+    p -1 if not plain."""
+    n = b.size
+    row = 0
+    if p < n and b[p] == 93:
+        return p + 1, row
+    while row < starts.size:
+        end = p  # the closing quote of a string of printable ASCII at p, if there is one
+        if p < n and b[p] == 34:
+            end += 1
+            while end < n and 32 <= b[end] <= 127 and b[end] != 34 and b[end] != 92:
+                end += 1
+        if end > p and end < n and b[end] == 34:
+            starts[row], lengths[row] = p + 1, end - p - 1
+            p = end + 1
+        else:  # anything else (UTF-8, an escape, null, not a string)
+            p, starts[row], lengths[row] = string_item(b, p)
+            if p < 0:
+                return -1, 0
+        row += 1
+        if p + 1 < n and b[p] == 44 and b[p + 1] > 32:  # a comma right before a value (whitespace is <= 32)
+            p += 1
+        else:
+            p, state = after_item(b, p, 93)
+            if state == CLOSED:
+                return p, row
+    return -1, 0
+
+
+@jit
+def number_list(b, p, slot, fill, numbers, hard, n_hard):
+    """A number feature's list, p after its '[': (p after ']', values, n_hard) into numbers
+    (and hard); p -1 if not plain."""
+    n = b.size
+    row = 0
+    if p < n and b[p] == 93:
+        return p + 1, row, n_hard
+    while row < numbers.size:
+        # The usual short decimal, read here: up to 15 digits (more overflow the mantissa and go
+        # the full way), no exponent. Its mantissa is below 2^53 and its scale at least -15, so
+        # Clinger's conditions hold: the value is number()'s, and far within float32.
+        first = p + 1 if p < n and b[p] == 45 else p  # after a minus sign
+        q, mantissa = first, 0
+        while q < n and 48 <= b[q] <= 57:
+            mantissa = mantissa * 10 + (b[q] - 48)
+            q += 1
+        digits = q - first
+        fraction = 0
+        if q < n and b[q] == 46:
+            q += 1
+            while q < n and 48 <= b[q] <= 57:
+                mantissa = mantissa * 10 + (b[q] - 48)
+                q += 1
+                fraction += 1
+        short = (0 < digits and digits + fraction <= 15
+                 and (digits == 1 or b[first] != 48)  # a leading 0 stands alone
+                 and b[q - 1] != 46  # a point needs digits after it
+                 and not (q < n and (b[q] == 101 or b[q] == 69)))  # no exponent
+        if short:
+            value = mantissa / POW10[fraction]
+            numbers[row] = -value if first > p else value
+            p = q
+        else:  # anything else (an exponent, more digits, null, not a number)
+            start = p
+            p, numbers[row], exact = number_item(b, p, fill)
+            if p < 0:
+                return -1, 0, 0
+            if not exact:
+                n_hard = note_hard(hard, n_hard, slot, row, start, p)
+                if n_hard < 0:
+                    return -1, 0, 0
+        row += 1
+        if p + 1 < n and b[p] == 44 and b[p + 1] > 32:
+            p += 1
+        else:
+            p, state = after_item(b, p, 93)
+            if state == CLOSED:
+                return p, row, n_hard
+    return -1, 0, 0
+
+
+@jit
+def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard):
     """'{' at p: feature -> [values]. (p after '}', rows, n_hard); p -1 if not plain."""
     features = name_starts.size - 1
     counts = np.full(features, -1, dtype=np.int64)
@@ -499,27 +605,16 @@ def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, 
             return -1, 0, 0
         f = feature_of(b, k0, k1, names, name_starts)
         if f < 0:
-            p = skip_value(b, p, pow10)
+            p = skip_value(b, p)
         else:
             if counts[f] >= 0 or p >= b.size or b[p] != 91:
                 return -1, 0, 0  # a feature twice, or not a list
-            p = ws(b, p + 1)
-            row = 0
-            if p < b.size and b[p] == 93:
-                p += 1
+            slot = slots[f]
+            if kinds[f] == STRING_KIND:
+                p, counts[f] = string_list(b, ws(b, p + 1), starts[slot], lengths[slot])
             else:
-                while True:
-                    if row >= numbers.shape[1] or row >= starts.shape[1]:
-                        return -1, 0, 0
-                    p, n_hard = value(b, p, f, row, kinds, slots, fill, numbers, starts, lengths,
-                                      hard, n_hard, pow10)
-                    if p < 0:
-                        return -1, 0, 0
-                    row += 1
-                    p, state = after_item(b, p, 93)
-                    if state == CLOSED:
-                        break
-            counts[f] = row
+                p, counts[f], n_hard = number_list(b, ws(b, p + 1), slot, fill[slot], numbers[slot],
+                                                   hard, n_hard)
         if p < 0:
             return -1, 0, 0
         p, state = after_item(b, p, 125)
@@ -539,7 +634,6 @@ def columns_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, 
 @jit
 def _parse_body(b, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard):
     """(status, form, rows, n_hard) of a whole body, its values written into the arrays."""
-    pow10 = POW10
     form, rows, n_hard = 0, 0, 0
     p = ws(b, 0)
     if p >= b.size or b[p] != 123:
@@ -555,17 +649,17 @@ def _parse_body(b, names, name_starts, kinds, slots, fill, numbers, starts, leng
                 return NOT_PLAIN, form, rows, n_hard
             form = FORM_ROWS
             p, rows, n_hard = rows_form(b, p, names, name_starts, kinds, slots, fill, numbers,
-                                        starts, lengths, hard, pow10)
+                                        starts, lengths, hard)
         elif length == 6 and literal(b, k0, INPUTS) == k1:
             if form or p >= b.size or b[p] != 123:
                 return NOT_PLAIN, form, rows, n_hard
             form = FORM_COLUMNS
             p, rows, n_hard = columns_form(b, p, names, name_starts, kinds, slots, fill, numbers,
-                                           starts, lengths, hard, pow10)
+                                           starts, lengths, hard)
         elif length == 14 and literal(b, k0, SIGNATURE_NAME) == k1:
             p = literal(b, p, SERVING_DEFAULT)  # only the one signature, written plainly
         else:
-            p = skip_value(b, p, pow10)
+            p = skip_value(b, p)
         if p < 0:
             return NOT_PLAIN, form, rows, n_hard
         p, state = after_item(b, p, 125)
