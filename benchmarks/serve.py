@@ -131,7 +131,7 @@ def wait_ready(port: int, process, path="/readyz", timeout=300) -> None:
 
 def wait_fast_parser(port: int, path: str, bodies: list[bytes], timeout=300) -> None:
     """Until fab serve reads large bodies with its compiled parser, in every worker (ready ~2 s
-    after /readyz once numba's cache holds it, ~45 s on a fresh checkout)."""
+    after /readyz once numba's cache holds it, ~55 s on a fresh checkout)."""
     import http.client
 
     def counts():

@@ -61,7 +61,7 @@ def test_cpu_image_holds_code_and_config_runs_as_non_root_and_is_labelled(client
 
 @pytest.mark.parametrize("user", ["1000:1000", "4321:4321"])
 def test_the_image_holds_the_request_parsers_machine_code(client, cpu_image, user):
-    # Built into the image (numba's cache), so a serving container does not compile for ~45 s;
+    # Built into the image (numba's cache), so a serving container does not compile for ~55 s;
     # also under a uid the image does not know, as Kubernetes may run it.
     loaded = client.containers.run(cpu_image, entrypoint=["python", "-c"], user=user, remove=True, command=[
         "from netfab import request_parser as p; p.compile_now(); "
