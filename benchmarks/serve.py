@@ -24,8 +24,10 @@ The rows are 400,000 distinct rows of the fixture's generator (data.fixture.writ
 they repeat items and titles as real impressions do; every request body holds different rows
 (the clients cycle through 64 bodies), so nothing is answered from a repeated request.
 Before each measurement the script waits until the machine is nearly idle (a server still working
-off the previous measurement's backlog would lengthen the next one's latencies), and it shows the
-share of CPU time the host stole for other guests during each measurement (/proc/stat).
+off the previous measurement's backlog would lengthen the next one's latencies). It reads from
+/proc/stat the share of CPU time the host gave other guests meanwhile ("stolen"), and measures a
+round again (up to twice) when that share was over 5%, keeping the least-stolen attempt: on this
+shared machine stolen time comes in bursts of several ms, which would otherwise be the p99.
 The client shares the CPU with the server: on 2 cores it costs, so wrk (`apt-get install wrk`,
 C, keep-alive) is used when installed, and an aiohttp client otherwise; the table says which.
 """
@@ -56,7 +58,11 @@ FLOOR_PREDICT_ITEMS = 600_000
 LIMIT_BATCH = 16384
 BENCH_ROWS = 400_000
 BODIES = 64  # distinct request bodies per measurement, cycled by every client
-ROUNDS = 3  # alternations of fab serve and the naive server per single-row measurement
+ROUNDS = 3  # alternations of (a) with (b), and of (c) with (d)
+# A round during which the host gave more than this share of the CPU time to other guests is
+# measured again (up to MAX_REPEATS times, the least-stolen attempt kept): that time is not the
+# software's, and on this shared machine it comes in bursts of several ms that end up as p99.
+MAX_STOLEN, MAX_REPEATS = 0.05, 2
 # The load generator: wrk when installed (Debian: wrk), else an aiohttp client.
 CLIENT = "wrk" if shutil.which("wrk") else "aiohttp"
 WRK_SCRIPT = """
@@ -237,13 +243,20 @@ def latency_figures(values_ms: np.ndarray, counts: np.ndarray) -> dict:
 def alternate(measurements: dict, seconds: float) -> dict:
     """Each measurement (key -> measure(seconds)) ROUNDS times, in turn, each after settle(), so
     that a change in the shared machine's load hits all of them alike; key -> the rounds' results,
-    each with the share of CPU time stolen by the host meanwhile."""
+    each with the share of CPU time stolen by the host meanwhile ("stolen") and how often it was
+    measured again because the host stole more than MAX_STOLEN ("repeats"; the least-stolen
+    attempt is kept)."""
     results = {key: [] for key in measurements}
     for _ in range(ROUNDS):
         for key, measure in measurements.items():
-            settle()
-            before = cpu_ticks()
-            results[key].append({**measure(seconds / ROUNDS), "stolen": share_stolen(before)})
+            attempts = []
+            while len(attempts) < 1 + MAX_REPEATS:
+                settle()
+                before = cpu_ticks()
+                attempts.append({**measure(seconds / ROUNDS), "stolen": share_stolen(before)})
+                if attempts[-1]["stolen"] <= MAX_STOLEN:
+                    break
+            results[key].append({**min(attempts, key=lambda a: a["stolen"]), "repeats": len(attempts) - 1})
     return results
 
 
@@ -254,7 +267,7 @@ def combine(rounds: list[dict]) -> dict:
     counts = np.concatenate([r["histogram"][1] for r in rounds])
     return {"requests_per_s": float(np.mean([r["requests_per_s"] for r in rounds])),
             "failures": sum(r["failures"] for r in rounds), "requests": sum(r["requests"] for r in rounds),
-            "stolen": float(np.mean([r["stolen"] for r in rounds])),
+            "stolen": float(np.mean([r["stolen"] for r in rounds])), "repeats": sum(r["repeats"] for r in rounds),
             "worst_round_p99_ms": max(r["p99_ms"] for r in rounds), **latency_figures(values, counts)}
 
 
@@ -426,7 +439,8 @@ def main() -> None:
                    ("2 workers", "columns", big_columnar, 16))}}, s)
         limit_rounds = big_runs.pop("limit")
         limit = {**{calls: float(np.mean([r[calls] for r in limit_rounds])) for calls in (1, 2)},
-                 "stolen": float(np.mean([r["stolen"] for r in limit_rounds]))}
+                 "stolen": float(np.mean([r["stolen"] for r in limit_rounds])),
+                 "repeats": sum(r["repeats"] for r in limit_rounds)}
         serve_big = {key: combine(results) for key, results in big_runs.items()}
         del model, batches
 
@@ -457,23 +471,23 @@ def main() -> None:
          f"{predict['preloaded_items_per_s']:,.0f}"),
     ]
     print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
-          f"(shared with other work: figures are lower bounds; 'stolen': CPU time the host gave other guests "
-          f"during the measurement)")
+          f"(shared with other work: figures are lower bounds)\n'stolen': the CPU time the host gave other "
+          f"guests during the kept rounds; 'again': rounds measured again because it stole over {MAX_STOLEN:.0%}")
     print(f"\n{'measurement':<58}{'items/s':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
-          f"{'stolen':>8}{'worst round p99':>17}")
+          f"{'stolen':>8}{'again':>7}{'worst round p99':>17}")
     for calls in (1, 2):
         print(f"{f'(a) in-process, 16384-row batches, {calls} call' + 's' * (calls > 1):<58}{limit[calls]:>12,.0f}"
-              f"{'':>40}{limit['stolen']:>8.1%}")
-    row = "{:<58}{:>12,.0f}{:>10,.0f}{:>9.2f}{:>9.2f}{:>6}{:>8.1%}"
+              f"{'':>34}{limit['stolen']:>8.1%}{limit['repeats']:>7}")
+    row = "{:<58}{:>12,.0f}{:>10,.0f}{:>9.2f}{:>9.2f}{:>6}{:>8.1%}{:>7}{:>17.2f}"
     for (name, form, clients), r in serve_big.items():
         print(row.format(f"(b) fab serve ({name}), 1000-row requests ({form}), c={clients}",
                          r["requests_per_s"] * 1000, r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
-                         r["stolen"]))
+                         r["stolen"], r["repeats"], r["worst_round_p99_ms"]))
     for (name, c), r in single.items():
         label = f"(d) naive server, 1-row requests, c={c}" if name == "naive" else \
             f"(c) fab serve ({name}), 1-row requests, c={c}"
         print(row.format(label, r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
-                         r["stolen"]) + f"{r['worst_round_p99_ms']:>17.2f}")
+                         r["stolen"], r["repeats"], r["worst_round_p99_ms"]))
     print(f"{'(e) fab predict scoring, pre-loaded rows':<58}{predict['preloaded_items_per_s']:>12,.0f}")
     print(f"{'(e) fab predict with NDJSON parsing':<58}{predict['with_parsing_items_per_s']:>12,.0f}"
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
