@@ -149,8 +149,9 @@ jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 # Helpers are inlined into their callers: a call between compiled functions passing arrays
 # costs ~80 ns of reference counting, more than reading a value. Even inlined, a helper handed
 # the body costs an atomic reference count increment and decrement per call, so the loops over
-# many values (string_list, number_list, skip_value) read the usual ones themselves (plain ASCII
-# strings, short decimals, a comma right before the next value) and call helpers for the rest.
+# many values (rows_form, string_list, number_list, skip_value) read the usual ones themselves
+# (plain ASCII keys and strings, short decimals, a comma right before the next value) and call
+# helpers for the rest.
 inline = numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 
 
