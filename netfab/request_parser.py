@@ -149,8 +149,9 @@ jit = numba.njit(cache=True, nogil=True, boundscheck=False)
 # Helpers are inlined into their callers: a call between compiled functions passing arrays
 # costs ~80 ns of reference counting, more than reading a value. Even inlined, a helper handed
 # the body costs an atomic reference count increment and decrement per call, so the loops over
-# many values (string_list, number_list, skip_value) read the usual ones themselves (plain ASCII
-# strings, short decimals, a comma right before the next value) and call helpers for the rest.
+# many values (rows_form, string_list, number_list, skip_value) read the usual ones themselves
+# (plain ASCII keys and strings, short decimals, a comma right before the next value) and call
+# helpers for the rest.
 inline = numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 
 
@@ -455,53 +456,124 @@ def key(b, p, plain):
 
 @jit
 def rows_form(b, p, names, name_starts, kinds, slots, fill, numbers, starts, lengths, hard):
-    """'[' at p: rows of features. (p after ']', rows, n_hard); p -1 if not plain."""
+    """'[' at p: rows of features. (p after ']', rows, n_hard); p -1 if not plain.
+    Reads the usual keys and values itself, as string_list and number_list do."""
+    n = b.size
     features = name_starts.size - 1
     seen = np.full(features, -1, dtype=np.int64)  # the last row that had each feature
+    # Rows mostly list their keys in one order: follows[f + 1] is the feature that came after
+    # feature f (follows[0]: first) last time, tried before the others.
+    follows = np.zeros(features + 1, dtype=np.int64)
     p = ws(b, p + 1)
     row, n_hard = 0, 0
-    if p < b.size and b[p] == 93:
+    if p < n and b[p] == 93:
         return -1, 0, 0  # no rows: the careful way says so
     while True:
-        if p >= b.size or b[p] != 123 or row >= numbers.shape[1] or row >= starts.shape[1]:
+        if p >= n or b[p] != 123 or row >= numbers.shape[1] or row >= starts.shape[1]:
             return -1, 0, 0
-        p = ws(b, p + 1)
-        found = 0
-        if p < b.size and b[p] == 125:
+        p = p + 1 if p + 1 < n and b[p + 1] == 34 else ws(b, p + 1)
+        found, previous = 0, -1
+        if p < n and b[p] == 125:
             return -1, 0, 0  # an empty row lacks every feature
         while True:
-            k0, k1, p = key(b, p, True)
-            if p < 0:
-                return -1, 0, 0
-            f = feature_of(b, k0, k1, names, name_starts)
-            if f < 0:
-                p = skip_value(b, p)
+            # the usual key: printable ASCII, then ':' and at most one space before the value
+            end = p
+            if p < n and b[p] == 34:
+                end += 1
+                while end < n and 32 <= b[end] <= 127 and b[end] != 34 and b[end] != 92:
+                    end += 1
+            q = end + 2 if end + 2 < n and b[end + 1] == 58 and b[end + 2] == 32 else end + 1
+            if end > p and q + 1 < n and b[end] == 34 and b[end + 1] == 58 and b[q + 1] > 32:
+                k0, k1, p = p + 1, end, q + 1
             else:
+                k0, k1, p = key(b, p, True)
+                if p < 0:
+                    return -1, 0, 0
+            f = -1  # the feature named b[k0:k1], the expected one first
+            g = follows[previous + 1]
+            for _ in range(features):
+                if name_starts[g + 1] - name_starts[g] == k1 - k0:
+                    i = 0
+                    while i < k1 - k0 and b[k0 + i] == names[name_starts[g] + i]:
+                        i += 1
+                    if i == k1 - k0:
+                        f = g
+                        break
+                g = g + 1 if g + 1 < features else 0
+            if f >= 0:
                 if seen[f] == row:
                     return -1, 0, 0  # a feature twice in one row
                 seen[f] = row
+                follows[previous + 1] = f
+                previous = f
                 found += 1
-                slot = slots[f]
-                if kinds[f] == STRING_KIND:
-                    p, start, length = string_item(b, p)
-                    starts[slot, row] = start
-                    lengths[slot, row] = length
+            string, slot = f >= 0 and kinds[f] == STRING_KIND, slots[f] if f >= 0 else 0
+            end = p  # the closing quote of a string of printable ASCII at p, if there is one
+            if p < n and b[p] == 34:
+                end += 1
+                while end < n and 32 <= b[end] <= 127 and b[end] != 34 and b[end] != 92:
+                    end += 1
+            if end > p and end < n and b[end] == 34:
+                if string:
+                    starts[slot, row], lengths[slot, row] = p + 1, end - p - 1
+                elif f >= 0:
+                    return -1, 0, 0  # a string for a number
+                p = end + 1
+            else:
+                # the usual short decimal, as in number_list
+                first = p + 1 if p < n and b[p] == 45 else p
+                q, mantissa = first, 0
+                while q < n and 48 <= b[q] <= 57:
+                    mantissa = mantissa * 10 + (b[q] - 48)
+                    q += 1
+                digits = q - first
+                fraction = 0
+                if q < n and b[q] == 46:
+                    q += 1
+                    while q < n and 48 <= b[q] <= 57:
+                        mantissa = mantissa * 10 + (b[q] - 48)
+                        q += 1
+                        fraction += 1
+                short = (0 < digits and digits + fraction <= 15
+                         and (digits == 1 or b[first] != 48)
+                         and b[q - 1] != 46
+                         and not (q < n and (b[q] == 101 or b[q] == 69)))
+                if short and not string:
+                    if f >= 0:
+                        value = mantissa / POW10[fraction]
+                        numbers[slot, row] = -value if first > p else value
+                    p = q
+                elif f < 0:
+                    p = skip_value(b, p)
+                elif string:
+                    p, starts[slot, row], lengths[slot, row] = string_item(b, p)
                 else:
                     start = p
-                    p, number_value, exact = number_item(b, p, fill[slot])
-                    numbers[slot, row] = number_value
+                    p, numbers[slot, row], exact = number_item(b, p, fill[slot])
                     if not exact and p >= 0:
                         n_hard = note_hard(hard, n_hard, slot, row, start, p)
                         if n_hard < 0:
                             return -1, 0, 0
-            if p < 0:
-                return -1, 0, 0
+                if p < 0:
+                    return -1, 0, 0
+            # a comma and at most one space right before the next key, or the row's end
+            q = p + 2 if p + 2 < n and b[p + 1] == 32 else p + 1
+            if q < n and b[p] == 44 and b[q] == 34:
+                p = q
+                continue
+            if p < n and b[p] == 125:
+                p += 1
+                break
             p, state = after_item(b, p, 125)
             if state == CLOSED:
                 break
         if p < 0 or found != features:
             return -1, 0, 0  # a missing feature: the careful way names the row and the feature
         row += 1
+        q = p + 2 if p + 2 < n and b[p + 1] == 32 else p + 1
+        if q < n and b[p] == 44 and b[q] == 123:
+            p = q
+            continue
         p, state = after_item(b, p, 93)
         if state == CLOSED:
             return p, row, n_hard

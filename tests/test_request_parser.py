@@ -105,10 +105,16 @@ def test_other_keys_are_skipped_whatever_they_hold(parser, schema):
     assert_same(parsed, careful(schema, body))
 
 
-@pytest.mark.parametrize("payload", [{"instances": fixture_rows(3)}, {"inputs": columnar(fixture_rows(3))}],
-                         ids=["rows", "columns"])
-def test_every_truncation_and_mutation_of_a_body_is_read_exactly_or_refused(parser, schema, payload):
-    body = orjson.dumps(payload)
+def reordered(rows):
+    """The rows with their keys in another order each (a rotation), as clients may send them."""
+    return [dict(list(row.items())[i:] + list(row.items())[:i]) for i, row in enumerate(rows, 2)]
+
+
+@pytest.mark.parametrize("body", [orjson.dumps({"instances": fixture_rows(3)}),
+                                  orjson.dumps({"inputs": columnar(fixture_rows(3))}),
+                                  json.dumps({"instances": reordered(fixture_rows(3))}).encode()],
+                         ids=["rows", "columns", "rows-reordered-spaced"])
+def test_every_truncation_and_mutation_of_a_body_is_read_exactly_or_refused(parser, schema, body):
     rng = np.random.default_rng(7)
     bodies = [body[:cut] for cut in range(len(body))]
     for _ in range(3000):
@@ -151,6 +157,43 @@ def test_each_spelling_of_a_column_value_is_read_exactly_or_refused(parser, sche
             assert_same(parsed, expected)
         else:  # refused: the careful way refuses too, or the body holds an escape
             assert expected is None or b"\\" in candidate, candidate
+
+
+KEYS = ["id", "", "pric", "prices", "price ", "Price", "pr\\u0069ce", "pr\\ice", "é", "\x1f", "\x7f", 'a"b', "country"]
+
+
+@pytest.mark.parametrize("separator", [",", ", ", " ,", ",\n\t", " , "])
+@pytest.mark.parametrize("colon", [":", ": ", " :", ":\n\t"])
+def test_each_spelling_of_a_row_key_and_value_is_read_exactly_or_refused(parser, schema, separator, colon):
+    """rows_form reads the usual keys and values itself, and tries the keys in the last row's
+    order first: every other spelling and order must still be read as the careful way reads it."""
+    def row(country='"x"', price="1", extra="[]", key="id", order=("country", "title", "extra", "price", "nights")):
+        values = {"country": country, "title": '"t"', "price": price, "extra": extra, "nights": "2"}
+        pad = separator.replace(",", "")  # whitespace inside the braces too
+        items = separator.join(f'"{key if k == "extra" else k}"{colon}{values[k]}' for k in order)
+        return "{" + pad + items + pad + "}"
+
+    def body(*rows):
+        return f'{{"instances": [{separator.join(rows)}]}}'.encode()
+
+    def both(**changed):  # the changed row first and after a plain one (whose order it breaks)
+        return [body(row(**changed), row()), body(row(), row(**changed), row())]
+
+    bodies = [b for s in STRINGS for b in both(country=s)]
+    bodies += [b for n in NUMBERS for b in both(price=n)]
+    bodies += [b for v in STRINGS + NUMBERS for b in both(extra=v)]
+    bodies += [b for k in KEYS for b in both(key=k)]
+    bodies += [b for order in (("nights", "price", "extra", "title", "country"), ("extra", "country", "title",
+                                                                                   "price", "nights"))
+               for b in both(order=order)]
+    for candidate in bodies:
+        parsed, expected = parser.parse(candidate), careful(schema, candidate)
+        if parsed is not None:
+            assert_same(parsed, expected)
+        else:  # refused: the careful way refuses too, or the body holds an escape
+            assert expected is None or b"\\" in candidate, candidate
+    for order in (("country", "title", "price"), ("country", "title", "price", "nights", "price")):
+        assert parser.parse(body(row(), row(order=order))) is None  # a feature missing, or twice
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
