@@ -283,10 +283,11 @@ def run_naive_server(model_uri: str, port: int) -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from netfab import packaging
-    from netfab.saved_model import load_serving_function, predict_rows
+    from netfab.saved_model import load_serving_function, predict_rows, training_means
 
     folder = packaging.extract_package(model_uri, Path(tempfile.mkdtemp(prefix="naive-")))
     function = load_serving_function(folder / "saved_model")
+    means = training_means(function, model_uri)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -296,7 +297,7 @@ def run_naive_server(model_uri: str, port: int) -> None:
 
         def do_POST(self):
             rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"]
-            self._send(200, json.dumps({"predictions": predict_rows(function, rows).tolist()}).encode())
+            self._send(200, json.dumps({"predictions": predict_rows(function, rows, means).tolist()}).encode())
 
         def _send(self, status, payload):
             self.send_response(status)

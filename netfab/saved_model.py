@@ -2,8 +2,9 @@
 
     python -m netfab.saved_model artifacts/deep_v1/<run>/model.zip data/fixtures/sanity_2k.json --rows 5
 
-prints {"probability": [...]} for the first rows, using nothing but tf.saved_model.load:
-`fab ci` runs it in a fresh process to prove the zip stands on its own.
+prints {"probability": [...]} for the first rows, using nothing but tf.saved_model.load and the
+zip's dataset metadata (a null number gets its training mean, as fab serve and fab predict give
+it): `fab ci` runs it in a fresh process to prove the zip stands on its own.
 """
 import argparse
 import json
@@ -23,18 +24,22 @@ def load_serving_function(folder):
     return tf.saved_model.load(str(folder)).signatures[packaging.SERVING_SIGNATURE]
 
 
-def rows_to_tensors(rows: list[dict], function) -> dict:
-    """Columns of raw values in the dtypes the signature declares (missing strings become "")."""
+def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] | None = None) -> dict:
+    """Columns of raw values in the dtypes the signature declares: a missing string becomes "",
+    a missing number its numeric_fill (the training mean, as fab serve and fab predict fill it;
+    FeatureSchema.from_signature has them), or NaN without one."""
     import tensorflow as tf
 
     specs = function.structured_input_signature[1]
+    fill = numeric_fill or {}
     tensors = {}
     for name, spec in specs.items():
         values = [row.get(name) for row in rows]
         if spec.dtype == tf.string:
             tensors[name] = tf.constant(["" if v is None else str(v) for v in values])
         else:
-            tensors[name] = tf.constant([np.nan if v is None else v for v in values], spec.dtype)
+            missing = fill.get(name, np.nan)
+            tensors[name] = tf.constant([missing if v is None else v for v in values], spec.dtype)
     return tensors
 
 
@@ -96,8 +101,15 @@ class FlatCaller:
         return self._atomic.call_flat(*flat, *self._captured)[self._output].numpy()
 
 
-def predict_rows(function, rows: list[dict]) -> np.ndarray:
-    return function(**rows_to_tensors(rows, function))[packaging.SERVING_OUTPUT].numpy()
+def predict_rows(function, rows: list[dict], numeric_fill: dict[str, float] | None = None) -> np.ndarray:
+    return function(**rows_to_tensors(rows, function, numeric_fill))[packaging.SERVING_OUTPUT].numpy()
+
+
+def training_means(function, zip_path) -> dict[str, float]:
+    """What a null number stands for: its training mean, from the zip's dataset metadata."""
+    from netfab.serving_inputs import FeatureSchema
+
+    return FeatureSchema.from_signature(function, packaging.read_json_member(zip_path, "dataset_metadata.json")).numeric_fill
 
 
 def main(argv=None) -> None:
@@ -111,7 +123,8 @@ def main(argv=None) -> None:
     rows = first_rows(args.rows_file, args.rows)
     with tempfile.TemporaryDirectory(prefix="netfab-savedmodel-") as tmp:
         folder = packaging.extract_package(args.zip, tmp)
-        scores = predict_rows(load_serving_function(folder / "saved_model"), rows)
+        function = load_serving_function(folder / "saved_model")
+        scores = predict_rows(function, rows, training_means(function, args.zip))
     json.dump({"probability": scores.tolist()}, sys.stdout)
 
 

@@ -9,7 +9,7 @@ from tests.helpers import fixture_rows, run_fab, write_ndjson
 
 
 def test_fab_predict_writes_scores_next_to_ids_like_the_saved_model(trained_zip, tmp_path):
-    from netfab.saved_model import load_serving_function, predict_rows
+    from netfab.saved_model import load_serving_function, predict_rows, training_means
 
     rows = fixture_rows(300)
     rows[5]["rating"] = None  # null numbers are filled with the training mean, as in training
@@ -25,10 +25,8 @@ def test_fab_predict_writes_scores_next_to_ids_like_the_saved_model(trained_zip,
     assert scores["impression_id"].tolist() == [row["impression_id"] for row in rows]
 
     folder = packaging.extract_package(trained_zip, tmp_path / "unpacked")
-    means = packaging.read_json_member(trained_zip, "dataset_metadata.json")["numeric"]
-    # predict_rows passes a null number as NaN; fab predict fills the training mean, as training did.
-    rows = [{k: means[k]["mean"] if v is None and k in means else v for k, v in row.items()} for row in rows]
-    direct = predict_rows(load_serving_function(folder / "saved_model"), rows)
+    function = load_serving_function(folder / "saved_model")
+    direct = predict_rows(function, rows, training_means(function, trained_zip))  # nulls: the training mean
     np.testing.assert_allclose(scores["probability"], direct, atol=1e-6)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from data.fixture import FIXTURE_PATH
 from netfab import packaging
-from tests.helpers import fixture_rows
+from tests.helpers import fixture_rows, write_ndjson
 
 PLAIN_TF = """
 import json, sys
@@ -81,3 +81,20 @@ def test_text_is_computed_once_per_distinct_title_with_the_same_scores(trained_z
     alone = np.concatenate([model.predict({n: c[i:i + 1] for n, c in columns.items()}) for i in range(0, 200, 7)])
     np.testing.assert_allclose(together[::7], alone, atol=1e-6)
     assert len(set(columns["title"])) < len(rows)  # the fixture repeats titles, as real items do
+
+
+def test_the_standalone_check_gives_a_null_number_its_training_mean(trained_zip, tmp_path):
+    # python -m netfab.saved_model (what fab ci runs on a fresh zip) fills nulls as fab serve does
+    rows = fixture_rows(4)
+    rows[1]["price"] = None
+    write_ndjson(tmp_path / "rows.json", rows)
+    result = subprocess.run([sys.executable, "-m", "netfab.saved_model", str(trained_zip), str(tmp_path / "rows.json"),
+                             "--rows", "4"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = json.loads(result.stdout)["probability"]
+    from netfab.saved_model import load_serving_function, predict_rows
+
+    mean = packaging.read_json_member(trained_zip, "dataset_metadata.json")["numeric"]["price"]["mean"]
+    function = load_serving_function(packaging.extract_package(trained_zip, tmp_path / "unpacked") / "saved_model")
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(scores[1], predict_rows(function, [dict(rows[1], price=mean)])[0], atol=1e-6)
