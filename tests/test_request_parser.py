@@ -136,6 +136,15 @@ STRINGS = ['"DE"', '""', '" "', '"a b!~"', '"\x7f"', '"#$"', '"Caf\\u00e9"', '"Ã
            '"a', '"a"b', "5", '"\x1f"', "[]"]
 
 
+def assert_read_exactly_or_refused(parser, schema, bodies):
+    for candidate in bodies:
+        parsed, expected = parser.parse(candidate), careful(schema, candidate)
+        if parsed is not None:
+            assert_same(parsed, expected)
+        else:  # refused: the careful way refuses too, or the body holds an escape
+            assert expected is None or b"\\" in candidate, candidate
+
+
 @pytest.mark.parametrize("separator", [",", ", ", " ,", ",\n\t", " , "])
 def test_each_spelling_of_a_column_value_is_read_exactly_or_refused(parser, schema, separator):
     """The column loops and skip_value read the usual values themselves: every other spelling,
@@ -151,12 +160,7 @@ def test_each_spelling_of_a_column_value_is_read_exactly_or_refused(parser, sche
     bodies += [body(price=f"[1{separator}{n}]") for n in NUMBERS]
     bodies += [body(extra=f'[{v}{separator}"x"]') for v in STRINGS + NUMBERS]
     bodies += [body(extra=f"[1{separator}{v}]") for v in STRINGS + NUMBERS]
-    for candidate in bodies:
-        parsed, expected = parser.parse(candidate), careful(schema, candidate)
-        if parsed is not None:
-            assert_same(parsed, expected)
-        else:  # refused: the careful way refuses too, or the body holds an escape
-            assert expected is None or b"\\" in candidate, candidate
+    assert_read_exactly_or_refused(parser, schema, bodies)
 
 
 KEYS = ["id", "", "pric", "prices", "price ", "Price", "pr\\u0069ce", "pr\\ice", "Ã©", "\x1f", "\x7f", 'a"b', "country"]
@@ -186,12 +190,7 @@ def test_each_spelling_of_a_row_key_and_value_is_read_exactly_or_refused(parser,
     bodies += [b for order in (("nights", "price", "extra", "title", "country"), ("extra", "country", "title",
                                                                                    "price", "nights"))
                for b in both(order=order)]
-    for candidate in bodies:
-        parsed, expected = parser.parse(candidate), careful(schema, candidate)
-        if parsed is not None:
-            assert_same(parsed, expected)
-        else:  # refused: the careful way refuses too, or the body holds an escape
-            assert expected is None or b"\\" in candidate, candidate
+    assert_read_exactly_or_refused(parser, schema, bodies)
     for order in (("country", "title", "price"), ("country", "title", "price", "nights", "price")):
         assert parser.parse(body(row(), row(order=order))) is None  # a feature missing, or twice
 
