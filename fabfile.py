@@ -43,7 +43,7 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
     _setup_logging()
     with exit_on_user_error():
         from netfab.config import load_config
-        from netfab.training import train as run_training
+        from netfab.train.loop import train as run_training
 
         result = run_training(load_config(variant), dataset or _fixture_path(), output)
     m = result.metrics
@@ -63,7 +63,7 @@ def ci(c, output="artifacts/ci", dataset=None, min_auc=0.65, docker=False, image
         return _in_container(["ci", f"--min-auc={min_auc}"], output, dataset, "cpu", image)
     _setup_logging()
     with exit_on_user_error():
-        from netfab.ci import format_report, run_ci
+        from netfab.train.ci import format_report, run_ci
 
         checks = run_ci(output, dataset or _fixture_path(), min_auc=float(min_auc))
     print(format_report(checks))
@@ -110,7 +110,7 @@ def fixture(c, rows=2000, seed=7, out=None):
 def inspect(c, model):
     """Verify a model zip's manifest and print its summary."""
     with exit_on_user_error():
-        from netfab.packaging import describe_package
+        from netfab.model_zip import describe_package
 
         print(describe_package(model))
 
@@ -143,11 +143,11 @@ def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, st
     _TUNED_IN_THIS_RUN.add(tuple(hosts))
     with exit_on_user_error():
         from netfab.config import env_overrides
-        from netfab.tuning import choose_workers, new_study, run_study
+        from netfab.tune.run import choose_workers, new_study, run_study
 
         spec = new_study(variant, output, study, int(seed), space, dataset, env_overrides())
         if k8s:
-            from netfab.tune_k8s import write_indexed_job
+            from netfab.tune.k8s_job import write_indexed_job
 
             print(write_indexed_job(spec, int(trials), k8s, image=image, parallelism=int(parallel)))
             return
@@ -176,7 +176,7 @@ def _cli_hosts(c) -> list[str]:
 def build_image(c, device="cpu", tag=None, base_image=None, push=False):
     """Build the CPU or GPU training image through docker-py, streaming the build log."""
     with exit_on_user_error():
-        from netfab.images import build_image as build
+        from netfab.deploy.images import build_image as build
 
         build(device, tag=tag, base_image=base_image, push=push)
 
@@ -186,7 +186,7 @@ def _in_container(task_args, output, dataset, device, image):
     from invoke.exceptions import Exit
 
     with exit_on_user_error():
-        from netfab.containers import run_fab_in_container
+        from netfab.deploy.containers import run_fab_in_container
 
         code = run_fab_in_container(task_args, output, dataset, device=device, image=image)
     if code:
@@ -216,7 +216,7 @@ def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, 
 
     _setup_logging()
     with exit_on_user_error():
-        from netfab.server import ServerSettings, serve as run_server
+        from netfab.serve.app import ServerSettings, serve as run_server
 
         settings = ServerSettings(
             host=host, port=int(port), model_name=name, max_batch_rows=int(max_batch_rows),
@@ -236,7 +236,7 @@ def predict(c, model, input, output, batch_rows=16384, threads=2):
     """Score a file of rows offline: `<id>,probability` per row, in input order."""
     _setup_logging()
     with exit_on_user_error():
-        from netfab.batch_prediction import predict_file
+        from netfab.serve.batch_prediction import predict_file
 
         summary = predict_file(model, input, output, int(batch_rows), int(threads))
     print(f"{summary.rows} rows scored -> {summary.output}  ({summary.items_per_second:,.0f} items/s "
@@ -262,15 +262,15 @@ def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="net
         study="", trials=10, parallel=2):
     """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job (+ tuning Job)."""
     with exit_on_user_error():
-        from netfab.k8s_manifests import K8sSettings, write_manifests
+        from netfab.deploy.k8s_manifests import K8sSettings, write_manifests
 
         settings = K8sSettings(model_uri=model, name=name, image=image, gpu_image=gpu_image,
                                replicas=int(replicas), max_replicas=int(max_replicas),
                                train_variant=variant, train_dataset=dataset, train_output=train_output)
         paths = write_manifests(settings, output)
         if study:
-            from netfab.study import read_spec
-            from netfab.tune_k8s import write_indexed_job
+            from netfab.tune.study import read_spec
+            from netfab.tune.k8s_job import write_indexed_job
 
             print(write_indexed_job(read_spec(study), int(trials), f"{output}/04-tune-job.yaml",
                                     image=gpu_image, parallelism=int(parallel)))
@@ -293,7 +293,7 @@ def dataset(c, variant=netconfig.DEFAULT_VARIANT, out=None, engine=None, start=N
     _setup_logging()
     with exit_on_user_error():
         from netfab.config import load_config
-        from netfab.dataset import make_dataset, parse_params
+        from netfab.dataset.make import make_dataset, parse_params
 
         effective = load_config(variant)
         params = parse_params(param or [], start=start, end=end)

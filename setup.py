@@ -29,13 +29,13 @@ setup(
         "aiohttp>=3.9,<4",  # fab serve
         "orjson>=3.8,<4",  # fab serve / fab predict JSON
         "msgspec>=0.18,<1",  # fab serve: request bodies decoded and type-checked in one step
-        "numba>=0.61,<1",  # fab serve: large request bodies parsed by compiled code (netfab.request_parser)
+        "numba>=0.61,<1",  # fab serve: large request bodies parsed by compiled code (netfab.serve.request_parser)
         "pyformance>=0.4,<0.5",  # fab serve metrics
         # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
         "google-cloud-storage>=3.4,<4",
         "google-cloud-bigquery>=3.30,<4",
         "google-crc32c>=1.6,<2",
-        "duckdb>=1.2,<3",
+        "duckdb>=1.2,<2",  # 2.0 writes one file whatever COPY's FILE_SIZE_BYTES says (tests/dataset/test_make.py)
         "sqlglot>=26,<31",
         "tqdm>=4.66,<5",
     ],

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from data.fixture import write_fixture
 from data.warehouse import write_warehouse
-from netfab import engine_duckdb
-from netfab.dataset import load_query
+from netfab.dataset import duckdb_engine
+from netfab.dataset.make import load_query
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         for compressed in (False, True):
             out = folder / ("shards.gz" if compressed else "shards")
             started = time.perf_counter()
-            result = engine_duckdb.run(template, template.bind({}), str(out), warehouse=str(folder / "warehouse"),
+            result = duckdb_engine.run(template, template.bind({}), str(out), warehouse=str(folder / "warehouse"),
                                        compressed=compressed)
             seconds = time.perf_counter() - started
             mb = sum(Path(s).stat().st_size for s in result.shards) / 1e6

@@ -3,9 +3,9 @@
 Usage: python benchmarks/image_build_cache.py [--base-image=netfab-base:bookworm-py311]
 
 Builds Dockerfile.cpu from a copy of this checkout twice: first with the cache off (every
-dependency downloaded and installed), then after appending a comment to netfab/ci.py, which
+dependency downloaded and installed), then after appending a comment to netfab/train/ci.py, which
 must reuse the dependency layers and redo only `COPY . /app` and what follows. Needs a running
-Docker engine and the base image (python tests/local_base_image.py builds the default one);
+Docker engine and the base image (python tests/deploy/local_base_image.py builds the default one);
 the pip download in the cold build depends on the network, so run it a few times.
 """
 import argparse
@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netfab.images import build_image, docker_client  # noqa: E402
+from netfab.deploy.images import build_image, docker_client  # noqa: E402
 from tests.helpers import project_copy  # noqa: E402
-from tests.local_base_image import TAG as LOCAL_BASE, ensure_local_base_image  # noqa: E402
+from tests.deploy.local_base_image import TAG as LOCAL_BASE, ensure_local_base_image  # noqa: E402
 
 TAG = "netfab-bench:cpu"
 

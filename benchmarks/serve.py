@@ -290,10 +290,10 @@ def run_naive_server(model_uri: str, port: int) -> None:
     """http.server + json + one predict call per request: what one writes without batching."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from netfab import packaging
-    from netfab.saved_model import load_serving_function, predict_rows, training_means
+    from netfab import model_zip
+    from netfab.serve.saved_model import load_serving_function, predict_rows, training_means
 
-    folder = packaging.extract_package(model_uri, Path(tempfile.mkdtemp(prefix="naive-")))
+    folder = model_zip.extract_package(model_uri, Path(tempfile.mkdtemp(prefix="naive-")))
     function = load_serving_function(folder / "saved_model")
     means = training_means(function, model_uri)
 
@@ -347,7 +347,7 @@ def run_http_floor_server(port: int) -> None:
 # --- the measurements -----------------------------------------------------------------------------
 def measure_in_process(model, batches, seconds) -> dict:
     """(a): the model alone on batches that are already tensors, with 1 and 2 calls at a time."""
-    from netfab.batch_prediction import score_batches
+    from netfab.serve.batch_prediction import score_batches
 
     rows = sum(len(next(iter(batch.values()))) for batch in batches)
     results = {}
@@ -364,7 +364,7 @@ def measure_in_process(model, batches, seconds) -> dict:
 def measure_json(model, rows) -> dict:
     """Per 1,000-row request: decode + input checks (each form), response encode, the model call,
     and making TensorFlow strings of the string columns (in a batch of 16 requests)."""
-    from netfab.server import parse_body
+    from netfab.serve.app import parse_body
 
     row_form, columnar = bodies(rows, 1000)[0], bodies(rows, 1000, columnar=True)[0]
 
@@ -375,8 +375,8 @@ def measure_json(model, rows) -> dict:
             fn()
         return (time.perf_counter() - started) / repeat * 1000
 
-    from netfab.request_parser import BodyParser, compile_now
-    from netfab.serving_columns import ByteSlices, concatenate
+    from netfab.serve.request_parser import BodyParser, compile_now
+    from netfab.serve.columns import ByteSlices, concatenate
 
     compile_now()
     parser = BodyParser(model.inputs.features, model.inputs.numeric_fill)
@@ -406,7 +406,7 @@ def measure_json(model, rows) -> dict:
 
 def measure_predict(model, path: Path) -> tuple[dict, list]:
     """(e): fab predict's two steps, reading NDJSON into batches and scoring them."""
-    from netfab.batch_prediction import read_batches, score_batches
+    from netfab.serve.batch_prediction import read_batches, score_batches
 
     started = time.perf_counter()
     batches, ids = read_batches([path], model.inputs, model.id_column)
@@ -452,13 +452,13 @@ def main() -> None:
     rows_path = bench_rows(tmp)
     model_uri = args.model
     if not model_uri:
-        from netfab.training import train
+        from netfab.train.loop import train
         from netfab.config import load_config
 
         print("training deep_v1 on the fixture for the benchmark ...", flush=True)
         model_uri = train(load_config("deep_v1", environ={"NET_EPOCHS": "3"}), str(FIXTURE_PATH), str(tmp)).zip_uri
 
-    from netfab.serving_model import ServingModel
+    from netfab.serve.model import ServingModel
 
     rows = first_rows(rows_path, BODIES * 1000)
     model = ServingModel.load(model_uri)
@@ -554,7 +554,7 @@ def main() -> None:
     print(f"{'(e) fab predict with NDJSON parsing':<58}{predict['with_parsing_items_per_s']:>12,.0f}"
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
     j = json_costs
-    print(f"\nper 1,000-row request: what fab serve does, the compiled parser (netfab.request_parser): rows "
+    print(f"\nper 1,000-row request: what fab serve does, the compiled parser (netfab.serve.request_parser): rows "
           f"{j['fast_rows_ms']:.2f} ms, columns {j['fast_columnar_ms']:.2f} ms; msgspec typed decode with checks "
           f"(small bodies, and large ones until the parser is compiled): rows "
           f"{j['typed_ms']:.2f} ms, columns {j['columnar_typed_ms']:.2f} ms; the careful path (odd bodies): "

@@ -3,7 +3,7 @@
 Usage: python benchmarks/tune_throughput.py [--trials 4] [--epochs 1]
 
 Three measurements in the same run, on the bundled fixture:
-  1. overhead: `python -c "import netfab.training"` (process start + TensorFlow/Keras imports)
+  1. overhead: `python -c "import netfab.train.loop"` (process start + TensorFlow/Keras imports)
      and the data load, against the training seconds the trials themselves report;
   2. a study of --trials trials with --parallel=1 (the baseline);
   3. the same trials (a fresh study) with --parallel=2.
@@ -45,7 +45,7 @@ def main() -> None:
            "NET_EPOCHS": str(args.epochs), "PYTHONPATH": str(PROJECT)}
 
     # One process, timed from outside (start to exit) and inside (imports, then data load).
-    probe = ("import time; t0 = time.perf_counter(); import netfab.training; t1 = time.perf_counter(); "
+    probe = ("import time; t0 = time.perf_counter(); import netfab.train.loop; t1 = time.perf_counter(); "
              "from netfab.config import load_config; from data.loading import load_rows; "
              "from data.preparation import prepare; from netfab.storage import dataset_files; "
              "c = load_config().config; prepare(load_rows(dataset_files('data/fixtures/sanity_2k.json'), c).frame, c); "

@@ -18,9 +18,10 @@ from pathlib import Path
 import netconfig
 import models
 from netconfig import NetConfig
+from netfab.environment import PROJECT_ROOT
 from netfab.errors import ConfigError, closest
 
-VARIANTS_PATH = Path(netconfig.__file__).with_name("variant_config.json")
+VARIANTS_PATH = PROJECT_ROOT / "variant_config.json"
 ENV_PREFIX = "NET_"
 FIELDS = {f.name: f for f in dataclasses.fields(NetConfig)}
 TYPES = typing.get_type_hints(NetConfig)

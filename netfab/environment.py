@@ -5,7 +5,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout: netconfig.py, data/, models/ (the one place it is found)
 
 
 def git_commit() -> str:

@@ -10,7 +10,7 @@ from tests.helpers import config_for
 @pytest.fixture(scope="session")
 def trained_zip(tmp_path_factory) -> str:
     """One real deep_v1 training run on the fixture, shared by the tests that read its zip."""
-    from netfab.training import train
+    from netfab.train.loop import train
 
     output = tmp_path_factory.mktemp("artifacts")
     return train(config_for("deep_v1", epochs=3), str(FIXTURE_PATH), str(output)).zip_uri
@@ -48,7 +48,7 @@ def gcs(gcs_emulator, tmp_path, monkeypatch) -> Gcs:
     test and the processes it starts."""
     from google.cloud import storage as gcs_client
 
-    from netfab import gcs as netfab_gcs
+    from netfab.storage import gcs as netfab_gcs
     from tests.servers import unique_bucket
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator.url)
@@ -63,7 +63,7 @@ def gcs(gcs_emulator, tmp_path, monkeypatch) -> Gcs:
 @pytest.fixture
 def gcs_proxy(gcs, monkeypatch):
     """A FaultProxy in front of the emulator, made the endpoint netfab uses (the `gcs` client stays direct)."""
-    from netfab import gcs as netfab_gcs
+    from netfab.storage import gcs as netfab_gcs
     from tests.servers import FaultProxy
 
     proxy = FaultProxy(gcs.emulator.url)

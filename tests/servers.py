@@ -7,7 +7,7 @@
   can answer some with an error (a transient 503, a 403) or hold one forever (a connection
   that stalls mid-upload), which the emulator itself cannot do.
 - `FakeBigQuery`: a small server answering the BigQuery v2 REST calls that
-  netfab/engine_bigquery.py makes, recording each one. What is faked and why is at its class.
+  netfab/dataset/bigquery_engine.py makes, recording each one. What is faked and why is at its class.
 """
 import datetime
 import http.client
@@ -157,7 +157,7 @@ class FaultProxy:
 
 
 class FakeBigQuery:
-    """The BigQuery v2 REST calls of netfab/engine_bigquery.py, answered on loopback and recorded.
+    """The BigQuery v2 REST calls of netfab/dataset/bigquery_engine.py, answered on loopback and recorded.
 
     Why a fake: no BigQuery emulator that runs here supports extract jobs (bqemulator needs a
     DuckDB extension it cannot download; crucible-emulator supports neither extract jobs nor
@@ -272,8 +272,8 @@ class FakeBigQuery:
         return {k: v for k, v in job.items() if k not in ("polls", "final_status")}
 
     def _run_query(self, job: dict) -> None:
-        from netfab import engine_duckdb
-        from netfab.dataset import PARAM_TYPES
+        from netfab.dataset import duckdb_engine
+        from netfab.dataset.make import PARAM_TYPES
 
         config = job["configuration"]["query"]
         if self.fail_query:
@@ -282,8 +282,8 @@ class FakeBigQuery:
             return
         values = {p["name"]: PARAM_TYPES[p["parameterType"]["type"]](p["parameterValue"]["value"])
                   for p in config.get("queryParameters", [])}
-        con, _ = engine_duckdb.connect(self.warehouse, engine_duckdb.tables_read(config["query"]))
-        table = con.sql(engine_duckdb.transpile(config["query"], values)).to_arrow_table()
+        con, _ = duckdb_engine.connect(self.warehouse, duckdb_engine.tables_read(config["query"]))
+        table = con.sql(duckdb_engine.transpile(config["query"], values)).to_arrow_table()
         destination = config["destinationTable"]
         self.tables[f"{destination['projectId']}.{destination['datasetId']}.{destination['tableId']}"] = table
         job["statistics"]["query"] = {"totalBytesProcessed": "123456789", "totalBytesBilled": "124780544"}

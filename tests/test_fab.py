@@ -1,7 +1,7 @@
 """The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
 import re
 
-from netfab import packaging
+from netfab import model_zip
 from tests.helpers import run_fab
 
 
@@ -17,7 +17,7 @@ def test_fab_train_prints_the_zip_and_its_metrics(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     zip_uri = re.search(r"^model zip: (\S+)$", result.stdout, re.M).group(1)
     assert zip_uri.startswith(str(tmp_path / "deep_v1"))
-    packaging.verify_package(zip_uri)
+    model_zip.verify_package(zip_uri)
     assert re.search(r"^test AUC 0\.\d{4}  test loss", result.stdout, re.M)
 
 

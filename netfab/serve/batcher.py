@@ -1,0 +1,157 @@
+"""MicroBatcher: merges requests from many clients into one model call, in a dedicated thread.
+
+    batcher = MicroBatcher(model, max_batch_rows=16384, max_wait_ms=2, max_queue_rows=50_000)
+    future = batcher.submit(columns, rows=len(rows))   # concurrent.futures.Future -> float32 scores
+    batcher.swap(new_model)                             # later requests go to the new model
+    batcher.stop()                                      # finishes everything queued, then returns
+
+Why: PredictionTime = RequestOverhead + N x ComputationTime, and the per-call overhead of the
+SavedModel (~1 ms) dwarfs the per-row cost, so 64 one-row requests answered by one call are
+much cheaper than 64 calls.
+
+Adapting to load: a request that finds the model idle and nothing else queued runs at once (no
+wait, so one client alone sees the model's own latency; fab serve even skips this thread for a
+small request alone on the server, see `idle`). When the previous batch merged k
+requests there are about k concurrent clients, and the batcher waits up to max_wait_ms for k
+requests (or max_batch_rows rows) before it runs. While the model runs, arrivals queue and
+become the next batch by themselves.
+
+The queue is bounded in rows: submit() raises QueueFull instead of letting memory and latency
+grow without limit; the server answers that with 503 and Retry-After.
+"""
+import collections
+import logging
+import threading
+import time
+from concurrent.futures import Future
+
+import numpy as np
+
+from netfab.serve import columns as serving_columns
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    """More rows are waiting than max_queue_rows: the caller should shed this request."""
+
+
+class _Pending:
+    __slots__ = ("columns", "rows", "model", "future")
+
+    def __init__(self, columns, rows, model, future):
+        self.columns, self.rows, self.model, self.future = columns, rows, model, future
+
+
+class MicroBatcher:
+    def __init__(self, model, max_batch_rows: int = 16384, max_wait_ms: float = 2.0,
+                 max_queue_rows: int = 50_000, on_batch=None):
+        if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch_rows and max_queue_rows must be >= 1 and max_wait_ms >= 0")
+        self.model = model
+        self.max_batch_rows, self.max_wait = max_batch_rows, max_wait_ms / 1000
+        self.max_queue_rows = max_queue_rows
+        self.on_batch = on_batch or (lambda requests, rows, seconds: None)
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._queued_rows = 0
+        self._lock = threading.Condition()
+        self._stopping = False
+        self._running = False  # a model call of this thread is under way
+        self._last_batch_requests = 1
+        self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no model call under way. Read without the lock: a stale answer
+        only lets a lone request run beside a batch, or queue it behind one, both correct."""
+        return not self._queue and not self._running
+
+    def submit(self, columns: dict[str, np.ndarray], rows: int, model=None) -> Future:
+        """Queue columns checked against `model` (default: the current one); the future gets their scores."""
+        future = Future()
+        with self._lock:
+            if self._stopping:
+                raise QueueFull("the batcher is stopping")
+            # A request larger than the whole queue is still admitted into an empty queue, so
+            # that a big (but body-limit-legal) request can run instead of being refused forever.
+            if self._queued_rows and self._queued_rows + rows > self.max_queue_rows:
+                raise QueueFull(f"{self._queued_rows} rows are queued (limit {self.max_queue_rows})")
+            self._queue.append(_Pending(columns, rows, model or self.model, future))
+            self._queued_rows += rows
+            self._lock.notify()
+        return future
+
+    def swap(self, model):
+        """Send later requests to `model`; requests already queued finish on the model they were checked against."""
+        with self._lock:
+            old, self.model = self.model, model
+        return old
+
+    def stop(self, timeout: float = 60) -> None:
+        """Refuse new requests, finish the queued ones, end the thread."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify()
+        self._thread.join(timeout)
+
+    # --- the model thread -------------------------------------------------------------------
+    def _take_batch(self) -> list[_Pending] | None:
+        with self._lock:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._lock.wait()
+            # Under load, expect about as many requests as the last batch held: wait for them
+            # (at most max_wait) instead of running a half-empty batch and idling meanwhile.
+            expected = self._last_batch_requests
+            if expected > 1 and len(self._queue) < expected and self._queued_rows < self.max_batch_rows:
+                deadline = time.monotonic() + self.max_wait
+                while (len(self._queue) < expected and self._queued_rows < self.max_batch_rows
+                       and not self._stopping):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._lock.wait(left)
+            batch, rows = [self._queue.popleft()], 0
+            rows = batch[0].rows
+            # Only requests checked against the same model share a call (a swap may be under way).
+            while (self._queue and self._queue[0].model is batch[0].model
+                   and rows + self._queue[0].rows <= self.max_batch_rows):
+                batch.append(self._queue.popleft())
+                rows += batch[-1].rows
+            self._queued_rows -= rows
+            self._running = True
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            try:
+                self._score(batch)
+            finally:
+                self._running = False
+
+    def _score(self, batch: list[_Pending]) -> None:
+        # A request whose client gave up (timeout) is dropped here rather than computed.
+        batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        self._last_batch_requests = max(1, len(batch))
+        if not batch:
+            return
+        started = time.perf_counter()
+        try:
+            columns = serving_columns.concatenate([p.columns for p in batch])
+            scores = batch[0].model.predict(columns)
+        except Exception as error:  # the clients get the error; the thread lives on
+            log.exception("model call failed for a batch of %d requests", len(batch))
+            for pending in batch:
+                pending.future.set_exception(error)
+            return
+        offset = 0
+        for pending in batch:
+            pending.future.set_result(scores[offset:offset + pending.rows])
+            offset += pending.rows
+        self.on_batch(len(batch), offset, time.perf_counter() - started)

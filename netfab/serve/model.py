@@ -1,0 +1,112 @@
+"""A model zip loaded for serving: fetched from storage, verified, unpacked, warmed up.
+
+    from netfab.serve.model import ServingModel
+    model = ServingModel.load("artifacts/deep_v1/<run_id>/model.zip")   # also gs:// via storage
+    scores = model.predict(model.inputs.columns_from_rows(rows))        # float32 [rows]
+
+`fab serve` and `fab predict` both go through here, so the HTTP API and offline scoring call
+the SavedModel in exactly the same way.
+"""
+import gc
+import logging
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from netfab import storage
+
+from netfab import model_zip
+from netfab.errors import NetfabError
+from netfab.serve.saved_model import FlatCaller
+from netfab.serve.inputs import FeatureSchema
+
+log = logging.getLogger(__name__)
+
+# (rows, single_threaded) of the warm-up calls: the first call of each batch size and of each
+# executor pays for its setup (~50 ms for the single-threaded one a lone request uses): pay it before ready.
+WARMUP_CALLS = ((1, True), (1, False), (8, False), (64, False), (512, False))
+
+# Weak references to every loaded model, so that the server can show that a swapped-out model
+# has really left memory (the `netfab_models_in_memory` metric).
+_LOADED: "weakref.WeakSet[ServingModel]" = weakref.WeakSet()
+
+
+def configure_tf_threads(threads: int) -> None:
+    """Pin TensorFlow's inter- and intra-op pools to `threads` each (0: TensorFlow's default).
+
+    Must run before TensorFlow executes its first op; on a small shared machine fewer threads
+    mean less spinning and lower tail latency (benchmarks/serve.py measures both).
+    """
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def models_in_memory(collect_garbage: bool = True) -> int:
+    """Loaded models still in memory; collect_garbage: first free the ones only cycles keep alive
+    (a full collection: ~10 ms or more, so not on every publish of fab serve --workers)."""
+    if collect_garbage:
+        gc.collect()
+    return len(_LOADED)
+
+
+class ServingModel:
+    """One loaded model: its name, version, input schema and serving function."""
+
+    def __init__(self, uri: str, folder: tempfile.TemporaryDirectory, function, name: str,
+                 version: str, inputs: FeatureSchema, config_values: dict):
+        self.uri, self.name, self.version, self.inputs = uri, name, version, inputs
+        self.id_column = config_values["id_column"]  # carried next to scores by `fab predict`
+        # column -> the config key that names it, for error messages about input files
+        self.column_roles = {**{c: "categorical_columns" for c in config_values["categorical_columns"]},
+                             **{c: "numeric_columns" for c in config_values["numeric_columns"]},
+                             **({config_values["text_column"]: "text_column"} if config_values["text_column"] else {})}
+        self._folder = folder  # removed when this object is garbage collected
+        self._call = FlatCaller(function)
+        self.loaded_at = time.time()
+        _LOADED.add(self)
+
+    @classmethod
+    def load(cls, uri: str, name: str | None = None) -> "ServingModel":
+        """Fetch `uri` (a model zip), verify its manifest, unpack it safely and load its SavedModel."""
+        from netfab.serve.saved_model import load_serving_function
+
+        started = time.perf_counter()
+        zip_path = storage.fetch_file(uri)
+        folder = tempfile.TemporaryDirectory(prefix="netfab-serve-")
+        unpacked = model_zip.extract_package(zip_path, Path(folder.name))
+        config = model_zip.read_json_member(zip_path, "config.json")
+        metadata = model_zip.read_json_member(zip_path, "dataset_metadata.json")
+        function = load_serving_function(unpacked / "saved_model")
+        inputs = FeatureSchema.from_signature(function, metadata)
+        model = cls(str(uri), folder, function, name or config["variant"], config["run_id"], inputs,
+                    config["values"])
+        log.info("loaded %s (%s, version %s) in %.1f s", uri, model.name, model.version,
+                 time.perf_counter() - started)
+        return model
+
+    def predict(self, columns: dict, single_threaded: bool = False) -> np.ndarray:
+        """Probabilities for columns checked by `self.inputs` (numpy arrays or tensors), float32 per row.
+
+        single_threaded: run every op in the calling thread (FlatCaller), for a few rows.
+        """
+        return self._call(columns, single_threaded)
+
+    def warm_up(self) -> float:
+        """Call the model on sample rows of several batch sizes; returns the seconds it took."""
+        started = time.perf_counter()
+        for size, single_threaded in WARMUP_CALLS:
+            scores = self.predict(self.inputs.sample_columns(size), single_threaded)
+            if scores.shape != (size,) or not np.isfinite(scores).all():
+                raise NetfabError(f"{self.uri}: warm-up on {size} sample rows returned "
+                                  f"{scores.shape} scores, some not finite; the model is broken: "
+                                  f"check its metrics.csv, retrain, or serve another zip")
+        return time.perf_counter() - started
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "uri": self.uri}

@@ -1,0 +1,132 @@
+"""Call an exported SavedModel on raw JSON rows, the way a server or a batch job does.
+
+    python -m netfab.serve.saved_model artifacts/deep_v1/<run>/model.zip data/fixtures/sanity_2k.json --rows 5
+
+prints {"probability": [...]} for the first rows, using nothing but tf.saved_model.load and the
+zip's dataset metadata (a null number gets its training mean, as fab serve and fab predict give
+it): `fab ci` runs it in a fresh process to prove the zip stands on its own.
+"""
+import argparse
+import json
+import sys
+import tempfile
+
+import numpy as np
+
+from netfab import model_zip
+from netfab.serve.columns import ByteSlices
+
+
+def load_serving_function(folder):
+    """The serving_default signature of the SavedModel in `folder`."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(folder)).signatures[model_zip.SERVING_SIGNATURE]
+
+
+def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] | None = None) -> dict:
+    """Columns of raw values in the dtypes the signature declares: a missing string becomes "",
+    a missing number its numeric_fill (the training mean, as fab serve and fab predict fill it;
+    FeatureSchema.from_signature has them), or NaN without one."""
+    import tensorflow as tf
+
+    specs = function.structured_input_signature[1]
+    fill = numeric_fill or {}
+    tensors = {}
+    for name, spec in specs.items():
+        values = [row.get(name) for row in rows]
+        if spec.dtype == tf.string:
+            tensors[name] = tf.constant(["" if v is None else str(v) for v in values])
+        else:
+            missing = fill.get(name, np.nan)
+            tensors[name] = tf.constant([missing if v is None else v for v in values], spec.dtype)
+    return tensors
+
+
+class FlatCaller:
+    """The serving signature called with flat tensors: one model call costs ~0.1 ms of Python, not ~1.5 ms.
+
+    `function(**columns)` binds keywords, casts every argument against its TensorSpec and
+    converts each column with tf.constant (~35 us a column), which is most of the time of a
+    one-row call. This calls the same graph (the signature's AtomicFunction) with tensors built
+    directly from numpy arrays already in the signature's dtypes (netfab.serve.inputs
+    guarantees them). These are TensorFlow internals, so the pinned TensorFlow version is
+    checked by tests/serve/test_saved_model.py, and any other version falls back to the public call.
+    """
+
+    def __init__(self, function):
+        self._function = function
+        self.single_threaded_ok = True  # until the executor refuses one of the graph's ops
+        specs = function.structured_input_signature[1]
+        try:
+            from tensorflow.python.framework.ops import EagerTensor
+
+            self.names = list(function.function_type.parameters)  # the order of the flat inputs
+            self._dtypes = [specs[name].dtype.as_datatype_enum for name in self.names]
+            self._atomic = function._inference_function
+            self._captured = list(function.captured_inputs)  # variables and lookup tables
+            # flat outputs follow tf.nest order: a dict's keys sorted
+            self._output = sorted(function.structured_outputs).index(model_zip.SERVING_OUTPUT)
+            self._device = "/job:localhost/replica:0/task:0/device:CPU:0"  # inputs start on the host
+            self._tensor = EagerTensor
+            self.fast = True
+        except (AttributeError, ImportError, KeyError, ValueError):
+            self.fast = False
+
+    def __call__(self, columns: dict, single_threaded: bool = False) -> np.ndarray:
+        """Probabilities for numpy columns, ByteSlices or tensors, in the signature's dtypes.
+
+        single_threaded: TensorFlow runs the ops one after another in this thread instead of
+        handing them to its inter-op threads: for a few rows, no hand-overs and no wake-ups.
+        """
+        if single_threaded and self.single_threaded_ok:
+            import tensorflow as tf
+
+            try:
+                with tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR"):
+                    return self._call(columns)
+            except (tf.errors.FailedPreconditionError, tf.errors.UnimplementedError):
+                self.single_threaded_ok = False  # the graph has loops (rnn_v1), which this executor cannot run
+        return self._call(columns)
+
+    def _call(self, columns: dict) -> np.ndarray:
+        buffers = {}  # the request bodies of ByteSlices columns, each copied into TensorFlow once
+        if not self.fast:
+            columns = {name: value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
+                       for name, value in columns.items()}
+            return self._function(**columns)[model_zip.SERVING_OUTPUT].numpy()
+        flat = [self._tensor(value, self._device, dtype) if isinstance(value, np.ndarray) else
+                value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
+                for value, dtype in zip(map(columns.__getitem__, self.names), self._dtypes)]
+        return self._atomic.call_flat(*flat, *self._captured)[self._output].numpy()
+
+
+def predict_rows(function, rows: list[dict], numeric_fill: dict[str, float] | None = None) -> np.ndarray:
+    return function(**rows_to_tensors(rows, function, numeric_fill))[model_zip.SERVING_OUTPUT].numpy()
+
+
+def training_means(function, zip_path) -> dict[str, float]:
+    """What a null number stands for: its training mean, from the zip's dataset metadata."""
+    from netfab.serve.inputs import FeatureSchema
+
+    return FeatureSchema.from_signature(function, model_zip.read_json_member(zip_path, "dataset_metadata.json")).numeric_fill
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("zip")
+    parser.add_argument("rows_file", help="newline-delimited JSON rows")
+    parser.add_argument("--rows", type=int, default=5)
+    args = parser.parse_args(argv)
+    from data.loading import first_rows
+
+    rows = first_rows(args.rows_file, args.rows)
+    with tempfile.TemporaryDirectory(prefix="netfab-savedmodel-") as tmp:
+        folder = model_zip.extract_package(args.zip, tmp)
+        function = load_serving_function(folder / "saved_model")
+        scores = predict_rows(function, rows, training_means(function, args.zip))
+    json.dump({"probability": scores.tolist()}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

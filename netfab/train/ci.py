@@ -1,0 +1,128 @@
+"""`fab ci`: what Jenkins runs — a sanity training of every variant on the fixture, then each zip checked.
+
+    from netfab.train.ci import run_ci
+    checks = run_ci("artifacts/ci")          # raises NetfabError naming every failed check
+
+Checks per zip: the manifest and every required file, finite metrics in every epoch, a test AUC
+floor, and the exported SavedModel reloaded in a fresh Python process answering the fixture's
+first rows with the same probabilities as model.keras.
+"""
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+from netfab import model_zip
+from netfab.errors import NetfabError
+
+CHECK_ROWS = 8
+TOLERANCE = 1e-5
+
+
+@dataclasses.dataclass
+class VariantCheck:
+    variant: str
+    zip_uri: str = ""
+    test_auc: float = float("nan")
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+
+def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65) -> list[VariantCheck]:
+    from netfab.config import load_config, read_variants
+    from netfab.train.loop import train
+
+    checks = []
+    for variant in variants or list(read_variants()):
+        check = VariantCheck(variant)
+        checks.append(check)
+        try:
+            result = train(load_config(variant), dataset, output)
+        except NetfabError as error:
+            check.problems.append(f"training failed: {error}")
+            continue
+        check.zip_uri, check.test_auc = result.zip_uri, result.metrics["test_auc"]
+        check.problems += check_zip(result.zip_uri, dataset, min_auc)
+    failed = [c for c in checks if c.problems]
+    if failed:
+        details = "; ".join(f"{c.variant}: {' | '.join(c.problems)}" for c in failed)
+        raise NetfabError(f"ci failed for {len(failed)} of {len(checks)} variant(s): {details}")
+    return checks
+
+
+def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
+    """Every problem found in one model zip (an empty list when it is sound)."""
+    try:
+        model_zip.verify_package(zip_uri)
+    except NetfabError as error:
+        return [str(error)]
+    problems = []
+    epochs = list(_csv_rows(model_zip.read_text_member(zip_uri, "metrics.csv")))
+    if not epochs:
+        problems.append("metrics.csv has no epochs")
+    for row in epochs:
+        bad = [k for k, v in row.items() if not math.isfinite(float(v))]
+        if bad:
+            problems.append(f"metrics.csv epoch {row['epoch']}: non-finite {', '.join(bad)}")
+    test_auc = model_zip.read_json_member(zip_uri, "config.json")["result"]["test_auc"]
+    if not test_auc >= min_auc:
+        problems.append(f"test AUC {test_auc:.4f} is below the sanity floor {min_auc}")
+    problems += _check_saved_model(zip_uri, dataset)
+    return problems
+
+
+def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
+    """The SavedModel in a fresh process must agree with model.keras on the dataset's first rows."""
+    import models
+    from data.loading import first_rows
+    from data.preparation import features_and_labels
+    from netfab.storage import dataset_files
+
+    first_file = dataset_files(dataset)[0]
+    fresh = subprocess.run([sys.executable, "-m", "netfab.serve.saved_model", zip_uri, str(first_file),
+                            "--rows", str(CHECK_ROWS)], capture_output=True, text=True, timeout=300)
+    if fresh.returncode != 0:
+        last = (fresh.stderr.strip().splitlines() or ["no output"])[-1]
+        return [f"SavedModel did not load and predict in a fresh process: {last}"]
+    served = np.array(json.loads(fresh.stdout)["probability"])
+
+    config = _config_of(zip_uri)
+    rows = pd.DataFrame(first_rows(first_file, CHECK_ROWS))
+    features, _ = features_and_labels(_fill_nulls(rows, config), config)
+    with tempfile.TemporaryDirectory(prefix="netfab-ci-") as tmp:
+        folder = model_zip.extract_package(zip_uri, tmp)
+        expected = models.load(folder / "model.keras").predict(features, verbose=0)
+    if served.shape != expected.shape or not np.allclose(served, expected, atol=TOLERANCE, equal_nan=True):
+        return [f"SavedModel and model.keras disagree on the first {CHECK_ROWS} rows: "
+                f"{np.round(served, 5).tolist()} vs {np.round(expected, 5).tolist()}"]
+    return []
+
+
+def _config_of(zip_uri: str):
+    from netconfig import NetConfig
+
+    values = model_zip.read_json_member(zip_uri, "config.json")["values"]
+    return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _fill_nulls(rows: pd.DataFrame, config) -> pd.DataFrame:
+    # Same raw values the SavedModel receives: "" for a missing string, NaN for a missing number.
+    strings = list(config.categorical_columns) + ([config.text_column] if config.text_column else [])
+    return rows.assign(**{c: rows[c].fillna("") for c in strings})
+
+
+def _csv_rows(text: str):
+    import csv
+    import io
+
+    yield from csv.DictReader(io.StringIO(text))
+
+
+def format_report(checks: list[VariantCheck]) -> str:
+    lines = [f"{'variant':<12} {'test AUC':>9}  model zip"]
+    lines += [f"{c.variant:<12} {c.test_auc:>9.4f}  {c.zip_uri}" for c in checks]
+    return "\n".join(lines)

@@ -1,0 +1,213 @@
+"""One training path for every architecture: effective config + dataset URI -> model zip.
+
+    from netfab.config import load_config
+    from netfab.train.loop import train
+    result = train(load_config("deep_v1"), "data/fixtures/sanity_2k.json", "artifacts")
+    print(result.zip_uri, result.metrics["test_auc"])
+
+A run lives in <output>/<variant>/<run_id>/. Until it is packaged, that folder holds a
+checkpoint after every epoch; a run that was killed and is started again with the same
+config, dataset and output resumes from its last epoch instead of starting over.
+The dataset and the output may be gs:// URIs: shards come through the download cache, and
+for a gs:// output the run folder is a local work folder (storage.work_folder) from which
+metrics.csv, metrics.png and then model.zip are published to <output>/<variant>/<run_id>/.
+"""
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+import models
+from data.loading import load_rows
+from data.preparation import features_and_labels, prepare
+from netfab import storage
+from netfab import model_zip
+from netfab.dataset.make import read_provenance
+from netfab.environment import describe_environment
+from netfab.train.metrics import log_loss, roc_auc
+from netfab.train.plots import plot_metrics
+
+log = logging.getLogger(__name__)
+METRIC_COLUMNS = ("epoch", "train_loss", "train_auc", "test_loss", "test_auc", "seconds")
+STATE = "state.json"
+EVAL_BATCH = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    zip_uri: str
+    run_id: str
+    metrics: dict  # test_auc, test_loss (exact, best epoch's weights), best_epoch, epochs_run, seconds
+    resumed_at_epoch: int  # 0 for a fresh run
+
+
+def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
+    config = effective.config
+    started = time.monotonic()
+
+    # 1. Dataset: files and their checksums, rows checked against the config, split, shapes.
+    files = storage.dataset_files(dataset_uri)
+    file_info = [{"name": p.name, "bytes": p.stat().st_size, "sha256": storage.file_sha256(p)}
+                 for p in files]
+    content_sha256 = hashlib.sha256("".join(f["sha256"] for f in file_info).encode()).hexdigest()
+    loaded = load_rows(files, config)
+    prepared = prepare(loaded.frame, config)
+    rows = prepared.summary["rows"]
+    log.info("dataset %s: %d file(s), %d rows read, %d train / %d test, label rate %.3f",
+             dataset_uri, len(files), loaded.rows_read, rows["train"], rows["test"],
+             prepared.summary["label_rate"]["train"])
+
+    # 2. Run folder: resume an unfinished run of the same config and data, or start one.
+    run_dir = _run_folder(storage.work_folder(output_uri) / effective.variant,
+                          f"{effective.fingerprint()}{content_sha256[:6]}")
+    run_uri = storage.join(output_uri, effective.variant, run_dir.name)
+    checkpoints = run_dir / "checkpoint"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    state = _read_state(checkpoints)
+
+    # 3. Model: built fresh, or reloaded with its optimizer state from the last checkpoint.
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    if state["checkpoint"]:
+        model = models.load(checkpoints / state["checkpoint"])
+        log.info("resuming %s after epoch %d of %d", run_dir, len(state["epochs"]), config.epochs)
+    else:
+        model = models.build(config, prepared.shapes)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+        log.info("training %s (%s, %d parameters) into %s", effective.variant, config.network,
+                 model.count_params(), run_dir)
+    resumed_at = len(state["epochs"])
+
+    # 4. Fit, with a checkpoint and the early-stopping decision after every epoch.
+    package = run_dir / "package"
+    train_x, train_y = features_and_labels(prepared.train, config)
+    test_x, test_y = features_and_labels(prepared.test, config)
+    if not state["finished"]:
+        train_ds = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
+                    .shuffle(len(train_y), seed=config.seed, reshuffle_each_iteration=True)
+                    .batch(config.batch_size).prefetch(tf.data.AUTOTUNE))
+        test_ds = tf.data.Dataset.from_tensor_slices((test_x, test_y)).batch(EVAL_BATCH)
+        model.fit(train_ds, validation_data=test_ds, epochs=config.epochs, initial_epoch=resumed_at,
+                  shuffle=False, verbose=2, callbacks=[  # shuffled by tf.data, seeded
+                      EpochCheckpoint(checkpoints, state, config.early_stopping_patience),
+                      keras.callbacks.TensorBoard(package / "tensorboard", profile_batch=0)])
+        state["finished"] = True
+        storage.write_json_atomically(checkpoints / STATE, state)
+
+    # 5. Exact test metrics of the best epoch's weights, then the package.
+    model.load_weights(checkpoints / "best.weights.h5")
+    scores = model.predict(test_x, batch_size=EVAL_BATCH, verbose=0)
+    metrics = {"test_auc": roc_auc(test_y, scores), "test_loss": log_loss(test_y, scores),
+               "best_epoch": state["best_epoch"], "epochs_run": len(state["epochs"]),
+               "seconds": round(time.monotonic() - started, 1)}
+    dataset_metadata = {
+        "source": dataset_uri, "files": file_info, "content_sha256": content_sha256,
+        "provenance": read_provenance(dataset_uri),  # query, parameters, engine, job ids
+        "rows_read": loaded.rows_read, "sample_rows": config.sample_rows, "nulls": loaded.nulls,
+        "columns": {"label": config.label_column, "id": config.id_column,
+                    "categorical": list(config.categorical_columns),
+                    "numeric": list(config.numeric_columns), "text": config.text_column},
+        **prepared.summary}
+    config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,
+                     "result": metrics}
+    zip_uri = _package(model, package, run_dir, run_uri, state["epochs"], config_record,
+                       dataset_metadata)
+    shutil.rmtree(checkpoints)
+    shutil.rmtree(package)
+    if storage.is_gcs(output_uri):  # published: the local work folder has served its purpose
+        shutil.rmtree(run_dir)
+    log.info("model zip %s: test AUC %.4f, test loss %.4f (best epoch %d of %d)", zip_uri,
+             metrics["test_auc"], metrics["test_loss"], metrics["best_epoch"], metrics["epochs_run"])
+    return TrainResult(zip_uri, run_dir.name, metrics, resumed_at)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: the metrics row, the best weights, early stopping, a resumable checkpoint.
+
+    The checkpoint is written before state.json names it, so a kill at any point leaves a
+    state that matches a checkpoint on disk.
+    """
+
+    def __init__(self, folder: Path, state: dict, patience: int):
+        super().__init__()
+        self.folder, self.state, self.patience = folder, state, patience
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, "train_loss": logs["loss"], "train_auc": logs["auc"],
+               "test_loss": logs["val_loss"], "test_auc": logs["val_auc"],
+               "seconds": round(time.monotonic() - self.started, 3)}
+        state = self.state
+        state["epochs"].append(row)
+        if row["test_auc"] > state["best_auc"]:
+            state["best_auc"], state["best_epoch"], state["wait"] = row["test_auc"], row["epoch"], 0
+            _atomic_save(self.model.save_weights, self.folder / "best.weights.h5")
+        else:
+            state["wait"] += 1
+        if self.patience and state["wait"] >= self.patience:
+            self.model.stop_training = True
+            state["finished"] = True
+        previous, state["checkpoint"] = state["checkpoint"], f"epoch-{row['epoch']:04d}.keras"
+        _atomic_save(self.model.save, self.folder / state["checkpoint"])
+        storage.write_json_atomically(self.folder / STATE, state)
+        if previous:
+            (self.folder / previous).unlink(missing_ok=True)
+
+
+def _run_folder(variant_dir: Path, fingerprint: str) -> Path:
+    """The unfinished run with this fingerprint, or a new <UTC time>-<fingerprint> folder."""
+    unfinished = sorted(p.parent.parent for p in variant_dir.glob(f"*-{fingerprint}/checkpoint/{STATE}")
+                        if not (p.parent.parent / "model.zip").exists())
+    if unfinished:
+        return unfinished[-1]
+    return variant_dir / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{fingerprint}"
+
+
+def _read_state(folder: Path) -> dict:
+    path = folder / STATE
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"epochs": [], "best_auc": -1.0, "best_epoch": 0, "wait": 0, "finished": False,
+            "checkpoint": None}
+
+
+def _package(model, package: Path, run_dir: Path, run_uri: str, epochs: list[dict],
+             config_record: dict, dataset_metadata: dict) -> str:
+    """Fill the package folder with every file of the model zip, then publish it to `run_uri`.
+
+    metrics.csv and metrics.png go first, the zip last: a run folder holding model.zip is complete.
+    """
+    package.mkdir(parents=True, exist_ok=True)
+    model_zip.export_saved_model(model, package / "saved_model")
+    model.save(package / "model.keras")
+    storage.write_json_atomically(package / "config.json", config_record)
+    storage.write_json_atomically(package / "dataset_metadata.json", dataset_metadata)
+    storage.write_json_atomically(package / "environment.json", describe_environment())
+    with open(package / "metrics.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, METRIC_COLUMNS)
+        writer.writeheader()
+        writer.writerows(epochs)
+    title = f"{config_record['variant']} ({config_record['values']['network']}) run {run_dir.name}"
+    plot_metrics(epochs, package / "metrics.png", title)
+    for name in ("metrics.csv", "metrics.png"):  # beside the zip too, for CI to archive
+        storage.publish_file(package / name, storage.join(run_uri, name))
+    return model_zip.write_package(package, storage.join(run_uri, "model.zip"))
+
+
+def _atomic_save(save, path: Path) -> None:
+    """Call a Keras save function on a temporary name (same suffix), then rename into place."""
+    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+    partial = path.with_name(f"partial-{os.getpid()}{suffix}")
+    save(partial)
+    os.replace(partial, path)

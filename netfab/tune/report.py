@@ -1,0 +1,135 @@
+"""What a study leaves for people: leaderboard.csv, study.png and a summary naming the best trial.
+
+    from netfab.tune.report import write_leaderboard, plot_study, summarize
+    write_leaderboard(spec, spec.finished())    # <study>/leaderboard.csv, best test AUC first
+    plot_study(spec, spec.finished())           # <study>/study.png: test AUC against each value
+    print(summarize(spec, spec.finished()))     # best trial, failures, values at a range edge
+"""
+import csv
+import io
+import json
+import math
+import tempfile
+from pathlib import Path
+
+from netfab import storage
+
+METRIC = "test_auc"  # higher is better
+RESULT_COLUMNS = ("test_auc", "test_loss", "best_epoch", "epochs", "seconds", "train_seconds",
+                  "status", "error", "host", "gpu", "zip_uri", "command")
+
+
+def ranked(records: dict[int, dict]) -> list[dict]:
+    """Finished trials, best test AUC first; failed trials last, by index."""
+    ok = sorted((r for r in records.values() if r["status"] == "ok"), key=lambda r: -r[METRIC])
+    failed = sorted((r for r in records.values() if r["status"] != "ok"), key=lambda r: r["trial"])
+    return ok + failed
+
+
+def write_leaderboard(spec, records: dict[int, dict]) -> str:
+    """leaderboard.csv: trial, every sampled value, metrics, status, zip URI, reproduce command."""
+    keys = list(spec.space)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["rank", "trial", *keys, *RESULT_COLUMNS])
+    for rank, record in enumerate(ranked(records), 1):
+        values = [_cell(record["values"].get(k)) for k in keys]
+        writer.writerow([rank if record["status"] == "ok" else "", record["trial"], *values,
+                         *(_cell(record.get(c)) for c in RESULT_COLUMNS)])
+    return _publish_bytes(text.getvalue().encode(), f"{spec.folder}/leaderboard.csv")
+
+
+def plot_study(spec, records: dict[int, dict]) -> str:
+    """study.png: one panel per hyperparameter, test AUC of every trial against its value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in records.values() if r["status"] == "ok"]
+    dimensions = spec.search_space().dimensions
+    columns = min(3, len(dimensions))
+    rows = math.ceil(len(dimensions) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.6 * rows),
+                                constrained_layout=True, squeeze=False)
+    best = max(ok, key=lambda r: r[METRIC]) if ok else None
+    for axis, (key, dim) in zip(axes.flat, dimensions.items()):
+        if dim.kind == "choice":  # categorical axis, in the order of the file
+            labels = [_cell(v) for v in dim.values]
+            position = {label: i for i, label in enumerate(labels)}
+            xs = [position[_cell(r["values"][key])] for r in ok]
+            axis.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
+            axis.set_xlim(-0.5, len(labels) - 0.5)
+        else:
+            xs = [r["values"][key] for r in ok]
+            if dim.kind == "log_uniform":
+                axis.set_xscale("log")
+            axis.axvspan(*dim.values, color="grey", alpha=0.06, label="searched range")
+        axis.scatter(xs, [r[METRIC] for r in ok], alpha=0.7)
+        if best:
+            bx = xs[ok.index(best)]
+            axis.scatter([bx], [best[METRIC]], marker="*", s=220, color="crimson",
+                         label=f"best: trial {best['trial']}")
+            axis.legend(fontsize=7)
+        axis.set_xlabel(key)
+        axis.set_ylabel("test AUC")
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(dimensions):]:
+        axis.set_visible(False)
+    failed = len(records) - len(ok)
+    figure.suptitle(f"study {spec.name}: {spec.variant}, {len(ok)} trials"
+                    + (f" ({failed} failed, not shown)" if failed else ""))
+    with tempfile.TemporaryDirectory(prefix="netfab-study-") as tmp:
+        path = Path(tmp) / "study.png"
+        figure.savefig(path, dpi=90)
+        plt.close(figure)
+        return storage.publish_file(path, f"{spec.folder}/study.png")
+
+
+def edge_warnings(spec, best: dict) -> list[str]:
+    """A best value in the outer tenth of its range: the optimum may lie outside the space."""
+    warnings = []
+    for key, dim in spec.search_space().dimensions.items():
+        value = best["values"][key]
+        side = dim.at_edge(tuple(value) if isinstance(value, list) else value)
+        if side:
+            warnings.append(f"warning: best {key} = {json.dumps(value)} sits at the {side} edge of "
+                            f"its range ({dim.describe()}); widen the range in {spec.space_file} "
+                            f"and run a new study")
+    return warnings
+
+
+def summarize(spec, records: dict[int, dict]) -> str:
+    order = ranked(records)
+    ok = [r for r in order if r["status"] == "ok"]
+    failed = [r for r in order if r["status"] != "ok"]
+    lines = [f"study {spec.name}: {len(ok)} trial(s) ok, {len(failed)} failed -> {spec.folder}"]
+    if ok:
+        best, worst = ok[0], ok[-1]
+        values = ", ".join(f"{k}={json.dumps(v)}" for k, v in best["values"].items())
+        lines += [f"best trial {best['trial']}: test AUC {best['test_auc']:.4f} ({values})",
+                  f"  model zip  {best['zip_uri']}",
+                  f"  reproduce  {best['command']}",
+                  f"worst trial {worst['trial']}: test AUC {worst['test_auc']:.4f}"]
+        lines += edge_warnings(spec, best)
+    for record in failed:
+        lines.append(f"trial {record['trial']} failed: {record['error']}")
+    lines.append(f"leaderboard {spec.folder}/leaderboard.csv, plot {spec.folder}/study.png")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _publish_bytes(data: bytes, uri: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="netfab-study-") as tmp:
+        path = Path(tmp) / Path(uri).name
+        path.write_bytes(data)
+        return storage.publish_file(path, uri)

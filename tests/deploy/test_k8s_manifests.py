@@ -1,0 +1,55 @@
+"""`fab k8s`: manifests that the Kubernetes schemas accept, wired to fab serve's probes."""
+import kubernetes_validate
+import pytest
+import yaml
+
+from netfab.errors import NetfabError
+from netfab.deploy.k8s_manifests import K8sSettings, build_manifests, deployment
+from tests.helpers import run_fab
+
+MODEL = "gs://models/deep_v1/20261122-061212-ddde1781607f536e/model.zip"
+
+
+def validate(manifest):
+    kubernetes_validate.validate(manifest, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_fab_k8s_writes_manifests_the_kubernetes_schemas_accept(tmp_path):
+    result = run_fab("k8s", f"--model={MODEL}", "--replicas=3", "--image=registry/netfab:cpu",
+                     f"--output={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    files = sorted(tmp_path.glob("*.yaml"))
+    manifests = {yaml.safe_load(path.read_text())["kind"]: yaml.safe_load(path.read_text()) for path in files}
+    assert set(manifests) == {"Deployment", "Service", "HorizontalPodAutoscaler", "Job"}
+    for manifest in manifests.values():
+        validate(manifest)
+
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert manifests["Deployment"]["spec"]["replicas"] == 3
+    assert container["image"] == "registry/netfab:cpu"
+    assert {"name": "NETFAB_MODEL_URI", "value": MODEL} in container["env"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert pod["terminationGracePeriodSeconds"] > 30  # longer than fab serve's drain
+    assert manifests["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == 3
+    job = manifests["Job"]["spec"]["template"]["spec"]["containers"][0]
+    assert job["resources"]["limits"]["nvidia.com/gpu"] == 1 and job["command"][:2] == ["fab", "train"]
+
+
+def test_the_validator_rejects_a_broken_manifest():
+    """The check above means something: a misspelt field fails the same validation."""
+    broken = deployment(K8sSettings(model_uri=MODEL))
+    broken["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(broken)
+
+
+def test_bad_settings_are_refused_with_what_to_do():
+    with pytest.raises(NetfabError, match="replicas"):
+        K8sSettings(model_uri=MODEL, replicas=0)
+    with pytest.raises(NetfabError, match="not a valid Kubernetes name"):
+        build_manifests(K8sSettings(model_uri=MODEL, name="Net_Fab"))
+    result = run_fab("k8s", "--model=", "--output=/tmp/unused-netfab-k8s")
+    assert result.returncode == 1 and "--model is required" in result.stderr

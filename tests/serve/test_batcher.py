@@ -1,0 +1,75 @@
+"""MicroBatcher with a real loaded model: merging, order of results, the queue bound, cancellation."""
+import threading
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+
+from netfab.serve.batcher import MicroBatcher, QueueFull
+from tests.helpers import fixture_rows
+
+
+@pytest.fixture(scope="module")
+def model(trained_zip):
+    from netfab.serve.model import ServingModel
+
+    loaded = ServingModel.load(trained_zip)
+    loaded.warm_up()
+    return loaded
+
+
+def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(model):
+    rows = fixture_rows(64)
+    expected = model.predict(model.inputs.columns_from_rows(rows))
+    batches = []
+    batcher = MicroBatcher(model, max_batch_rows=64, max_wait_ms=5,
+                           on_batch=lambda requests, count, seconds: batches.append(requests))
+    futures = [None] * len(rows)
+    start = threading.Barrier(8)
+
+    def client(first):
+        start.wait()
+        for i in range(first, len(rows), 8):
+            futures[i] = batcher.submit(model.inputs.columns_from_rows([rows[i]]), 1)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    scores = np.concatenate([future.result(timeout=60) for future in futures])
+    batcher.stop()
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert sum(batches) == len(rows) and len(batches) < len(rows), batches
+
+
+def test_a_full_queue_refuses_instead_of_growing(model):
+    batcher = MicroBatcher(model, max_batch_rows=10, max_queue_rows=10)
+    big = model.inputs.sample_columns(200_000)  # keeps the model thread busy for a while
+    small = model.inputs.sample_columns(10)
+    first = batcher.submit(big, 200_000)
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append(batcher.submit(small, 10))
+        except QueueFull as error:
+            outcomes.append(error)
+        assert batcher.queued_rows <= 200_000
+    assert any(isinstance(o, QueueFull) for o in outcomes), outcomes
+    assert first.result(timeout=120).shape == (200_000,)
+    batcher.stop()
+
+
+def test_a_cancelled_request_is_not_computed(model):
+    rows_scored = []
+    batcher = MicroBatcher(model, max_queue_rows=200_000,
+                           on_batch=lambda requests, count, seconds: rows_scored.append(count))
+    busy = batcher.submit(model.inputs.sample_columns(100_000), 100_000)
+    dropped = batcher.submit(model.inputs.sample_columns(7), 7)
+    cancelled = dropped.cancel()  # True unless the model thread already took it (a race it rarely wins)
+    busy.result(timeout=120)
+    batcher.stop()
+    if cancelled:
+        with pytest.raises(CancelledError):
+            dropped.result()
+        assert rows_scored == [100_000], rows_scored

@@ -1,0 +1,86 @@
+"""The one training path: the zip it writes, same seed same metrics, and resume after a kill."""
+import csv
+import json
+import signal
+import subprocess
+import time
+import zipfile
+
+from data.fixture import FIXTURE_PATH, write_fixture
+from netfab import model_zip
+from netfab.train.loop import train
+from tests.helpers import PROJECT, config_for, fab_command, user_env
+
+
+def epochs_of(zip_uri):
+    rows = list(csv.DictReader(model_zip.read_text_member(zip_uri, "metrics.csv").splitlines()))
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_zip_holds_every_file_of_the_design(trained_zip):
+    names = zipfile.ZipFile(trained_zip).namelist()
+    for required in model_zip.REQUIRED:
+        assert required in names
+    assert any(n.startswith("tensorboard/") and "events" in n for n in names)
+    model_zip.verify_package(trained_zip)
+
+
+def test_zip_records_config_dataset_and_metrics(trained_zip):
+    config = model_zip.read_json_member(trained_zip, "config.json")
+    assert config["variant"] == "deep_v1" and config["sources"]["epochs"] == "env"
+    assert config["values"]["epochs"] == 3
+    dataset = model_zip.read_json_member(trained_zip, "dataset_metadata.json")
+    assert dataset["rows"] == {"total": 2000, "train": 1600, "test": 400}
+    assert dataset["cardinalities"]["item_id"] > 400
+    assert 0.2 < dataset["label_rate"]["train"] < 0.5
+    assert len(dataset["content_sha256"]) == 64
+    epochs = epochs_of(trained_zip)
+    assert [row["epoch"] for row in epochs] == ["1", "2", "3"]
+    assert set(epochs[0]) == {"epoch", "train_loss", "train_auc", "test_loss", "test_auc"}
+    environment = model_zip.read_json_member(trained_zip, "environment.json")
+    assert environment["tensorflow"].startswith("2.21") and environment["device"] == "CPU"
+
+
+def test_metrics_png_and_csv_sit_beside_the_zip(trained_zip):
+    run_dir = model_zip.storage.local_path(trained_zip).parent
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.csv", "metrics.png", "model.zip"]
+    assert (run_dir / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path):
+    runs = [train(config_for("deep_v1", epochs=2), str(FIXTURE_PATH), str(tmp_path / name))
+            for name in ("a", "b")]
+    assert epochs_of(runs[0].zip_uri) == epochs_of(runs[1].zip_uri)
+    assert runs[0].metrics["test_auc"] == runs[1].metrics["test_auc"]
+
+
+def test_killed_run_resumes_instead_of_starting_over(tmp_path):
+    dataset = tmp_path / "20k.json"
+    write_fixture(dataset, 20000, seed=3)
+    env = {"NET_EPOCHS": "5", "NET_EARLY_STOPPING_PATIENCE": "0", "NET_BATCH_SIZE": "32"}
+    command = fab_command("train", f"--dataset={dataset}", f"--output={tmp_path / 'out'}")
+    full_env = user_env(env)
+
+    first = subprocess.Popen(command, cwd=PROJECT, env=full_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    state = None
+    while time.monotonic() < deadline and first.poll() is None:
+        states = list((tmp_path / "out" / "deep_v1").glob("*/checkpoint/state.json"))
+        if states and len(json.loads(states[0].read_text())["epochs"]) >= 2:
+            state = states[0]
+            break
+        time.sleep(0.05)
+    assert state is not None, first.communicate()[0][-2000:]
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    done_before_kill = len(json.loads(state.read_text())["epochs"])
+    assert done_before_kill < 5 and not (state.parent.parent / "model.zip").exists()
+
+    second = subprocess.run(command, cwd=PROJECT, env=full_env, capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"after epoch {done_before_kill} of 5" in second.stderr
+    zip_uri = second.stdout.split("model zip: ")[1].split()[0]
+    assert model_zip.storage.local_path(zip_uri).parent == state.parent.parent  # same run folder
+    assert [row["epoch"] for row in epochs_of(zip_uri)] == ["1", "2", "3", "4", "5"]
