@@ -49,7 +49,8 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
     m = result.metrics
     print(f"model zip: {result.zip_uri}")
     print(f"test AUC {m['test_auc']:.4f}  test loss {m['test_loss']:.4f}  "
-          f"best epoch {m['best_epoch']} of {m['epochs_run']}  ({m['seconds']:.0f} s)")
+          f"best epoch {m['best_epoch']} of {m['epochs_run']} (validation AUC {m['validation_auc']:.4f})  "
+          f"({m['seconds']:.0f} s)")
 
 
 @task(help={"output": "where the sanity zips go (default ./artifacts/ci)",

@@ -36,7 +36,8 @@ class NetConfig:
     min_category_count: int = 1  # rarer values map to the OOV bucket
     text_vocab_size: int = 2000  # title tokens kept, most frequent first
     text_max_tokens: int = 12  # title length in tokens: longer is cut, shorter is padded
-    test_fraction: float = 0.2  # held-out share for test metrics and early stopping, (0, 1)
+    validation_fraction: float = 0.1  # share for early stopping and the best epoch (and tuning), (0, 1)
+    test_fraction: float = 0.1  # share scored once, with the best epoch's weights, (0, 1)
     sample_rows: int = 0  # train on a uniform sample of this many rows; 0 = all rows
 
     # --- dataset (fab dataset; docs/dataset.md) ------------------------------------------
@@ -51,6 +52,7 @@ class NetConfig:
     # --- optimisation ------------------------------------------------------------------
     learning_rate: float = 0.003  # Adam step size
     batch_size: int = 128  # rows per step
+    steps_per_execution: int = 16  # steps Keras runs per call into TensorFlow: fewer Python round trips
     epochs: int = 20  # upper bound; early stopping usually ends sooner
-    early_stopping_patience: int = 4  # epochs without a better test AUC; 0 = off
+    early_stopping_patience: int = 4  # epochs without a better validation AUC; 0 = off
     seed: int = 42  # data split, shuffling and weights: same seed, same metrics

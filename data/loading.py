@@ -1,116 +1,183 @@
-"""Load newline-delimited JSON shards into one pandas DataFrame through pyarrow, checked against the config.
+"""Read newline-delimited JSON shards into compact columns, checked against the config.
 
     from data.loading import load_rows
     loaded = load_rows([Path("data/fixtures/sanity_2k.json")], config)
-    loaded.frame, loaded.rows_read, loaded.nulls
+    loaded.strings["country"].codes, loaded.numbers["price"], loaded.label, loaded.rows_read
 
-pyarrow parses each shard in C; only when it refuses a shard, or a column has the wrong type,
-do we scan that shard line by line in Python to name the exact file, line and column.
+pyarrow parses each shard in C, a block at a time (a 4 GB file never sits in memory whole), and
+every block is turned into compact arrays at once: a string column becomes int32 codes into its
+distinct values (one Python string per distinct value, none per row), a number float32. So the
+memory of a loaded dataset is a few bytes per row and column, whatever its strings. Only when
+pyarrow refuses a block do we scan that shard line by line in Python to name the exact file,
+line and column.
 
-Null policy: a null categorical or text value becomes "" (the out-of-vocabulary bucket, or
-an empty title); a null numeric is filled later with the training split's mean
-(data/preparation.py); a null label is an error. Columns the config does not use are dropped.
+Null policy (one rule, applied here and by the model's front end): a null categorical or text
+value is "" (the out-of-vocabulary bucket, or an empty title); a null number is NaN here and
+becomes the training mean in the front end (data/preparation.py, models/frontend.py); a null
+label is an error. Columns the config does not use are never materialised.
 """
 import dataclasses
 import gzip
 import itertools
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
-import pyarrow.types as pat
 
+from netfab.config import column_roles
 from netfab.errors import DataError
+
+log = logging.getLogger(__name__)
+BLOCK_BYTES = 16 << 20  # pyarrow parses this much at a time: memory per block, not per file
+PROGRESS_SECONDS = 5.0  # a loading line at most this often
+
+
+@dataclasses.dataclass
+class EncodedStrings:
+    """A string column as int32 codes into its distinct values; code 0 is "" (also null)."""
+
+    codes: np.ndarray  # int32, one per row
+    values: list[str]  # distinct values, values[0] == ""
 
 
 @dataclasses.dataclass
 class LoadedRows:
-    frame: pd.DataFrame  # the config's columns only, all shards concatenated
+    strings: dict[str, EncodedStrings]  # categorical columns and the text column
+    numbers: dict[str, np.ndarray]  # float32, NaN where the value was null
+    label: np.ndarray  # float32, 0 or 1
     rows_read: int  # before sampling
     nulls: dict[str, int]  # column -> null values seen (before the null policy)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return len(self.label)
+
+    def take(self, index: np.ndarray) -> "LoadedRows":
+        """These rows only (codes keep their distinct values)."""
+        return dataclasses.replace(
+            self, strings={c: EncodedStrings(s.codes[index], s.values) for c, s in self.strings.items()},
+            numbers={c: v[index] for c, v in self.numbers.items()}, label=self.label[index])
 
 
-def column_roles(config) -> dict[str, str]:
-    """Each column the config reads -> the config key that names it."""
-    roles = {column: "categorical_columns" for column in config.categorical_columns}
-    roles.update({column: "numeric_columns" for column in config.numeric_columns})
-    if config.text_column:
-        roles[config.text_column] = "text_column"
-    roles[config.label_column] = "label_column"
-    return roles
+class _StringCodes:
+    """Distinct values of one column across every block, and each block's codes into them."""
+
+    def __init__(self):
+        self.index = {"": 0}
+        self.values = [""]
+
+    def encode(self, column: pa.Array) -> np.ndarray:
+        encoded = pc.dictionary_encode(column)
+        distinct = encoded.dictionary.to_pylist()  # a Python string per distinct value of the block
+        remap = np.empty(len(distinct) + 1, np.int32)
+        for i, value in enumerate(distinct):
+            remap[i] = self.index.setdefault(value, len(self.values))
+            if remap[i] == len(self.values):
+                self.values.append(value)
+        remap[-1] = 0  # null -> ""
+        indices = pc.fill_null(encoded.indices, len(distinct)).to_numpy()
+        return remap[indices]
 
 
 def load_rows(files: list[Path], config) -> LoadedRows:
-    """All rows of `files` (or a uniform sample of `config.sample_rows`), validated."""
+    """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
     roles = column_roles(config)
-    rng = np.random.default_rng(config.seed)
-    kept, keys, rows_read = [], [], 0
+    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_column")}
+    numeric = [c for c, r in roles.items() if r == "numeric_columns"]
+    sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
+    parts: list[dict[str, np.ndarray]] = []
     nulls = dict.fromkeys(roles, 0)
-    for path in files:
-        table = _read_shard(path, config, roles)
-        if table is None:  # an empty shard, as exports sometimes write
-            continue
-        rows_read += table.num_rows
-        for column in roles:
-            nulls[column] += table[column].null_count
-        if config.sample_rows:
-            # Bottom-k sampling: a random key per row, keep the k smallest across shards, so
-            # memory holds one shard plus the sample however large the dataset is.
-            kept.append(table)
-            keys.append(rng.random(table.num_rows))
-            table, key = pa.concat_tables(kept), np.concatenate(keys)
-            if table.num_rows > config.sample_rows:
-                best = np.sort(np.argpartition(key, config.sample_rows)[:config.sample_rows])
-                table, key = table.take(best), key[best]
-            kept, keys = [table], [key]
-        else:
-            kept.append(table)
+    rows_read, started, last_line = 0, time.monotonic(), time.monotonic()
+    for number, path in enumerate(files, start=1):
+        for batch in _read_blocks(path, config, roles):
+            rows_read += batch.num_rows
+            for column in roles:
+                nulls[column] += batch.column(column).null_count
+            part = {c: codes.encode(batch.column(c)) for c, codes in strings.items()}
+            for column in numeric:
+                part[column] = pc.fill_null(pc.cast(batch.column(column), pa.float32()),
+                                            float("nan")).to_numpy(zero_copy_only=False)
+            part[config.label_column] = _label(batch.column(config.label_column), path, roles)
+            if sample:
+                parts = sample.add(parts, part)
+            else:
+                parts.append(part)
+            if time.monotonic() - last_line >= PROGRESS_SECONDS:
+                last_line = time.monotonic()
+                log.info("loading: %s rows from %d of %d file(s), %s rows/s", f"{rows_read:,}", number,
+                         len(files), f"{rows_read / (last_line - started):,.0f}")
     if rows_read == 0:
         raise DataError(f"the dataset has no rows: {len(files)} empty file(s), e.g. {files[0]}")
-    frame = pa.concat_tables(kept).to_pandas()
-    for column, role in roles.items():
-        if role in ("categorical_columns", "text_column"):
-            frame[column] = frame[column].fillna("").astype(object)
-        elif role == "numeric_columns":
-            frame[column] = frame[column].astype("float64")
-    frame[config.label_column] = frame[config.label_column].astype("float32")
-    if config.id_column in frame:
-        frame[config.id_column] = frame[config.id_column].astype(str)
-    return LoadedRows(frame, rows_read, nulls)
+    columns = {c: np.concatenate([p.pop(c) for p in parts]) for c in list(parts[0])}
+    pa.default_memory_pool().release_unused()  # the parsed blocks' memory back to the system
+    seconds = time.monotonic() - started
+    log.info("loaded %s rows from %d file(s) in %.1f s (%s rows/s)", f"{rows_read:,}", len(files),
+             seconds, f"{rows_read / max(seconds, 1e-9):,.0f}")
+    return LoadedRows(strings={c: EncodedStrings(columns.pop(c), codes.values) for c, codes in strings.items()},
+                      numbers={c: columns.pop(c) for c in numeric}, label=columns.pop(config.label_column),
+                      rows_read=rows_read, nulls=nulls, seconds=seconds)
 
 
-def _read_shard(path: Path, config, roles: dict[str, str]) -> pa.Table | None:
+class _BottomK:
+    """A seeded uniform sample of k rows across blocks: a random key per row, the k smallest kept,
+    so memory holds the sample plus a block however large the dataset is."""
+
+    def __init__(self, k: int, seed: int):
+        self.k, self.rng = k, np.random.default_rng(seed)
+
+    def add(self, parts: list[dict], part: dict) -> list[dict]:
+        part["_key"] = self.rng.random(len(next(iter(part.values()))))
+        merged = {c: np.concatenate([p[c] for p in parts] + [part[c]]) for c in part}
+        if len(merged["_key"]) > self.k:
+            keep = np.sort(np.argpartition(merged["_key"], self.k)[:self.k])
+            merged = {c: v[keep] for c, v in merged.items()}
+        return [merged]
+
+
+def _read_blocks(path: Path, config, roles: dict[str, str]):
+    """The config's columns of one shard, a block at a time, typed; DataError naming a bad line."""
+    first = first_rows(path, 1, on_error=None)
+    if not first:
+        return  # an empty shard, as exports sometimes write
+    if not isinstance(first[0], dict):
+        raise DataError(_first_bad_line(path, roles) or f"{path}: expected a JSON object per line")
+    missing = [c for c in roles if c not in first[0]]
+    if missing:
+        column = missing[0]
+        raise DataError(f"{path} has no column {column!r} (named by {roles[column]} in the config); "
+                        f"its columns are: {', '.join(first[0])}")
+    label = first[0][config.label_column]
+    schema = pa.schema([(c, _ARROW_TYPES[r]) for c, r in roles.items() if r != "label_column"] +
+                       [(config.label_column, pa.bool_() if isinstance(label, bool) else pa.float64())])
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         with pa.input_stream(str(path), compression="detect") as stream:
-            table = pa_json.read_json(stream)
+            reader = pa_json.open_json(stream, read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES),
+                                       parse_options=options)
+            for batch in reader:
+                yield batch
     except pa.ArrowInvalid as error:
-        if "Empty JSON file" in str(error):
-            return None
         raise DataError(_first_bad_line(path, roles) or f"{path}: cannot parse as "
                         f"newline-delimited JSON: {error}") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error}") from None
 
-    for column, role in roles.items():
-        if column not in table.column_names:
-            raise DataError(f"{path} has no column {column!r} (named by {role} in the config); "
-                            f"its columns are: {', '.join(table.column_names)}")
-    wanted = [c for c in roles] + ([config.id_column] if config.id_column in table.column_names else [])
-    table = table.select(wanted)
-    for column, role in roles.items():
-        if not _type_fits(table[column].type, role):
-            raise DataError(_first_bad_line(path, roles) or
-                            f"{path}: column {column!r} has type {table[column].type}; "
-                            f"{_EXPECTED[role]}")
-    label = table[config.label_column]
-    if label.null_count or not np.isin(label.to_numpy(zero_copy_only=False), (0, 1)).all():
+
+def _label(column: pa.Array, path: Path, roles: dict[str, str]) -> np.ndarray:
+    values = pc.cast(column, pa.float32())
+    if values.null_count or not pc.all(pc.is_in(values, pa.array([0.0, 1.0], pa.float32()))).as_py():
         raise DataError(_first_bad_line(path, roles) or f"{path}: {_EXPECTED['label_column']}")
-    return table
+    return values.to_numpy(zero_copy_only=False)
 
 
+_ARROW_TYPES = {"categorical_columns": pa.string(), "text_column": pa.string(),
+                "numeric_columns": pa.float64()}
 _EXPECTED = {
     "categorical_columns": "categorical columns hold strings (cast ids in the query, e.g. "
                            "CAST(item_id AS STRING)) or null",
@@ -118,16 +185,6 @@ _EXPECTED = {
     "text_column": "the text column holds strings or null",
     "label_column": "the label holds 0 or 1 (no nulls)",
 }
-
-
-def _type_fits(kind: pa.DataType, role: str) -> bool:
-    if pat.is_null(kind):  # every value null: the null policy applies
-        return role != "label_column"
-    if role in ("categorical_columns", "text_column"):
-        return pat.is_string(kind) or pat.is_large_string(kind)
-    if role == "numeric_columns":
-        return pat.is_integer(kind) or pat.is_floating(kind)
-    return pat.is_integer(kind) or pat.is_boolean(kind) or pat.is_floating(kind)
 
 
 def _value_fits(value, role: str) -> bool:
@@ -146,10 +203,20 @@ def open_text(path: Path):
     return opener(path, "rt", encoding="utf-8", errors="replace")
 
 
-def first_rows(path: Path, count: int) -> list[dict]:
-    """The first `count` rows of a shard, parsed (blank lines skipped)."""
+def first_rows(path: Path, count: int, on_error="raise") -> list:
+    """The first `count` rows of a shard, parsed (blank lines skipped); with on_error=None a
+    line that is not JSON ends the list instead (the caller's full parse names it)."""
     with open_text(path) as lines:
-        return [json.loads(line) for line in itertools.islice(filter(str.strip, lines), count)]
+        rows = []
+        for line in itertools.islice(filter(str.strip, lines), count):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if on_error == "raise":
+                    raise
+                rows.append(None)
+                break
+        return rows
 
 
 def _first_bad_line(path: Path, roles: dict[str, str]) -> str | None:

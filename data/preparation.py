@@ -1,12 +1,22 @@
-"""Split loaded rows and measure what the model builders need: a DatasetShapes.
+"""The front end: fitted on the training split, applied once to every row, split three ways.
 
     from data.preparation import prepare
-    prepared = prepare(loaded.frame, config)
+    prepared = prepare(loaded, config)          # loaded: data.loading.LoadedRows
+    prepared.train.features["item_id"]          # int32 vocabulary ids, what the numeric core takes
     prepared.shapes.cardinality("item_id"), prepared.shapes.embedding_dims["item_id"]
 
-Everything is measured on the training split only (vocabularies, means, variances), so the
-test metrics are honest. The vocabularies end up inside the exported model, which is why a
-served model takes raw rows.
+Splits: a seeded permutation of the rows; the first test_fraction is the test split (scored
+once, at the end), the next validation_fraction the validation split (early stopping, the best
+epoch, tuning), the rest trains. Everything is fitted on the training split only (vocabularies,
+means, variances, text tokens), so validation and test figures are honest.
+
+What the core receives, per row (the same the exported model's front end computes from raw
+values, models/frontend.py):
+  categorical  int32 id: 1 + the value's rank in its vocabulary, 0 for anything else ("", unseen)
+  numeric      float32 (x - mean) / std of the training split; a null is 0 (the training mean)
+  text         int32 [text_max_tokens] token ids, 0-padded (1: a token not in the vocabulary)
+Strings are encoded once per distinct value (by the Keras layers the exported model uses, so
+both paths agree exactly), then gathered for every row: no Python object per row.
 """
 import dataclasses
 import math
@@ -20,11 +30,12 @@ from netfab.errors import DataError
 # the text vocabulary must be built from the same tokens the model will see.
 KERAS_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 MIN_SPLIT_ROWS = 10
+SPLITS = ("train", "validation", "test")
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetShapes:
-    """What sizes a network: vocabularies, embedding widths and numeric statistics."""
+    """The front end's tables and what sizes a network: vocabularies, embedding widths, statistics."""
 
     vocabularies: dict[str, list[str]]  # categorical column -> known values, most frequent first
     embedding_dims: dict[str, int]  # categorical column -> embedding width
@@ -36,11 +47,30 @@ class DatasetShapes:
     def cardinality(self, column: str) -> int:
         return len(self.vocabularies[column]) + 1  # + the out-of-vocabulary bucket
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DatasetShapes":
+        return cls(**values)
+
+
+@dataclasses.dataclass
+class Split:
+    """One split's core inputs and labels."""
+
+    features: dict[str, np.ndarray]
+    label: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.label)
+
 
 @dataclasses.dataclass
 class PreparedData:
-    train: pd.DataFrame
-    test: pd.DataFrame
+    train: Split
+    validation: Split
+    test: Split
     shapes: DatasetShapes
     summary: dict  # goes into dataset_metadata.json
 
@@ -57,80 +87,166 @@ def tokenize(text: pd.Series) -> pd.Series:
     return text.str.lower().str.replace(KERAS_PUNCTUATION, "", regex=True).str.split()
 
 
-def prepare(frame: pd.DataFrame, config) -> PreparedData:
-    train, test = split(frame, config)
-    vocabularies = {c: _vocabulary(train[c], config.max_vocab_size, config.min_category_count)
-                    for c in config.categorical_columns}
-    cardinalities = {c: len(v) + 1 for c, v in vocabularies.items()}
+def split_indices(rows: int, config) -> dict[str, np.ndarray]:
+    """Row indices of the train, validation and test splits: seeded, disjoint, sorted."""
+    order = np.random.default_rng(config.seed).permutation(rows)
+    n_test = math.ceil(rows * config.test_fraction)
+    n_validation = math.ceil(rows * config.validation_fraction)
+    parts = {"test": order[:n_test], "validation": order[n_test:n_test + n_validation],
+             "train": order[n_test + n_validation:]}
+    sizes = {name: len(index) for name, index in parts.items()}
+    if min(sizes.values()) < MIN_SPLIT_ROWS:
+        raise DataError(f"{rows} rows give a train/validation/test split of {sizes['train']}/"
+                        f"{sizes['validation']}/{sizes['test']} with validation_fraction="
+                        f"{config.validation_fraction}, test_fraction={config.test_fraction}; "
+                        f"each split needs {MIN_SPLIT_ROWS}+ rows")
+    return {name: np.sort(parts[name]) for name in SPLITS}
 
+
+def prepare(loaded, config) -> PreparedData:
+    """Split `loaded` (data.loading.LoadedRows), fit the front end on train, encode every row once.
+
+    Takes the loaded columns over: each is freed as soon as it is encoded and split, so the
+    peak memory is the encoded splits plus one column.
+    """
+    index = split_indices(loaded.rows, config)
+    label = config.label_column
+    labels = {name: loaded.label[index[name]] for name in SPLITS}
+    for name in SPLITS:
+        if len(np.unique(labels[name])) < 2:
+            raise DataError(f"the {name} split has only label {labels[name][0]:g}; AUC needs both "
+                            f"classes: use more rows or another seed")
+    train = index["train"]
+    features = {name: {} for name in SPLITS}
+
+    def keep(column: str, encoded: np.ndarray) -> None:
+        for name in SPLITS:
+            features[name][column] = encoded[index[name]]
+
+    # Categoricals: a vocabulary of the training split's values, then an id per distinct value.
+    vocabularies, oov_rates = {}, {}
+    for column in config.categorical_columns:
+        strings = loaded.strings.pop(column)
+        counts = np.bincount(strings.codes[train], minlength=len(strings.values))
+        vocabularies[column] = _most_frequent(strings.values, counts, config.max_vocab_size,
+                                              config.min_category_count)
+        if not vocabularies[column]:
+            raise DataError(f"categorical column {column!r} has no value in the training split "
+                            f"(null or \"\" in every row, or rarer than min_category_count="
+                            f"{config.min_category_count}); drop it from categorical_columns")
+        ids = lookup_ids(strings.values, vocabularies[column])[strings.codes]
+        oov_rates[column] = {name: float((ids[index[name]] == 0).mean()) for name in ("validation", "test")}
+        keep(column, ids)
+        del strings, ids
+
+    # Numerics: standardised with the training split's mean and variance; a null is the mean.
     means, variances = {}, {}
     for column in config.numeric_columns:
-        values = train[column]
-        if values.isna().all():
+        values = loaded.numbers.pop(column)
+        seen = values[train][~np.isnan(values[train])]
+        if not len(seen):
             raise DataError(f"numeric column {column!r} is null in every training row")
-        means[column] = float(values.mean())
-        variances[column] = float(values.var(ddof=0)) or 1.0  # a constant column stays finite
-    # The null policy for numerics: the training mean, in both splits.
-    train = train.fillna(means)
-    test = test.fillna(means)
+        means[column] = float(seen.mean(dtype=np.float64))
+        variances[column] = float(seen.var(dtype=np.float64)) or 1.0  # a constant column stays finite
+        keep(column, standardize(values, means[column], variances[column]))
+        del values
 
+    # Text: tokens counted over the training rows (each distinct text weighted by its rows),
+    # then every distinct text tokenised once.
     text_vocabulary, token_p95 = [], 0
     if config.text_column:
-        tokens = tokenize(train[config.text_column])
-        counts = tokens.explode().dropna().value_counts()
-        text_vocabulary = _most_frequent(counts, config.text_vocab_size)
-        token_p95 = int(np.percentile(tokens.str.len(), 95))
+        strings = loaded.strings.pop(config.text_column)
+        counts = np.bincount(strings.codes[train], minlength=len(strings.values))
+        tokens = tokenize(pd.Series(strings.values, dtype=object))
+        token_counts = pd.Series(np.repeat(counts, tokens.str.len()),
+                                 index=np.concatenate(tokens.to_numpy()) if len(tokens) else [])
+        token_counts = token_counts.groupby(level=0).sum()
+        text_vocabulary = _most_frequent(list(token_counts.index), token_counts.to_numpy(),
+                                         config.text_vocab_size, 1)
+        if not text_vocabulary:
+            raise DataError(f"text column {config.text_column!r} has no words in the training split "
+                            f"(null or empty in every row); set text_column to another column or "
+                            f"to \"\" (NET_TEXT_COLUMN=) with a network that needs no text")
+        token_p95 = _weighted_percentile(tokens.str.len().to_numpy(), counts, 95)
+        table = token_table(strings.values, text_vocabulary, config.text_max_tokens)
+        keep(config.text_column, table[strings.codes])
+        del strings, table
 
     shapes = DatasetShapes(
         vocabularies=vocabularies,
-        embedding_dims={c: embedding_dim(n, config) for c, n in cardinalities.items()},
+        embedding_dims={c: embedding_dim(len(v) + 1, config) for c, v in vocabularies.items()},
         numeric_mean=means, numeric_variance=variances,
         text_vocabulary=text_vocabulary, text_max_tokens=config.text_max_tokens)
-    label = config.label_column
     summary = {
-        "rows": {"total": len(frame), "train": len(train), "test": len(test)},
-        "label_rate": {"train": float(train[label].mean()), "test": float(test[label].mean())},
-        "cardinalities": cardinalities,
+        "rows": {"total": loaded.rows, **{name: len(index[name]) for name in SPLITS}},
+        "fractions": {"validation": config.validation_fraction, "test": config.test_fraction},
+        "label_rate": {name: float(labels[name].mean()) for name in SPLITS},
+        "label_column": label,
+        "cardinalities": {c: len(v) + 1 for c, v in vocabularies.items()},
         "embedding_dims": shapes.embedding_dims,
-        "test_oov_rate": {c: float((~test[c].isin(set(v))).mean()) for c, v in vocabularies.items()},
+        "validation_oov_rate": {c: r["validation"] for c, r in oov_rates.items()},
+        "test_oov_rate": {c: r["test"] for c, r in oov_rates.items()},
         "numeric": {c: {"mean": means[c], "variance": variances[c]} for c in means},
         "text": {"column": config.text_column, "vocab_size": len(text_vocabulary) + 2,
                  "max_tokens": config.text_max_tokens, "tokens_p95": token_p95},
     }
-    return PreparedData(train, test, shapes, summary)
+    splits = {name: Split(features[name], labels[name]) for name in SPLITS}
+    return PreparedData(**splits, shapes=shapes, summary=summary)
 
 
-def split(frame: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded shuffle, then the first test_fraction of rows is the test split."""
-    order = np.random.default_rng(config.seed).permutation(len(frame))
-    n_test = math.ceil(len(frame) * config.test_fraction)
-    test, train = frame.iloc[order[:n_test]], frame.iloc[order[n_test:]]
-    if min(len(train), len(test)) < MIN_SPLIT_ROWS:
-        raise DataError(f"{len(frame)} rows give a train/test split of {len(train)}/{len(test)} "
-                        f"with test_fraction={config.test_fraction}; each side needs "
-                        f"{MIN_SPLIT_ROWS}+ rows")
-    for name, part in (("train", train), ("test", test)):
-        if part[config.label_column].nunique() < 2:
-            raise DataError(f"the {name} split has only label {part[config.label_column].iloc[0]:g}; "
-                            f"AUC needs both classes: use more rows or another seed")
-    return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def features_and_labels(frame: pd.DataFrame, config) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The model's inputs (raw values, by column) and labels, as numpy arrays."""
-    features = {c: frame[c].to_numpy(dtype=object) for c in config.categorical_columns}
-    features.update({c: frame[c].to_numpy(dtype="float32") for c in config.numeric_columns})
+def encode(loaded, config, shapes: DatasetShapes) -> dict[str, np.ndarray]:
+    """The core inputs of loaded rows with an already fitted front end (e.g. a trained model's)."""
+    features = {}
+    for column in config.categorical_columns:
+        strings = loaded.strings[column]
+        features[column] = lookup_ids(strings.values, shapes.vocabularies[column])[strings.codes]
+    for column in config.numeric_columns:
+        features[column] = standardize(loaded.numbers[column], shapes.numeric_mean[column],
+                                       shapes.numeric_variance[column])
     if config.text_column:
-        features[config.text_column] = frame[config.text_column].to_numpy(dtype=object)
-    return features, frame[config.label_column].to_numpy(dtype="float32")
+        strings = loaded.strings[config.text_column]
+        features[config.text_column] = token_table(strings.values, shapes.text_vocabulary,
+                                                   shapes.text_max_tokens)[strings.codes]
+    return features
 
 
-def _vocabulary(values: pd.Series, limit: int, min_count: int) -> list[str]:
-    counts = values.value_counts()
-    return _most_frequent(counts[counts >= min_count], limit)
+def lookup_ids(values: list[str], vocabulary: list[str]) -> np.ndarray:
+    """int32 ids of distinct `values` by the exported model's StringLookup: 1 + rank, 0 = OOV."""
+    from models.frontend import string_lookup
+
+    return np.asarray(string_lookup(vocabulary)(np.array(values, dtype=object)), dtype=np.int32)
 
 
-def _most_frequent(counts: pd.Series, limit: int) -> list[str]:
+def token_table(values: list[str], vocabulary: list[str], max_tokens: int) -> np.ndarray:
+    """int32 [len(values), max_tokens] token ids of distinct texts, by the exported model's layer."""
+    from models.frontend import text_vectorization
+
+    layer = text_vectorization(vocabulary, max_tokens)
+    out = np.zeros((len(values), max_tokens), np.int32)
+    step = 1 << 16  # bounded tensors for a very large number of distinct texts
+    for start in range(0, len(values), step):
+        chunk = np.array(values[start:start + step], dtype=object)
+        out[start:start + len(chunk)] = np.asarray(layer(chunk), dtype=np.int32)
+    return out
+
+
+def standardize(values: np.ndarray, mean: float, variance: float) -> np.ndarray:
+    """float32 (x - mean) / std, a NaN (null) becoming 0 (the mean): models/frontend.Standardize in numpy."""
+    mean32, std32 = np.float32(mean), np.maximum(np.sqrt(np.float32(variance)), np.float32(1e-7))
+    out = (values.astype(np.float32, copy=False) - mean32) / std32
+    out[np.isnan(out)] = 0.0
+    return out
+
+
+def _most_frequent(values: list[str], counts: np.ndarray, limit: int, min_count: int) -> list[str]:
     # Ties broken by value so that the same data always gives the same vocabulary.
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [value for value, _ in ordered[:limit] if value != ""]
+    ranked = sorted((-int(n), v) for v, n in zip(values, counts) if n >= min_count and v != "")
+    return [v for _, v in ranked[:limit]]
+
+
+def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> int:
+    if not weights.sum():
+        return 0
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return int(values[order][np.searchsorted(cumulative, cumulative[-1] * q / 100)])

@@ -1,7 +1,7 @@
 """The architecture registry: one explicit entry per network, no registration by import.
 
     from models import build
-    model = build(config, shapes)       # config.network picks the entry
+    core = build(config, shapes)        # config.network picks the entry: the numeric core
 
 Entries name their module instead of importing it so that `fab config`, `fab -l` and
 config validation do not pay TensorFlow's import time.
@@ -25,7 +25,7 @@ REGISTRY: dict[str, Architecture] = {
 
 
 def build(config, shapes):
-    """The keras.Model of `config.network`, sized by the dataset's `shapes`."""
+    """The numeric core of `config.network` (front-end ids in, probability out), sized by `shapes`."""
     return importlib.import_module(REGISTRY[config.network].module).build(config, shapes)
 
 
@@ -33,6 +33,7 @@ def load(path):
     """A saved .keras model of any network here; its custom layers are registered first."""
     import keras
 
-    import models.common  # noqa: F401  registers PerDistinct with keras.saving
+    import models.common  # noqa: F401  registers the custom layers with keras.saving
+    import models.frontend  # noqa: F401
 
     return keras.saving.load_model(path)

@@ -1,76 +1,59 @@
 """Building blocks every architecture shares, so that each builder reads as its idea alone.
 
-Inputs are raw feature values, one scalar per row and column (strings for categoricals and
-text, float32 for numerics); lookups, normalisation and tokenisation happen inside the model.
+The numeric core's inputs are what the front end (data/preparation.py, models/frontend.py) makes
+of a row: an int32 vocabulary id per categorical (0 = out of vocabulary), a standardised float32
+per numeric (0 = null), int32 token ids [text_max_tokens] for the text. No string reaches the core.
 """
 import keras
 
 
-def make_inputs(config) -> dict[str, keras.KerasTensor]:
-    """One named input per raw feature column: what the exported model's signature takes."""
-    inputs = {c: keras.Input(shape=(), dtype="string", name=c) for c in config.categorical_columns}
+def make_inputs(config, shapes) -> dict[str, keras.KerasTensor]:
+    """One named input per feature column, in the front end's encoding."""
+    inputs = {c: keras.Input(shape=(), dtype="int32", name=c) for c in config.categorical_columns}
     inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
     if config.text_column:
-        inputs[config.text_column] = keras.Input(shape=(), dtype="string", name=config.text_column)
+        inputs[config.text_column] = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32",
+                                                 name=config.text_column)
     return inputs
 
 
 def encode_categoricals(inputs, config, shapes) -> list:
-    """Each categorical -> its vocabulary index (unseen values: the OOV bucket) -> an embedding."""
-    encoded = []
-    for column in config.categorical_columns:
-        index = keras.layers.StringLookup(vocabulary=shapes.vocabularies[column],
-                                          num_oov_indices=1, name=f"lookup_{column}")(inputs[column])
-        encoded.append(keras.layers.Embedding(shapes.cardinality(column), shapes.embedding_dims[column],
-                                              name=f"embed_{column}")(index))
-    return encoded
+    """Each categorical's id -> an embedding (row 0: the out-of-vocabulary bucket)."""
+    return [keras.layers.Embedding(shapes.cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
+            for c in config.categorical_columns]
 
 
 def encode_numerics(inputs, config, shapes) -> list:
-    """All numerics stacked and standardised with the training split's mean and variance."""
+    """All (already standardised) numerics stacked into one vector."""
     if not config.numeric_columns:
         return []
-    columns = config.numeric_columns
-    stacked = keras.ops.stack([inputs[c] for c in columns], axis=-1)
-    normalize = keras.layers.Normalization(mean=[shapes.numeric_mean[c] for c in columns],
-                                           variance=[shapes.numeric_variance[c] for c in columns],
-                                           name="normalize_numerics")
-    return [normalize(stacked)]
+    return [keras.ops.stack([inputs[c] for c in config.numeric_columns], axis=-1)]
 
 
 @keras.saving.register_keras_serializable(package="netfab")
 class PerDistinct(keras.layers.Wrapper):
-    """Runs the wrapped layer once per distinct value of a 1-D batch and gives each row its result.
+    """Runs the wrapped layer once per distinct row of a 2-D batch and gives each row its result.
 
-    Text features belong to the item, so titles repeat across rows: a 16K-row batch of the
-    fixture's data holds ~2K distinct titles. Tokenising and embedding only those is exact
-    (gradients of repeated rows add up, as they would row by row) and makes the text branch
-    ~2.5x cheaper, which is half of the model's time when serving (benchmarks/serve.py).
+    Text features belong to the item, so token rows repeat across rows: a 16K-row batch of the
+    fixture's data holds ~2K distinct titles. Running the text branch only on those is exact
+    (gradients of repeated rows add up, as they would row by row) and much cheaper.
     """
 
     def call(self, inputs, training=None):
-        import tensorflow as tf  # string ops: this layer runs on the TensorFlow backend only
+        import tensorflow as tf  # UniqueV2 over rows: this layer runs on the TensorFlow backend only
 
-        distinct, row_to_distinct = tf.unique(inputs)
+        distinct, row_to_distinct = tf.raw_ops.UniqueV2(x=inputs, axis=[0])
         return tf.gather(self.layer(distinct, training=training), row_to_distinct)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
 
 
-def text_features(inputs, config, branch):
-    """`branch(text) -> features`, built as its own small model and run once per distinct text."""
-    text = keras.Input(shape=(), dtype="string", name=config.text_column)
-    per_text = keras.Model(text, branch(text), name="text_branch")
+def text_features(inputs, config, shapes, branch):
+    """`branch(token_ids) -> features`, built as its own small model and run once per distinct text."""
+    tokens = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=config.text_column)
+    per_text = keras.Model(tokens, branch(tokens), name="text_branch")
     return PerDistinct(per_text, name="per_distinct_text")(inputs[config.text_column])
-
-
-def tokenize_text(text, shapes):
-    """Text -> token ids, padded with 0 to shapes.text_max_tokens (1 is the OOV token)."""
-    return keras.layers.TextVectorization(
-        vocabulary=shapes.text_vocabulary, standardize="lower_and_strip_punctuation",
-        split="whitespace", output_sequence_length=shapes.text_max_tokens,
-        name="tokenize_text")(text)
 
 
 def embed_tokens(token_ids, config, shapes, mask_padding=True):

@@ -2,15 +2,14 @@
 import keras
 
 from models.common import (bag_of_words, concat, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head, text_features,
-                           tokenize_text)
+                           make_inputs, mlp, probability_head, text_features)
 
 
 def build(config, shapes) -> keras.Model:
-    inputs = make_inputs(config)
+    inputs = make_inputs(config, shapes)
     parts = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
     if config.text_column:
-        parts.append(text_features(inputs, config, lambda text: bag_of_words(
-            tokenize_text(text, shapes), config, shapes)))
+        parts.append(text_features(inputs, config, shapes,
+                                   lambda tokens: bag_of_words(tokens, config, shapes)))
     x = mlp(concat(parts), config)
     return keras.Model(inputs, probability_head(x), name="deep_v1")

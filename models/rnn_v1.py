@@ -2,17 +2,15 @@
 import keras
 
 from models.common import (concat, embed_tokens, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head, text_features,
-                           tokenize_text)
+                           make_inputs, mlp, probability_head, text_features)
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
 
 def build(config, shapes) -> keras.Model:
-    inputs = make_inputs(config)
+    inputs = make_inputs(config, shapes)
     deep = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
     rnn = CELLS[config.rnn_cell](config.rnn_units, seed=config.seed, name="text_rnn")
-    text = text_features(inputs, config, lambda text: rnn(embed_tokens(tokenize_text(text, shapes),
-                                                                       config, shapes)))
+    text = text_features(inputs, config, shapes, lambda tokens: rnn(embed_tokens(tokens, config, shapes)))
     x = mlp(concat(deep + [text]), config)
     return keras.Model(inputs, probability_head(x), name="rnn_v1")

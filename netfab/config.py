@@ -56,6 +56,17 @@ class EffectiveConfig:
         return "\n".join(lines)
 
 
+def column_roles(config) -> dict[str, str]:
+    """Each column the config reads -> the config key that names it: the features, then the label
+    (the id column is carried beside predictions, never read as a feature)."""
+    roles = {column: "categorical_columns" for column in config.categorical_columns}
+    roles.update({column: "numeric_columns" for column in config.numeric_columns})
+    if config.text_column:
+        roles[config.text_column] = "text_column"
+    roles[config.label_column] = "label_column"
+    return roles
+
+
 def env_overrides(environ=None) -> dict[str, str]:
     """The NET_* variables of `environ`: the third config level, as given (checked by load_config)."""
     environ = os.environ if environ is None else environ
@@ -189,13 +200,17 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
         fail("export_compression", f"must be one of {', '.join(EXPORT_COMPRESSIONS)}")
     if not config.query:
         fail("query", "name a file of data/queries/ (without .sql)")
-    if not 0 < config.test_fraction < 1:
-        fail("test_fraction", "must be strictly between 0 and 1")
+    for key in ("validation_fraction", "test_fraction"):
+        if not 0 < getattr(config, key) < 1:
+            fail(key, "must be strictly between 0 and 1")
+    if config.validation_fraction + config.test_fraction >= 1:
+        fail("test_fraction", f"with validation_fraction={config.validation_fraction} leaves no "
+                              f"training rows: the two shares must add up to less than 1")
     if not 0 <= config.dropout < 1:
         fail("dropout", "must be in [0, 1)")
     if config.learning_rate <= 0:
         fail("learning_rate", "must be > 0")
-    for key in ("batch_size", "epochs", "embedding_dim_max", "text_embedding_dim", "rnn_units",
+    for key in ("batch_size", "steps_per_execution", "epochs", "embedding_dim_max", "text_embedding_dim", "rnn_units",
                 "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens",
                 "bq_table_expiration_hours"):
         if getattr(config, key) < 1:

@@ -19,7 +19,8 @@ from netfab import storage
 from netfab.errors import NotFoundError, PackageError
 
 MANIFEST = "MANIFEST.json"
-REQUIRED = ("saved_model/saved_model.pb", "model.keras", "config.json", "dataset_metadata.json",
+REQUIRED = ("saved_model/saved_model.pb", "model.keras", "core.keras", "front_end.json",
+            "config.json", "dataset_metadata.json",
             "metrics.csv", "metrics.png", "environment.json", MANIFEST)
 REQUIRED_FOLDERS = ("tensorboard/",)
 MAX_UNPACKED_BYTES = 8 << 30  # refuse a zip that would unpack to more than 8 GiB
@@ -132,11 +133,12 @@ def describe_package(zip_path) -> str:
         f"model zip   {zip_path}  (manifest OK: {len(manifest['files'])} files verified)",
         f"variant     {config['variant']}  (network {config['values']['network']}, run {config['run_id']})",
         f"dataset     {dataset['source']}  sha256 {dataset['content_sha256'][:16]}…",
-        f"rows        {rows['total']} ({rows['train']} train / {rows['test']} test), "
-        f"label rate {dataset['label_rate']['train']:.3f} train / {dataset['label_rate']['test']:.3f} test",
+        f"rows        {rows['total']} ({rows['train']} train / {rows.get('validation', 0)} validation / "
+        f"{rows['test']} test), label rate {dataset['label_rate']['train']:.3f} train / "
+        f"{dataset['label_rate']['test']:.3f} test",
         f"metrics     test AUC {result.get('test_auc', float('nan')):.4f}, test loss "
         f"{result.get('test_loss', float('nan')):.4f}, best epoch {result.get('best_epoch')} of "
-        f"{result.get('epochs_run')}",
+        f"{result.get('epochs_run')} (validation AUC {result.get('validation_auc', float('nan')):.4f})",
         f"versions    python {environment['python']}, tensorflow {environment['tensorflow']}, "
         f"keras {environment['keras']}, commit {environment['git_commit'][:12]}, {environment['device']}",
     ]

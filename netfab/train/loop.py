@@ -5,6 +5,11 @@
     result = train(load_config("deep_v1"), "data/fixtures/sanity_2k.json", "artifacts")
     print(result.zip_uri, result.metrics["test_auc"])
 
+The rows are read into compact arrays and put through the front end once (data/loading.py,
+data/preparation.py); the numeric core (models.build) trains on those arrays, with validation
+after every epoch choosing the best one and the test split scored once at the end. The zip exports
+front end + core, so it takes raw rows.
+
 A run lives in <output>/<variant>/<run_id>/. Until it is packaged, that folder holds a
 checkpoint after every epoch; a run that was killed and is started again with the same
 config, dataset and output resumes from its last epoch instead of starting over.
@@ -27,16 +32,19 @@ import tensorflow as tf
 
 import models
 from data.loading import load_rows
-from data.preparation import features_and_labels, prepare
+from data.preparation import prepare
+from models.frontend import build_front_end, with_front_end
 from netfab import storage
 from netfab import model_zip
 from netfab.dataset.make import read_provenance
 from netfab.environment import describe_environment
 from netfab.train.metrics import log_loss, roc_auc
 from netfab.train.plots import plot_metrics
+from netfab.train.progress import TrainingProgress
 
 log = logging.getLogger(__name__)
-METRIC_COLUMNS = ("epoch", "train_loss", "train_auc", "test_loss", "test_auc", "seconds")
+METRIC_COLUMNS = ("epoch", "train_loss", "train_auc", "validation_loss", "validation_auc", "seconds",
+                  "test_loss", "test_auc")  # test figures on the best epoch's row only
 STATE = "state.json"
 EVAL_BATCH = 4096
 
@@ -45,7 +53,8 @@ EVAL_BATCH = 4096
 class TrainResult:
     zip_uri: str
     run_id: str
-    metrics: dict  # test_auc, test_loss (exact, best epoch's weights), best_epoch, epochs_run, seconds
+    metrics: dict  # test_auc, test_loss, validation_auc, validation_loss (exact, best epoch's weights),
+    # best_epoch, epochs_run, seconds
     resumed_at_epoch: int  # 0 for a fresh run
 
 
@@ -59,11 +68,13 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
                  for p in files]
     content_sha256 = hashlib.sha256("".join(f["sha256"] for f in file_info).encode()).hexdigest()
     loaded = load_rows(files, config)
-    prepared = prepare(loaded.frame, config)
+    rows_read, nulls = loaded.rows_read, loaded.nulls
+    prepared = prepare(loaded, config)  # takes the loaded columns over, freeing them as it goes
+    del loaded
     rows = prepared.summary["rows"]
-    log.info("dataset %s: %d file(s), %d rows read, %d train / %d test, label rate %.3f",
-             dataset_uri, len(files), loaded.rows_read, rows["train"], rows["test"],
-             prepared.summary["label_rate"]["train"])
+    log.info("dataset %s: %d file(s), %d rows read, %d train / %d validation / %d test, "
+             "label rate %.3f", dataset_uri, len(files), rows_read, rows["train"],
+             rows["validation"], rows["test"], prepared.summary["label_rate"]["train"])
 
     # 2. Run folder: resume an unfinished run of the same config and data, or start one.
     run_dir = _run_folder(storage.work_folder(output_uri) / effective.variant,
@@ -73,60 +84,73 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     checkpoints.mkdir(parents=True, exist_ok=True)
     state = _read_state(checkpoints)
 
-    # 3. Model: built fresh, or reloaded with its optimizer state from the last checkpoint.
+    # 3. Numeric core: built fresh, or reloaded with its optimizer state from the last checkpoint.
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     if state["checkpoint"]:
-        model = models.load(checkpoints / state["checkpoint"])
+        core = models.load(checkpoints / state["checkpoint"])
         log.info("resuming %s after epoch %d of %d", run_dir, len(state["epochs"]), config.epochs)
     else:
-        model = models.build(config, prepared.shapes)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                      loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+        core = models.build(config, prepared.shapes)
+        core.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                     loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")],
+                     steps_per_execution=config.steps_per_execution)
         log.info("training %s (%s, %d parameters) into %s", effective.variant, config.network,
-                 model.count_params(), run_dir)
+                 core.count_params(), run_dir)
     resumed_at = len(state["epochs"])
 
-    # 4. Fit, with a checkpoint and the early-stopping decision after every epoch.
+    # 4. Fit on the compact arrays (Keras shuffles indices, not copies of rows), validation after
+    #    every epoch, a checkpoint and the early-stopping decision after each.
     package = run_dir / "package"
-    train_x, train_y = features_and_labels(prepared.train, config)
-    test_x, test_y = features_and_labels(prepared.test, config)
+    validation = prepared.validation
     if not state["finished"]:
-        train_ds = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
-                    .shuffle(len(train_y), seed=config.seed, reshuffle_each_iteration=True)
-                    .batch(config.batch_size).prefetch(tf.data.AUTOTUNE))
-        test_ds = tf.data.Dataset.from_tensor_slices((test_x, test_y)).batch(EVAL_BATCH)
-        model.fit(train_ds, validation_data=test_ds, epochs=config.epochs, initial_epoch=resumed_at,
-                  shuffle=False, verbose=2, callbacks=[  # shuffled by tf.data, seeded
-                      EpochCheckpoint(checkpoints, state, config.early_stopping_patience),
-                      keras.callbacks.TensorBoard(package / "tensorboard", profile_batch=0)])
+        # Keras would copy numpy arrays into tensors: hand it tensors, each array freed once copied.
+        features = prepared.train.features
+        train_x = {name: tf.convert_to_tensor(features.pop(name)) for name in list(features)}
+        train_y = tf.convert_to_tensor(prepared.train.label)
+        core.fit(train_x, train_y, batch_size=config.batch_size,
+                 epochs=config.epochs, initial_epoch=resumed_at, shuffle=True, verbose=0,
+                 validation_data=(validation.features, validation.label), validation_batch_size=EVAL_BATCH,
+                 callbacks=[EpochCheckpoint(checkpoints, state, config.early_stopping_patience),
+                            TrainingProgress(len(prepared.train), config.batch_size, config.epochs),
+                            keras.callbacks.TensorBoard(package / "tensorboard", profile_batch=0)])
+        del train_x, train_y
         state["finished"] = True
         storage.write_json_atomically(checkpoints / STATE, state)
 
-    # 5. Exact test metrics of the best epoch's weights, then the package.
-    model.load_weights(checkpoints / "best.weights.h5")
-    scores = model.predict(test_x, batch_size=EVAL_BATCH, verbose=0)
-    metrics = {"test_auc": roc_auc(test_y, scores), "test_loss": log_loss(test_y, scores),
+    # 5. Exact metrics of the best epoch's weights: validation (what chose it), then the test
+    #    split, scored this once; then the package.
+    core.load_weights(checkpoints / "best.weights.h5")
+    scores = {name: core.predict(split.features, batch_size=EVAL_BATCH, verbose=0)
+              for name, split in (("validation", validation), ("test", prepared.test))}
+    metrics = {"test_auc": roc_auc(prepared.test.label, scores["test"]),
+               "test_loss": log_loss(prepared.test.label, scores["test"]),
+               "validation_auc": roc_auc(validation.label, scores["validation"]),
+               "validation_loss": log_loss(validation.label, scores["validation"]),
                "best_epoch": state["best_epoch"], "epochs_run": len(state["epochs"]),
                "seconds": round(time.monotonic() - started, 1)}
+    epochs = [dict(row, **({"test_loss": metrics["test_loss"], "test_auc": metrics["test_auc"]}
+                           if row["epoch"] == state["best_epoch"] else {})) for row in state["epochs"]]
     dataset_metadata = {
         "source": dataset_uri, "files": file_info, "content_sha256": content_sha256,
         "provenance": read_provenance(dataset_uri),  # query, parameters, engine, job ids
-        "rows_read": loaded.rows_read, "sample_rows": config.sample_rows, "nulls": loaded.nulls,
+        "rows_read": rows_read, "sample_rows": config.sample_rows, "nulls": nulls,
         "columns": {"label": config.label_column, "id": config.id_column,
                     "categorical": list(config.categorical_columns),
                     "numeric": list(config.numeric_columns), "text": config.text_column},
         **prepared.summary}
     config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,
                      "result": metrics}
-    zip_uri = _package(model, package, run_dir, run_uri, state["epochs"], config_record,
-                       dataset_metadata)
+    model = with_front_end(core, build_front_end(config, prepared.shapes), config)
+    zip_uri = _package(model, core, prepared.shapes, package, run_dir, run_uri, epochs,
+                       config_record, dataset_metadata)
     shutil.rmtree(checkpoints)
     shutil.rmtree(package)
     if storage.is_gcs(output_uri):  # published: the local work folder has served its purpose
         shutil.rmtree(run_dir)
-    log.info("model zip %s: test AUC %.4f, test loss %.4f (best epoch %d of %d)", zip_uri,
-             metrics["test_auc"], metrics["test_loss"], metrics["best_epoch"], metrics["epochs_run"])
+    log.info("model zip %s: test AUC %.4f, test loss %.4f (best epoch %d of %d, validation AUC %.4f)",
+             zip_uri, metrics["test_auc"], metrics["test_loss"], metrics["best_epoch"],
+             metrics["epochs_run"], metrics["validation_auc"])
     return TrainResult(zip_uri, run_dir.name, metrics, resumed_at)
 
 
@@ -146,12 +170,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, "train_loss": logs["loss"], "train_auc": logs["auc"],
-               "test_loss": logs["val_loss"], "test_auc": logs["val_auc"],
+               "validation_loss": logs["val_loss"], "validation_auc": logs["val_auc"],
                "seconds": round(time.monotonic() - self.started, 3)}
         state = self.state
         state["epochs"].append(row)
-        if row["test_auc"] > state["best_auc"]:
-            state["best_auc"], state["best_epoch"], state["wait"] = row["test_auc"], row["epoch"], 0
+        if row["validation_auc"] > state["best_auc"]:
+            state["best_auc"], state["best_epoch"], state["wait"] = row["validation_auc"], row["epoch"], 0
             _atomic_save(self.model.save_weights, self.folder / "best.weights.h5")
         else:
             state["wait"] += 1
@@ -182,7 +206,7 @@ def _read_state(folder: Path) -> dict:
             "checkpoint": None}
 
 
-def _package(model, package: Path, run_dir: Path, run_uri: str, epochs: list[dict],
+def _package(model, core, shapes, package: Path, run_dir: Path, run_uri: str, epochs: list[dict],
              config_record: dict, dataset_metadata: dict) -> str:
     """Fill the package folder with every file of the model zip, then publish it to `run_uri`.
 
@@ -191,11 +215,13 @@ def _package(model, package: Path, run_dir: Path, run_uri: str, epochs: list[dic
     package.mkdir(parents=True, exist_ok=True)
     model_zip.export_saved_model(model, package / "saved_model")
     model.save(package / "model.keras")
+    core.save(package / "core.keras")  # the numeric core alone, for inference optimisation
+    storage.write_json_atomically(package / "front_end.json", shapes.to_dict())  # its tables
     storage.write_json_atomically(package / "config.json", config_record)
     storage.write_json_atomically(package / "dataset_metadata.json", dataset_metadata)
     storage.write_json_atomically(package / "environment.json", describe_environment())
     with open(package / "metrics.csv", "w", newline="") as stream:
-        writer = csv.DictWriter(stream, METRIC_COLUMNS)
+        writer = csv.DictWriter(stream, METRIC_COLUMNS, restval="")
         writer.writeheader()
         writer.writerows(epochs)
     title = f"{config_record['variant']} ({config_record['values']['network']}) run {run_dir.name}"

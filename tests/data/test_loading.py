@@ -2,6 +2,7 @@
 import gzip
 import json
 
+import numpy as np
 import pytest
 
 from data.fixture import FIXTURE_PATH
@@ -17,11 +18,38 @@ def load(path, config=CONFIG):
     return load_rows(dataset_files(str(path)), config)
 
 
-def test_fixture_loads_with_the_configured_columns():
-    frame = load(FIXTURE_PATH).frame
-    assert len(frame) == 2000
-    assert set(CONFIG.categorical_columns) <= set(frame.columns)
-    assert "event_date" not in frame.columns  # columns the config does not use are dropped
+def decoded(loaded, column) -> list[str]:
+    """A loaded string column as its values again."""
+    strings = loaded.strings[column]
+    return [strings.values[code] for code in strings.codes]
+
+
+def as_rows(loaded) -> list[tuple]:
+    """Every row's loaded values, for comparing two loads."""
+    columns = [decoded(loaded, c) for c in loaded.strings]
+    columns += [list(map(repr, v)) for v in loaded.numbers.values()] + [list(loaded.label)]
+    return list(zip(*columns))
+
+
+def test_fixture_loads_the_configured_columns_as_compact_arrays():
+    loaded = load(FIXTURE_PATH)
+    assert loaded.rows == 2000 == loaded.rows_read
+    assert set(loaded.strings) == set(CONFIG.categorical_columns) | {CONFIG.text_column}
+    assert set(loaded.numbers) == set(CONFIG.numeric_columns)  # event_date, impression_id: never read
+    assert all(s.codes.dtype == np.int32 for s in loaded.strings.values())
+    assert all(v.dtype == np.float32 for v in loaded.numbers.values())
+    rows = fixture_rows()
+    assert decoded(loaded, "item_id") == [r["item_id"] for r in rows]
+    assert np.allclose(loaded.numbers["price"], [r["price"] for r in rows])
+    assert loaded.label.tolist() == [r["booked"] for r in rows]
+
+
+def test_a_file_larger_than_a_block_is_read_block_by_block(tmp_path, monkeypatch):
+    import data.loading
+
+    monkeypatch.setattr(data.loading, "BLOCK_BYTES", 4096)  # ~15 rows a block
+    path = write_ndjson(tmp_path / "d.json", fixture_rows(500))
+    assert as_rows(load(path)) == as_rows(load(FIXTURE_PATH).take(np.arange(500)))
 
 
 def test_glob_of_gzipped_shards_equals_the_single_file(tmp_path):
@@ -29,16 +57,16 @@ def test_glob_of_gzipped_shards_equals_the_single_file(tmp_path):
     for i in range(3):
         with gzip.open(tmp_path / f"part-{i:05d}.json.gz", "wt") as stream:
             stream.writelines(line + "\n" for line in map(json.dumps, rows[i * 100:(i + 1) * 100]))
-    sharded = load(tmp_path / "part-*.json.gz").frame
-    single = load(write_ndjson(tmp_path / "all.json", rows)).frame
-    assert len(sharded) == 300
-    assert sharded.equals(single)
+    sharded = load(tmp_path / "part-*.json.gz")
+    single = load(write_ndjson(tmp_path / "all.json", rows))
+    assert sharded.rows == 300
+    assert as_rows(sharded) == as_rows(single)
 
 
 def test_folder_of_shards_is_a_dataset(tmp_path):
     write_ndjson(tmp_path / "a.json", fixture_rows(50))
     write_ndjson(tmp_path / "b.json", fixture_rows(70)[50:])
-    assert len(load(tmp_path).frame) == 70
+    assert load(tmp_path).rows == 70
 
 
 def test_missing_dataset_says_what_to_pass(tmp_path):
@@ -108,10 +136,9 @@ def test_null_features_follow_the_policy(tmp_path):
     rows[0].update(country=None, title=None, price=None)
     del rows[1]["language"]  # absent from one row only: a null, not a missing column
     loaded = load(write_ndjson(tmp_path / "nulls.json", rows))
-    frame = loaded.frame
-    assert frame.loc[0, "country"] == "" and frame.loc[0, "title"] == ""
-    assert frame.loc[1, "language"] == ""
-    assert frame["price"].isna().sum() == 1  # filled with the training mean in preparation
+    assert decoded(loaded, "country")[0] == "" and decoded(loaded, "title")[0] == ""
+    assert decoded(loaded, "language")[1] == ""
+    assert np.isnan(loaded.numbers["price"]).sum() == 1  # the training mean, in the front end
     assert loaded.nulls["country"] == 1 and loaded.nulls["language"] == 1
 
 
@@ -122,10 +149,13 @@ def test_sample_rows_takes_a_seeded_uniform_sample_across_shards(tmp_path):
     config = config_for("deep_v1", sample_rows=300).config
     first = load(tmp_path, config)
     again = load(tmp_path, config)
-    assert len(first.frame) == 300 and first.rows_read == 1000
-    assert first.frame.equals(again.frame)
-    ids = set(first.frame["impression_id"])
-    per_shard = [len(ids & {r["impression_id"] for r in rows[i * 250:(i + 1) * 250]}) for i in range(4)]
+    assert first.rows == 300 and first.rows_read == 1000
+    assert as_rows(first) == as_rows(again)
+    # lead_time_days * 1e4 + price tells the fixture's rows apart well enough to find their shard
+    key = lambda price, lead: round(price * 100) * 1000 + int(lead)  # noqa: E731
+    sampled = {key(p, l) for p, l in zip(first.numbers["price"], first.numbers["lead_time_days"])}
+    per_shard = [len(sampled & {key(r["price"], r["lead_time_days"]) for r in rows[i * 250:(i + 1) * 250]})
+                 for i in range(4)]
     assert all(40 <= n <= 110 for n in per_shard), per_shard  # every shard represented
 
 
@@ -134,4 +164,4 @@ def test_empty_shards_are_skipped_but_an_empty_dataset_is_an_error(tmp_path):
     with pytest.raises(DataError, match="the dataset has no rows: 1 empty file"):
         load(tmp_path)
     write_ndjson(tmp_path / "part-1.json", fixture_rows(30))
-    assert len(load(tmp_path).frame) == 30
+    assert load(tmp_path).rows == 30

@@ -1,42 +1,70 @@
-"""Split, vocabularies, embedding sizes and statistics: the DatasetShapes the builders use."""
+"""The front end: three seeded splits, tables fitted on train only, every row encoded once."""
+import numpy as np
 import pandas as pd
 import pytest
 
+from data.fixture import FIXTURE_PATH
 from data.loading import load_rows
-from data.preparation import embedding_dim, prepare, tokenize
+from data.preparation import embedding_dim, prepare, split_indices, standardize, tokenize
 from netfab.errors import DataError
 from netfab.storage import dataset_files
 from tests.helpers import config_for, fixture_rows, write_ndjson
-from data.fixture import FIXTURE_PATH
 
 CONFIG = config_for("deep_v1").config
 
 
-@pytest.fixture(scope="module")
-def fixture_frame():
-    return load_rows(dataset_files(str(FIXTURE_PATH)), CONFIG).frame
+def load(config=CONFIG, rows=None, tmp_path=None):
+    path = FIXTURE_PATH if rows is None else write_ndjson(tmp_path / "d.json", rows)
+    return load_rows(dataset_files(str(path)), config)
 
 
-def test_split_is_seeded_and_sized(fixture_frame):
-    first, again = prepare(fixture_frame, CONFIG), prepare(fixture_frame, CONFIG)
-    assert (len(first.train), len(first.test)) == (1600, 400)
-    assert first.test["impression_id"].tolist() == again.test["impression_id"].tolist()
-    other = prepare(fixture_frame, config_for("deep_v1", seed=1).config)
-    assert other.test["impression_id"].tolist() != first.test["impression_id"].tolist()
-    assert not set(first.train["impression_id"]) & set(first.test["impression_id"])
+def test_three_splits_are_seeded_disjoint_and_sized():
+    first, again = split_indices(2000, CONFIG), split_indices(2000, CONFIG)
+    assert {k: len(v) for k, v in first.items()} == {"train": 1600, "validation": 200, "test": 200}
+    assert all(np.array_equal(first[k], again[k]) for k in first)  # same seed, same rows
+    other = split_indices(2000, config_for("deep_v1", seed=1).config)
+    assert not np.array_equal(other["test"], first["test"])
+    together = np.concatenate(list(first.values()))
+    assert len(np.unique(together)) == 2000  # disjoint, and every row in one split
+    shares = split_indices(2000, config_for("deep_v1", validation_fraction=0.25, test_fraction=0.05).config)
+    assert {k: len(v) for k, v in shares.items()} == {"train": 1400, "validation": 500, "test": 100}
 
 
-def test_vocabularies_come_from_the_train_split_only(fixture_frame):
-    prepared = prepare(fixture_frame, CONFIG)
+def test_prepared_splits_hold_the_rows_of_their_indices():
+    loaded = load()
+    labels = loaded.label.copy()
+    prepared = prepare(loaded, CONFIG)
+    index = split_indices(2000, CONFIG)
+    for name in ("train", "validation", "test"):
+        split = getattr(prepared, name)
+        assert np.array_equal(split.label, labels[index[name]])
+        assert all(len(v) == len(split) for v in split.features.values())
+    assert prepared.summary["rows"] == {"total": 2000, "train": 1600, "validation": 200, "test": 200}
+
+
+def test_vocabularies_come_from_the_train_split_only():
+    train_items = {r["item_id"] for i, r in enumerate(fixture_rows()) if i in set(split_indices(2000, CONFIG)["train"])}
+    prepared = prepare(load(), CONFIG)
     vocab = set(prepared.shapes.vocabularies["item_id"])
-    assert vocab == set(prepared.train["item_id"])
+    assert vocab == train_items
     assert prepared.shapes.cardinality("item_id") == len(vocab) + 1
     assert prepared.summary["test_oov_rate"]["item_id"] > 0  # unseen items exist in test
+    assert (prepared.test.features["item_id"] == 0).mean() == prepared.summary["test_oov_rate"]["item_id"]
 
 
-def test_vocabulary_limits_are_applied(fixture_frame):
+def test_ids_follow_the_vocabulary_rank_and_unseen_values_are_zero():
+    prepared = prepare(load(), CONFIG)
+    vocabulary = prepared.shapes.vocabularies["device"]
+    rows = fixture_rows()
+    test_rows = [rows[i] for i in split_indices(2000, CONFIG)["test"]]
+    expected = [vocabulary.index(r["device"]) + 1 for r in test_rows]
+    assert prepared.test.features["device"].tolist() == expected
+    assert prepared.test.features["device"].dtype == np.int32
+
+
+def test_vocabulary_limits_are_applied():
     config = config_for("deep_v1", max_vocab_size=50, min_category_count=2).config
-    shapes = prepare(fixture_frame, config).shapes
+    shapes = prepare(load(config), config).shapes
     assert len(shapes.vocabularies["item_id"]) == 50
     assert len(shapes.vocabularies["device"]) == 3
 
@@ -50,32 +78,49 @@ def test_fixed_embedding_dim_wins_over_the_rule():
     assert embedding_dim(5000, config_for("deep_v1", embedding_dim=7).config) == 7
 
 
-def test_numeric_nulls_are_filled_with_the_training_mean(tmp_path):
+def test_numbers_are_standardised_and_a_null_is_the_training_mean(tmp_path):
     rows = fixture_rows(200)
     for row in rows[:20]:
         row["rating"] = None
-    frame = load_rows(dataset_files(str(write_ndjson(tmp_path / "d.json", rows))), CONFIG).frame
-    prepared = prepare(frame, CONFIG)
-    mean = prepared.shapes.numeric_mean["rating"]
-    both = pd.concat([prepared.train, prepared.test])
-    assert both["rating"].notna().all()
-    assert (both["rating"] == mean).sum() >= 20
+    prepared = prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)
+    ratings = np.concatenate([getattr(prepared, n).features["rating"] for n in ("train", "validation", "test")])
+    assert not np.isnan(ratings).any()
+    assert (ratings == 0).sum() >= 20  # (mean - mean) / std
+    assert abs(prepared.train.features["rating"].mean()) < 0.1  # the train split is centred
+    assert standardize(np.array([1.0, np.nan], np.float32), 1.0, 4.0).tolist() == [0.0, 0.0]
 
 
 def test_text_tokens_match_keras_standardisation():
     assert tokenize(pd.Series(["Cozy, Sunny-Loft near the BEACH!"]))[0] == ["cozy", "sunnyloft", "near", "the", "beach"]
 
 
+def test_text_becomes_padded_token_ids():
+    prepared = prepare(load(), CONFIG)
+    tokens = prepared.train.features["title"]
+    assert tokens.shape == (1600, CONFIG.text_max_tokens) and tokens.dtype == np.int32
+    vocabulary = prepared.shapes.text_vocabulary
+    first = fixture_rows()[split_indices(2000, CONFIG)["train"][0]]["title"]
+    words = tokenize(pd.Series([first]))[0]
+    expected = [vocabulary.index(w) + 2 if w in vocabulary else 1 for w in words]
+    assert tokens[0].tolist() == (expected + [0] * CONFIG.text_max_tokens)[:CONFIG.text_max_tokens]
+
+
 def test_too_few_rows_for_a_split_is_an_error(tmp_path):
-    frame = load_rows(dataset_files(str(write_ndjson(tmp_path / "d.json", fixture_rows(20)))), CONFIG).frame
-    with pytest.raises(DataError, match="each side needs 10"):
-        prepare(frame, CONFIG)
+    with pytest.raises(DataError, match="train/validation/test split of 16/2/2 .* each split needs 10"):
+        prepare(load(rows=fixture_rows(20), tmp_path=tmp_path), CONFIG)
 
 
 def test_single_class_split_is_an_error(tmp_path):
-    rows = fixture_rows(100)
+    rows = fixture_rows(300)
     for row in rows:
         row["booked"] = 0
-    frame = load_rows(dataset_files(str(write_ndjson(tmp_path / "d.json", rows))), CONFIG).frame
     with pytest.raises(DataError, match="only label 0"):
-        prepare(frame, CONFIG)
+        prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)
+
+
+def test_a_column_empty_in_every_row_is_named(tmp_path):
+    rows = fixture_rows(200)
+    for row in rows:
+        row["language"] = None
+    with pytest.raises(DataError, match="categorical column 'language' has no value in the training split"):
+        prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)

@@ -1,4 +1,4 @@
-"""The one training path: the zip it writes, same seed same metrics, and resume after a kill."""
+"""The one training path: the zip it writes, honest splits, same seed same metrics, resume after a kill."""
 import csv
 import json
 import signal
@@ -30,15 +30,35 @@ def test_zip_records_config_dataset_and_metrics(trained_zip):
     assert config["variant"] == "deep_v1" and config["sources"]["epochs"] == "env"
     assert config["values"]["epochs"] == 3
     dataset = model_zip.read_json_member(trained_zip, "dataset_metadata.json")
-    assert dataset["rows"] == {"total": 2000, "train": 1600, "test": 400}
+    assert dataset["rows"] == {"total": 2000, "train": 1600, "validation": 200, "test": 200}
+    assert dataset["fractions"] == {"validation": 0.1, "test": 0.1}
     assert dataset["cardinalities"]["item_id"] > 400
     assert 0.2 < dataset["label_rate"]["train"] < 0.5
     assert len(dataset["content_sha256"]) == 64
     epochs = epochs_of(trained_zip)
     assert [row["epoch"] for row in epochs] == ["1", "2", "3"]
-    assert set(epochs[0]) == {"epoch", "train_loss", "train_auc", "test_loss", "test_auc"}
+    assert set(epochs[0]) == {"epoch", "train_loss", "train_auc", "validation_loss", "validation_auc",
+                              "test_loss", "test_auc"}
     environment = model_zip.read_json_member(trained_zip, "environment.json")
     assert environment["tensorflow"].startswith("2.21") and environment["device"] == "CPU"
+
+
+def test_validation_chooses_the_epoch_and_test_is_scored_once(trained_zip):
+    result = model_zip.read_json_member(trained_zip, "config.json")["result"]
+    epochs = epochs_of(trained_zip)
+    best = max(epochs, key=lambda row: float(row["validation_auc"]))
+    assert result["best_epoch"] == int(best["epoch"])
+    # the test figures appear once: on the chosen epoch's row, from the exact scoring at the end
+    assert [row["epoch"] for row in epochs if row["test_auc"]] == [best["epoch"]]
+    assert float(best["test_auc"]) == result["test_auc"] and 0.5 < result["test_auc"] <= 1
+    assert abs(result["validation_auc"] - float(best["validation_auc"])) < 0.02  # exact vs Keras's
+
+
+def test_zip_carries_the_core_and_the_front_ends_tables(trained_zip):
+    shapes = model_zip.read_json_member(trained_zip, "front_end.json")
+    assert set(shapes) == {"vocabularies", "embedding_dims", "numeric_mean", "numeric_variance",
+                           "text_vocabulary", "text_max_tokens"}
+    assert "core.keras" in zipfile.ZipFile(trained_zip).namelist()
 
 
 def test_metrics_png_and_csv_sit_beside_the_zip(trained_zip):

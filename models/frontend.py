@@ -1,0 +1,103 @@
+"""The front end as Keras layers: raw row values in, the numeric core's inputs out.
+
+    from models.frontend import build_front_end, with_front_end
+    front = build_front_end(config, shapes)        # raw columns -> ids, standardised numbers, token ids
+    model = with_front_end(core, front, config)    # what the model zip exports: raw rows in
+
+Training does not run these layers row by row: data/preparation.py applies the same tables once
+to every row (calling string_lookup and text_vectorization below on the distinct values), and the
+core trains on the compact arrays. The exported model chains the front end and the core, so a
+served model still takes the raw JSON rows training read, and gives the core's scores.
+"""
+import keras
+
+
+def string_lookup(vocabulary: list[str], name: str | None = None):
+    """Value -> 1 + its rank in `vocabulary`; anything else ("", unseen) -> 0."""
+    return keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1, name=name)
+
+
+def text_vectorization(vocabulary: list[str], max_tokens: int, name: str | None = None):
+    """Text -> token ids, padded with 0 to max_tokens (1 is the OOV token)."""
+    return keras.layers.TextVectorization(
+        vocabulary=vocabulary, standardize="lower_and_strip_punctuation", split="whitespace",
+        output_sequence_length=max_tokens, name=name)
+
+
+@keras.saving.register_keras_serializable(package="netfab")
+class Standardize(keras.layers.Layer):
+    """(x - mean) / std of the training split, and a null (NaN) becomes 0: the training mean."""
+
+    def __init__(self, mean: float, variance: float, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.variance = float(mean), float(variance)
+
+    def call(self, x):
+        std = keras.ops.maximum(keras.ops.sqrt(keras.ops.cast(self.variance, "float32")), 1e-7)
+        scaled = (x - keras.ops.cast(self.mean, "float32")) / std
+        return keras.ops.where(keras.ops.isnan(scaled), keras.ops.zeros_like(scaled), scaled)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "variance": self.variance}
+
+
+@keras.saving.register_keras_serializable(package="netfab")
+class PerDistinctText(keras.layers.Wrapper):
+    """Runs the wrapped layer once per distinct text of a 1-D batch and gives each row its result.
+
+    Text belongs to the item, so titles repeat across rows: tokenising only the distinct ones is
+    exact and much cheaper when serving large batches.
+    """
+
+    def call(self, inputs):
+        import tensorflow as tf  # string ops: this layer runs on the TensorFlow backend only
+
+        distinct, row_to_distinct = tf.unique(inputs)
+        return tf.gather(self.layer(distinct), row_to_distinct)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+
+def raw_inputs(config) -> dict:
+    """One named input per raw feature column: what the exported model's signature takes."""
+    inputs = {c: keras.Input(shape=(), dtype="string", name=c) for c in config.categorical_columns}
+    inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
+    if config.text_column:
+        inputs[config.text_column] = keras.Input(shape=(), dtype="string", name=config.text_column)
+    return inputs
+
+
+def raw_columns(rows: list[dict], config) -> dict:
+    """JSON rows as the raw inputs' numpy columns: a null string is "", a null number NaN (which
+    the front end turns into the training mean): the same values the exported signature is fed."""
+    import numpy as np
+
+    columns = {c: np.array(["" if row.get(c) is None else str(row[c]) for row in rows], dtype=object)
+               for c in config.categorical_columns + ((config.text_column,) if config.text_column else ())}
+    columns.update({c: np.array([np.nan if row.get(c) is None else row[c] for row in rows], dtype=np.float32)
+                    for c in config.numeric_columns})
+    return columns
+
+
+def build_front_end(config, shapes) -> keras.Model:
+    """raw columns -> {column: core input}, with the training split's tables (data/preparation.py)."""
+    inputs = raw_inputs(config)
+    outputs = {}
+    for column in config.categorical_columns:
+        ids = string_lookup(shapes.vocabularies[column], name=f"lookup_{column}")(inputs[column])
+        outputs[column] = keras.ops.cast(ids, "int32")
+    for column in config.numeric_columns:
+        outputs[column] = Standardize(shapes.numeric_mean[column], shapes.numeric_variance[column],
+                                      name=f"standardize_{column}")(inputs[column])
+    if config.text_column:
+        tokenize = text_vectorization(shapes.text_vocabulary, shapes.text_max_tokens, name="tokenize_text")
+        tokens = PerDistinctText(tokenize, name="per_distinct_text")(inputs[config.text_column])
+        outputs[config.text_column] = keras.ops.cast(tokens, "int32")
+    return keras.Model(inputs, outputs, name="front_end")
+
+
+def with_front_end(core: keras.Model, front_end: keras.Model, config) -> keras.Model:
+    """Raw rows in, the core's probability out: the model a zip exports."""
+    inputs = raw_inputs(config)
+    return keras.Model(inputs, core(front_end(inputs)), name=f"{core.name}_raw")
