@@ -51,7 +51,7 @@ class NetConfig:
 
     # --- optimisation ------------------------------------------------------------------
     learning_rate: float = 0.003  # Adam step size
-    batch_size: int = 128  # rows per step
+    batch_size: int = 1024  # rows per step; chosen by benchmarks/batch_size.py (docs/training.md)
     steps_per_execution: int = 16  # steps Keras runs per call into TensorFlow: fewer Python round trips
     epochs: int = 20  # upper bound; early stopping usually ends sooner
     early_stopping_patience: int = 4  # epochs without a better validation AUC; 0 = off

@@ -73,7 +73,7 @@ def main() -> None:
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for axis, name in zip(axes, dict.fromkeys(n for n, _, _ in rows)):
         points = [(s, r) for n, s, r in rows if n == name]
-        axis.plot([r["seconds"] for _, r in points], [r["validation_auc"] for _, r in points], marker="o")
+        axis.plot([r["seconds"] for _, r in points], [r["validation_auc"] for _, r in points], marker="o", linestyle="")
         for size, r in points:
             axis.annotate(str(size), (r["seconds"], r["validation_auc"]), textcoords="offset points", xytext=(4, 4))
         axis.set_title(name)

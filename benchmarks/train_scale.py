@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1000000,5000000", help="comma-separated dataset sizes")
     parser.add_argument("--batch-size", type=int, default=None, help="default: netconfig.py's")
+    parser.add_argument("--steps-per-execution", type=int, default=None, help="default: netconfig.py's")
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each, alternating")
     parser.add_argument("--variant", default="deep_v1")
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "netfab-bench"),
@@ -92,6 +93,8 @@ def main() -> None:
     env.update(NET_EPOCHS="1", PYTHONPATH=str(PROJECT))
     if args.batch_size:
         env["NET_BATCH_SIZE"] = str(args.batch_size)
+    if args.steps_per_execution:
+        env["NET_STEPS_PER_EXECUTION"] = str(args.steps_per_execution)
     table = []
     for size in (int(s) for s in args.rows.split(",")):
         rows_file = Path(args.data_dir) / f"rows_{size}.json"
@@ -111,7 +114,8 @@ def main() -> None:
                       f"({time.monotonic() - started:.0f} s)", flush=True)
             table.append((size, mb, result["fab train"], result["plain Keras"]))
 
-    print(f"\n{args.variant}, batch size {env.get('NET_BATCH_SIZE', 'default')}, one epoch, {os.cpu_count()} cores")
+    print(f"\n{args.variant}, batch size {env.get('NET_BATCH_SIZE', 'default')}, steps per execution "
+          f"{env.get('NET_STEPS_PER_EXECUTION', 'default')}, one epoch, {os.cpu_count()} cores")
     print(f"{'rows':>10} {'file MB':>8} {'load s':>7} {'fab train rows/s':>17} {'plain Keras rows/s':>19} "
           f"{'ratio':>6} {'peak RSS GB':>12} {'RSS/file':>9} {'val AUC':>8} {'test AUC':>9}")
     for size, mb, ours, limit in table:

@@ -48,7 +48,7 @@ def main() -> None:
     probe = ("import time; t0 = time.perf_counter(); import netfab.train.loop; t1 = time.perf_counter(); "
              "from netfab.config import load_config; from data.loading import load_rows; "
              "from data.preparation import prepare; from netfab.storage import dataset_files; "
-             "c = load_config().config; prepare(load_rows(dataset_files('data/fixtures/sanity_2k.json'), c).frame, c); "
+             "c = load_config().config; prepare(load_rows(dataset_files('data/fixtures/sanity_2k.json'), c), c); "
              "print(t1 - t0, time.perf_counter() - t1)")
     start = time.perf_counter()
     inside = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, env=env, check=True,

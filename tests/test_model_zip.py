@@ -87,7 +87,7 @@ def test_fab_inspect_prints_the_summary(trained_zip):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "manifest OK" in out and "variant     deep_v1" in out
-    assert "2000 (1600 train / 400 test)" in out and "tensorflow 2.21" in out
+    assert "2000 (1600 train / 200 validation / 200 test)" in out and "tensorflow 2.21" in out
     assert "test AUC 0." in out
 
 

@@ -93,7 +93,7 @@ def test_dry_run_query_and_extract_jobs(bigquery, gcs, compression, suffix):
     # The export, as BigQuery encodes it, loads for training: the query's casts are what make it so.
     loaded = load_rows(storage.dataset_files(out), load_config().config)
     assert loaded.rows_read == result.rows == sidecar["rows"] > 500
-    assert set(loaded.frame["booked"].unique()) == {0, 1}
+    assert set(loaded.label.tolist()) == {0, 1}
 
 
 def test_dry_run_option_stops_after_the_dry_run(bigquery, gcs):
