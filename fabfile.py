@@ -110,9 +110,10 @@ def fixture(c, rows=2000, seed=7, out=None):
 def inspect(c, model):
     """Verify a model zip's manifest and print its summary."""
     with exit_on_user_error():
-        from netfab.model_zip import describe_package
+        from netfab.model_zip import ModelZip
 
-        print(describe_package(model))
+        with ModelZip(model) as package:
+            print(package.describe())
 
 
 _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per host: run it once

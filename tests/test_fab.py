@@ -17,8 +17,8 @@ def test_fab_train_prints_the_zip_and_its_metrics(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     zip_uri = re.search(r"^model zip: (\S+)$", result.stdout, re.M).group(1)
     assert zip_uri.startswith(str(tmp_path / "deep_v1"))
-    model_zip.verify_package(zip_uri)
     assert re.search(r"^test AUC 0\.\d{4}  test loss", result.stdout, re.M)
+    model_zip.ModelZip(zip_uri).close()  # verified on opening
 
 
 def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):

