@@ -1,4 +1,5 @@
 """The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
+import json
 import re
 
 from netfab import model_zip
@@ -12,13 +13,19 @@ def test_fab_lists_every_task_with_help():
         assert re.search(rf"^\s+{name}\s+\S", result.stdout, re.M), name
 
 
-def test_fab_train_prints_the_zip_and_its_metrics(tmp_path):
-    result = run_fab("train", f"--output={tmp_path}", env={"NET_EPOCHS": "2"})
+def test_fab_train_prints_the_zip_and_its_metrics_and_writes_the_result_file(tmp_path):
+    result = run_fab("train", f"--output={tmp_path}", f"--result={tmp_path / 'result.json'}",
+                     env={"NET_EPOCHS": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
     zip_uri = re.search(r"^model zip: (\S+)$", result.stdout, re.M).group(1)
     assert zip_uri.startswith(str(tmp_path / "deep_v1"))
     assert re.search(r"^test AUC 0\.\d{4}  test loss", result.stdout, re.M)
-    model_zip.ModelZip(zip_uri).close()  # verified on opening
+    with model_zip.ModelZip(zip_uri) as package:  # verified on opening
+        trained = package.json("config.json")
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written == {"zip_uri": zip_uri, "run_id": trained["run_id"], "metrics": trained["result"],
+                       "resumed_at_epoch": 0}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
 def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
