@@ -2,6 +2,8 @@
 import json
 import re
 
+import pytest
+
 from netfab import model_zip
 from tests.helpers import run_fab
 
@@ -37,6 +39,7 @@ def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
     assert not list(tmp_path.glob("deep_v1"))  # nothing written
 
 
+@pytest.mark.slow  # trains every variant
 def test_fab_ci_trains_and_verifies_every_variant(tmp_path):
     result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.70", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -47,6 +50,7 @@ def test_fab_ci_trains_and_verifies_every_variant(tmp_path):
     assert len(list(tmp_path.glob("*/*/model.zip"))) == 2
 
 
+@pytest.mark.slow  # trains every variant
 def test_fab_ci_fails_when_a_variant_misses_the_floor(tmp_path):
     result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.99", env={"NET_EPOCHS": "1"},
                      timeout=900)

@@ -19,6 +19,8 @@ from netfab.deploy.images import ImageError, build_image, docker_client
 from tests.helpers import PROJECT, fab_command, project_copy, run_fab, user_env, write_ndjson
 from tests.deploy.local_base_image import ensure_local_base_image
 
+# Needs a real Docker engine and takes minutes: out of the everyday tier.
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TAG = "netfab-test:cpu"
 DEPENDENCY_STEP = "pip install -r requirements.txt"
 

@@ -187,6 +187,7 @@ def test_metrics_show_latency_batches_cache_and_version(server):
     assert metrics["request_seconds"]["p99"] > 0
 
 
+@pytest.mark.slow  # waits for the request parser's compilation
 def test_large_bodies_are_read_by_the_compiled_parser_alike_and_share_the_cache(server, direct_scores):
     """Bodies over 16 KB go through netfab.serve.request_parser once it is ready (compiled in the background)."""
     rows = [dict(row, price=300 + i / 7) for i, row in enumerate(fixture_rows(300))]  # not in the cache

@@ -6,6 +6,8 @@ import subprocess
 import time
 import zipfile
 
+import pytest
+
 from data.fixture import FIXTURE_PATH, write_fixture
 from netfab import model_zip
 from netfab.train.loop import train
@@ -49,6 +51,7 @@ def test_metrics_png_and_csv_sit_beside_the_zip(trained_zip):
     assert (run_dir / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # two trainings
 def test_same_seed_gives_the_same_metrics(tmp_path):
     runs = [train(config_for("deep_v1", epochs=2), str(FIXTURE_PATH), str(tmp_path / name))
             for name in ("a", "b")]
@@ -56,6 +59,7 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
     assert runs[0].metrics["test_auc"] == runs[1].metrics["test_auc"]
 
 
+@pytest.mark.slow  # two trainings
 def test_killed_run_resumes_instead_of_starting_over(tmp_path):
     dataset = tmp_path / "20k.json"
     write_fixture(dataset, 20000, seed=3)

@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from data.warehouse import write_warehouse
 from netfab import storage
 from netfab import model_zip
@@ -14,6 +16,8 @@ from netfab.config import load_config
 from netfab.dataset.make import make_dataset
 from tests.helpers import PROJECT, fab_command, run_fab, user_env
 
+# Each test runs the whole flow (warehouse or bucket, dataset, trainings): out of the everyday tier.
+pytestmark = pytest.mark.slow
 FAST = {"NET_EPOCHS": "2"}
 
 
