@@ -48,14 +48,18 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
         return _in_container(["train", f"--variant={variant}"], output, dataset, device, image)
     _setup_logging()
     with exit_on_user_error():
+        from netfab import storage
         from netfab.config import load_config
+
+        if result and not storage.local_path(result).parent.is_dir():  # found before training, not after
+            from netfab.errors import NetfabError
+
+            raise NetfabError(f"--result={result}: its folder does not exist; create it or pick another path")
         from netfab.train.loop import train as run_training
 
         run = run_training(load_config(variant), dataset or _fixture_path(), output)
         if result:  # for programs (a tuning trial): whole or absent, so never half a record
             import dataclasses
-
-            from netfab import storage
 
             storage.write_json_atomically(storage.local_path(result), dataclasses.asdict(run))
     m = run.metrics

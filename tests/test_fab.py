@@ -30,6 +30,13 @@ def test_fab_train_prints_the_zip_and_its_metrics_and_writes_the_result_file(tmp
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
+def test_fab_train_refuses_a_result_file_it_could_not_write_before_training(tmp_path):
+    result = run_fab("train", f"--output={tmp_path}", f"--result={tmp_path / 'no' / 'result.json'}")
+    assert result.returncode == 1
+    assert "--result=" in result.stderr and "its folder does not exist" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())  # nothing trained
+
+
 def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
     (tmp_path / "bad.json").write_text('{"country": "FR"\n')
     result = run_fab("train", f"--dataset={tmp_path / 'bad.json'}", f"--output={tmp_path}")
