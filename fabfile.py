@@ -34,20 +34,36 @@ def _fixture_path() -> str:
             "output": "where model zips go: <output>/<variant>/<run_id>/model.zip (default ./artifacts)",
             "docker": "train inside the training image (fab build-image first); see docs/docker.md",
             "device": "with --docker: cpu or gpu (gpu needs the NVIDIA Container Toolkit)",
-            "image": "with --docker: the image tag (default netfab:<device>)"})
+            "image": "with --docker: the image tag (default netfab:<device>)",
+            "result": "also write the run's result as JSON here: zip URI, run id, metrics"})
 def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts", docker=False,
-          device="cpu", image=None):
+          device="cpu", image=None, result=None):
     """Train a variant on a dataset and write its model zip."""
     if docker:
+        if result:  # the container sees only the output folder; the file would be lost in it
+            from invoke.exceptions import Exit
+
+            raise Exit("error: --result is not supported with --docker; run without --docker, "
+                       "or read the zip's config.json (fab inspect)")
         return _in_container(["train", f"--variant={variant}"], output, dataset, device, image)
     _setup_logging()
     with exit_on_user_error():
+        from netfab import storage
         from netfab.config import load_config
+
+        if result and not storage.local_path(result).parent.is_dir():  # found before training, not after
+            from netfab.errors import NetfabError
+
+            raise NetfabError(f"--result={result}: its folder does not exist; create it or pick another path")
         from netfab.train.loop import train as run_training
 
-        result = run_training(load_config(variant), dataset or _fixture_path(), output)
-    m = result.metrics
-    print(f"model zip: {result.zip_uri}")
+        run = run_training(load_config(variant), dataset or _fixture_path(), output)
+        if result:  # for programs (a tuning trial): whole or absent, so never half a record
+            import dataclasses
+
+            storage.write_json_atomically(storage.local_path(result), dataclasses.asdict(run))
+    m = run.metrics
+    print(f"model zip: {run.zip_uri}")
     print(f"test AUC {m['test_auc']:.4f}  test loss {m['test_loss']:.4f}  "
           f"best epoch {m['best_epoch']} of {m['epochs_run']} (validation AUC {m['validation_auc']:.4f})  "
           f"({m['seconds']:.0f} s)")
@@ -111,9 +127,10 @@ def fixture(c, rows=2000, seed=7, out=None):
 def inspect(c, model):
     """Verify a model zip's manifest and print its summary."""
     with exit_on_user_error():
-        from netfab.model_zip import describe_package
+        from netfab.model_zip import ModelZip
 
-        print(describe_package(model))
+        with ModelZip(model) as package:
+            print(package.describe())
 
 
 _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per host: run it once

@@ -293,9 +293,9 @@ def run_naive_server(model_uri: str, port: int) -> None:
     from netfab import model_zip
     from netfab.serve.saved_model import load_serving_function, predict_rows, training_means
 
-    folder = model_zip.extract_package(model_uri, Path(tempfile.mkdtemp(prefix="naive-")))
-    function = load_serving_function(folder / "saved_model")
-    means = training_means(function, model_uri)
+    with model_zip.ModelZip(model_uri) as package:
+        function = load_serving_function(package.extract(tempfile.mkdtemp(prefix="naive-")) / "saved_model")
+        means = training_means(function, package.json("dataset_metadata.json"))
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

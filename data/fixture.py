@@ -20,10 +20,8 @@ Planted signal (what a model should find; booked ~ Bernoulli(sigmoid(logit))):
 language, nights and lead_time_days carry no signal: they are realistic distractors.
 """
 import gzip
-import os
 import sys
 import time
-import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -34,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from netfab.errors import DataError
+from netfab.storage import atomic_path
 
 DEFAULT_SEED = 7
 FIXTURE_ROWS = 2000
@@ -196,27 +195,20 @@ def write_fixture(path, rows: int, seed: int = DEFAULT_SEED, progress: bool = Fa
     path = Path(path)
     chunks = generate_chunks(rows, seed)   # checks `rows` before any file is touched
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so os.replace is an atomic rename; "xb" honours the umask, unlike mkstemp.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     start, done, booked = time.perf_counter(), 0, 0
-    try:
-        with open(tmp, "xb") as raw:
-            # mtime=0 and no file name in the header: the same rows give the same .gz bytes.
-            out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) \
-                if path.name.endswith(".gz") else nullcontext(raw)
-            with out as sink:
-                for chunk in chunks:
-                    for start_row in range(0, len(chunk), JSON_SLICE_ROWS):
-                        piece = chunk.iloc[start_row:start_row + JSON_SLICE_ROWS]
-                        sink.write(piece.to_json(orient="records", lines=True).encode())
-                    done, booked = done + len(chunk), booked + int(chunk["booked"].sum())
-                    if progress:
-                        rate = done / (time.perf_counter() - start)
-                        print(f"{path.name}: {done:,}/{rows:,} rows, {rate:,.0f} rows/s", file=sys.stderr)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        # mtime=0 and no file name in the header: the same rows give the same .gz bytes.
+        out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0) \
+            if path.name.endswith(".gz") else nullcontext(raw)
+        with out as sink:
+            for chunk in chunks:
+                for start_row in range(0, len(chunk), JSON_SLICE_ROWS):
+                    piece = chunk.iloc[start_row:start_row + JSON_SLICE_ROWS]
+                    sink.write(piece.to_json(orient="records", lines=True).encode())
+                done, booked = done + len(chunk), booked + int(chunk["booked"].sum())
+                if progress:
+                    rate = done / (time.perf_counter() - start)
+                    print(f"{path.name}: {done:,}/{rows:,} rows, {rate:,.0f} rows/s", file=sys.stderr)
     return FixtureSummary(path, done, booked / done, time.perf_counter() - start)
 
 

@@ -18,6 +18,7 @@ row's country and language, and a `confirmed` booking when the row was booked (a
 impressions get a `cancelled` one, which the query must ignore). data/queries/training_rows.sql
 joins the tables back into exactly the generator's rows, so the planted signal survives.
 """
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data import fixture
+from netfab.storage import atomic_path
 
 DATASET = "travel"
 TABLES = ("users", "listings", "impressions", "bookings")
@@ -106,27 +108,20 @@ def write_warehouse(folder, rows: int = 20_000, seed: int = fixture.DEFAULT_SEED
     for name, frame in (("users", _users()), ("listings", _listings())):
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), table_path(folder, name))
         counts[name] = len(frame)
-    writers, counts["impressions"], counts["bookings"] = {}, 0, 0
-    try:
+    counts["impressions"], counts["bookings"] = 0, 0
+    # Each streamed table goes to a temporary that becomes the table only if every chunk was
+    # written; the stack closes a writer before its file is renamed (or removed on an error).
+    with contextlib.ExitStack() as stack:
+        writers = {}
         for k, chunk in enumerate(chunks):
             impressions, bookings = _split(chunk, k, counts["bookings"])
             for name, frame in (("impressions", impressions), ("bookings", bookings)):
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if name not in writers:
-                    writers[name] = pq.ParquetWriter(_partial(folder, name), table.schema)
+                    partial = stack.enter_context(atomic_path(table_path(folder, name)))
+                    writers[name] = stack.enter_context(pq.ParquetWriter(partial, table.schema))
                 writers[name].write_table(table)
                 counts[name] += len(frame)
-    except BaseException:
-        for name, writer in writers.items():
-            writer.close()
-            _partial(folder, name).unlink(missing_ok=True)
-        raise
-    for name, writer in writers.items():
-        writer.close()
-        _partial(folder, name).replace(table_path(folder, name))
     return WarehouseSummary(folder, counts, time.perf_counter() - started)
 
-
-def _partial(folder: Path, table: str) -> Path:
-    return folder / f".{DATASET}.{table}.parquet.partial"
 

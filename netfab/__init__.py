@@ -1,7 +1,8 @@
 """netfab: the machinery that takes a Keras prototype to a production model.
 
 Researchers edit netconfig.py, variant_config.json, models/ and data/; this package holds
-everything else (config merging, training loop, packaging, storage, serving).
+everything else: a small core (errors, environment, config, model_zip) and one wing per flow
+(storage, dataset, train, tune, serve, deploy), each described in its __init__ docstring.
 """
 __version__ = "0.1.0"
 

@@ -150,14 +150,22 @@ def _from_env(key: str, raw: str, name: str):
                           f"{_type_name(expected)}") from None
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """A yes/no written as text (a NET_ variable, a query parameter); ValueError for anything else."""
+    word = text.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value: use one of {', '.join(TRUE_WORDS + FALSE_WORDS)}")
+
+
 def _parse(kind, text: str):
-    if kind is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(text)
-    return kind(text)
+    return parse_bool(text) if kind is bool else kind(text)
 
 
 def _is_a(value, kind) -> bool:

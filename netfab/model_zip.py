@@ -2,14 +2,19 @@
 
     from netfab import model_zip
     model_zip.write_package(staging_dir, "artifacts/deep_v1/<run_id>/model.zip")
-    manifest = model_zip.verify_package("artifacts/deep_v1/<run_id>/model.zip")
-    folder = model_zip.extract_package(zip_path, into=tmp)       # verified, no path escapes
+
+    with model_zip.ModelZip("gs://bucket/models/deep_v1/<run_id>/model.zip") as package:  # verified
+        config = package.json("config.json")
+        folder = package.extract(into=tmp)                     # no path escapes, no absurd sizes
+        print(package.describe())                              # what `fab inspect` prints
 
 Layout (docs/model-zip.md): saved_model/ (raw features in, probability out), model.keras,
 config.json, dataset_metadata.json, metrics.csv, metrics.png, tensorboard/,
 environment.json, and MANIFEST.json with the sha256 and size of every other file.
+
+A reader opens a zip once through ModelZip: fetched once (gs:// through the download cache),
+opened once, its manifest verified once, members handed out from the open archive.
 """
-import hashlib
 import json
 import tempfile
 import zipfile
@@ -24,6 +29,7 @@ REQUIRED = ("saved_model/saved_model.pb", "model.keras", "core.keras", "front_en
             "metrics.csv", "metrics.png", "environment.json", MANIFEST)
 REQUIRED_FOLDERS = ("tensorboard/",)
 MAX_UNPACKED_BYTES = 8 << 30  # refuse a zip that would unpack to more than 8 GiB
+MAX_READ_BYTES = 64 << 20  # largest metadata member read whole (config.json, metrics.csv, ...)
 SERVING_SIGNATURE = "serving_default"
 SERVING_OUTPUT = "probability"
 
@@ -56,61 +62,121 @@ def write_package(staging: Path, target_uri: str) -> str:
         return storage.publish_file(local_zip, target_uri)
 
 
-def verify_package(zip_path) -> dict:
-    """The manifest of a complete, untampered model zip; PackageError naming the first problem."""
-    path = _local_zip(zip_path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = [n for n in REQUIRED if n not in names]
-            missing += [d for d in REQUIRED_FOLDERS if not any(n.startswith(d) for n in names)]
-            if missing:
-                raise PackageError(f"{zip_path} is incomplete: missing {', '.join(missing)}")
-            manifest = json.loads(archive.read(MANIFEST))
-            listed = manifest["files"]
-            extra = names - set(listed) - {MANIFEST} - {n for n in names if n.endswith("/")}
-            if extra:
-                raise PackageError(f"{zip_path} holds files its manifest does not list: "
-                                   f"{', '.join(sorted(extra)[:5])}")
-            for name, entry in listed.items():
-                if name not in names:
-                    raise PackageError(f"{zip_path}: {name} is in the manifest but not in the zip")
-                digest = hashlib.sha256(archive.read(name)).hexdigest()
-                if digest != entry["sha256"]:
-                    raise PackageError(f"{zip_path}: {name} does not match its manifest checksum "
-                                       f"(expected sha256 {entry['sha256'][:12]}…, got {digest[:12]}…); "
-                                       f"the zip was modified or damaged: re-download or retrain")
-    except zipfile.BadZipFile as error:
-        raise PackageError(f"{zip_path} is not a readable zip ({error}); it may be truncated") from None
-    return manifest
+class ModelZip:
+    """A model zip fetched, opened and verified once; its members read from the open archive.
 
+    The manifest is checked when the zip is opened (PackageError naming the first problem),
+    hashing each member as a stream, so a large SavedModel is never held in memory whole.
+    """
 
-def extract_package(zip_path, into: Path) -> Path:
-    """Verify, then unpack into `into`, refusing names that escape it and absurd sizes."""
-    verify_package(zip_path)
-    into = Path(into).resolve()
-    with zipfile.ZipFile(_local_zip(zip_path)) as archive:
-        total = sum(info.file_size for info in archive.infolist())
+    def __init__(self, uri):
+        self.uri = uri  # as the user wrote it, for messages
+        self.path = _local_zip(uri)
+        try:
+            self._archive = zipfile.ZipFile(self.path)
+        except zipfile.BadZipFile as error:
+            raise PackageError(f"{uri} is not a readable zip ({error}); it may be truncated") from None
+        try:
+            self.manifest = self._verified_manifest()
+        except zipfile.BadZipFile as error:  # a damaged member found while streaming it
+            self.close()
+            raise PackageError(f"{uri} is not a readable zip ({error}); it may be truncated") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "ModelZip":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._archive.close()
+
+    def json(self, name: str) -> dict:
+        return json.loads(self._read(name))
+
+    def text(self, name: str) -> str:
+        return self._read(name).decode()
+
+    def extract(self, into) -> Path:
+        """Unpack into `into`, refusing names that escape it and absurd sizes; returns the folder."""
+        into = Path(into).resolve()
+        infos = self._archive.infolist()
+        total = sum(info.file_size for info in infos)
         if total > MAX_UNPACKED_BYTES:
-            raise PackageError(f"{zip_path} would unpack to {total / 2**30:.1f} GiB "
+            raise PackageError(f"{self.uri} would unpack to {total / 2**30:.1f} GiB "
                                f"(limit {MAX_UNPACKED_BYTES / 2**30:.0f} GiB); refusing")
-        for info in archive.infolist():
+        for info in infos:
             target = (into / info.filename).resolve()
             if PurePosixPath(info.filename).is_absolute() or not target.is_relative_to(into):
-                raise PackageError(f"{zip_path}: entry {info.filename!r} points outside the "
+                raise PackageError(f"{self.uri}: entry {info.filename!r} points outside the "
                                    f"unpack folder; refusing this zip")
-        archive.extractall(into)
-    return into
+        self._archive.extractall(into)
+        return into
 
+    def describe(self) -> str:
+        """The summary `fab inspect` prints: variant, dataset, rows, final metrics, versions."""
+        config = self.json("config.json")
+        dataset = self.json("dataset_metadata.json")
+        environment = self.json("environment.json")
+        result = config.get("result", {})
+        rows = dataset["rows"]
+        lines = [
+            f"model zip   {self.uri}  (manifest OK: {len(self.manifest['files'])} files verified)",
+            f"variant     {config['variant']}  (network {config['values']['network']}, run {config['run_id']})",
+            f"dataset     {dataset['source']}  sha256 {dataset['content_sha256'][:16]}…",
+            f"rows        {rows['total']} ({rows['train']} train / {rows.get('validation', 0)} validation / "
+            f"{rows['test']} test), label rate {dataset['label_rate']['train']:.3f} train / "
+            f"{dataset['label_rate']['test']:.3f} test",
+            f"metrics     test AUC {result.get('test_auc', float('nan')):.4f}, test loss "
+            f"{result.get('test_loss', float('nan')):.4f}, best epoch {result.get('best_epoch')} of "
+            f"{result.get('epochs_run')} (validation AUC {result.get('validation_auc', float('nan')):.4f})",
+            f"versions    python {environment['python']}, tensorflow {environment['tensorflow']}, "
+            f"keras {environment['keras']}, commit {environment['git_commit'][:12]}, {environment['device']}",
+        ]
+        return "\n".join(lines)
 
-def read_json_member(zip_path, name: str) -> dict:
-    with zipfile.ZipFile(_local_zip(zip_path)) as archive:
-        return json.loads(archive.read(name))
+    def _read(self, name: str) -> bytes:
+        """A small member (JSON, CSV) whole; the size cap keeps a hostile zip from filling memory."""
+        size = self._archive.getinfo(name).file_size
+        if size > MAX_READ_BYTES:
+            raise PackageError(f"{self.uri}: {name} is {size / 2**20:.0f} MiB, more than the "
+                               f"{MAX_READ_BYTES >> 20} MiB a metadata file may hold; refusing this zip")
+        return self._archive.read(name)
 
+    def _verified_manifest(self) -> dict:
+        names = set(self._archive.namelist())
+        missing = [n for n in REQUIRED if n not in names]
+        missing += [d for d in REQUIRED_FOLDERS if not any(n.startswith(d) for n in names)]
+        if missing:
+            raise PackageError(f"{self.uri} is incomplete: missing {', '.join(missing)}")
+        manifest = json.loads(self._read(MANIFEST))
+        listed = manifest["files"]
+        extra = names - set(listed) - {MANIFEST} - {n for n in names if n.endswith("/")}
+        if extra:
+            raise PackageError(f"{self.uri} holds files its manifest does not list: "
+                               f"{', '.join(sorted(extra)[:5])}")
+        for name, entry in listed.items():
+            if name not in names:
+                raise PackageError(f"{self.uri}: {name} is in the manifest but not in the zip")
+            # The size first: a changed length is found without reading the member at all.
+            size = self._archive.getinfo(name).file_size
+            if size != entry["bytes"]:
+                raise PackageError(f"{self.uri}: {name} does not match its manifest size (expected "
+                                   f"{entry['bytes']} bytes, the zip holds {size}); the zip was "
+                                   f"modified or damaged: re-download or retrain")
+            digest = self._member_sha256(name)  # streamed: bounded memory for any member
+            if digest != entry["sha256"]:
+                raise PackageError(f"{self.uri}: {name} does not match its manifest checksum "
+                                   f"(expected sha256 {entry['sha256'][:12]}…, got {digest[:12]}…); "
+                                   f"the zip was modified or damaged: re-download or retrain")
+        return manifest
 
-def read_text_member(zip_path, name: str) -> str:
-    with zipfile.ZipFile(_local_zip(zip_path)) as archive:
-        return archive.read(name).decode()
+    def _member_sha256(self, name: str) -> str:
+        with self._archive.open(name) as stream:
+            return storage.stream_sha256(stream)
 
 
 def _local_zip(zip_uri) -> Path:
@@ -119,27 +185,3 @@ def _local_zip(zip_uri) -> Path:
         return storage.fetch_file(zip_uri)
     except NotFoundError:
         raise PackageError(f"model zip {zip_uri} does not exist") from None
-
-
-def describe_package(zip_path) -> str:
-    """The summary `fab inspect` prints: variant, dataset, rows, final metrics, versions."""
-    manifest = verify_package(zip_path)
-    config = read_json_member(zip_path, "config.json")
-    dataset = read_json_member(zip_path, "dataset_metadata.json")
-    environment = read_json_member(zip_path, "environment.json")
-    result = config.get("result", {})
-    rows = dataset["rows"]
-    lines = [
-        f"model zip   {zip_path}  (manifest OK: {len(manifest['files'])} files verified)",
-        f"variant     {config['variant']}  (network {config['values']['network']}, run {config['run_id']})",
-        f"dataset     {dataset['source']}  sha256 {dataset['content_sha256'][:16]}…",
-        f"rows        {rows['total']} ({rows['train']} train / {rows.get('validation', 0)} validation / "
-        f"{rows['test']} test), label rate {dataset['label_rate']['train']:.3f} train / "
-        f"{dataset['label_rate']['test']:.3f} test",
-        f"metrics     test AUC {result.get('test_auc', float('nan')):.4f}, test loss "
-        f"{result.get('test_loss', float('nan')):.4f}, best epoch {result.get('best_epoch')} of "
-        f"{result.get('epochs_run')} (validation AUC {result.get('validation_auc', float('nan')):.4f})",
-        f"versions    python {environment['python']}, tensorflow {environment['tensorflow']}, "
-        f"keras {environment['keras']}, commit {environment['git_commit'][:12]}, {environment['device']}",
-    ]
-    return "\n".join(lines)

@@ -6,7 +6,7 @@ import pytest
 
 import models
 from netconfig import NetConfig
-from netfab.config import load_config, read_variants
+from netfab.config import load_config, parse_bool, read_variants
 from netfab.errors import ConfigError
 from tests.helpers import run_fab
 
@@ -160,3 +160,16 @@ def test_fab_variants_lists_variants_and_their_changes():
     assert result.returncode == 0, result.stderr
     assert "rnn_v1" in result.stdout and "network=rnn_v1" in result.stdout
     assert all(name in result.stdout for name in models.REGISTRY)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1", True), ("true", True), ("Yes", True), ("ON", True),
+    ("0", False), ("false", False), ("No", False), ("off", False),
+])
+def test_yes_no_words_parse_the_same_everywhere(text, expected):
+    assert parse_bool(text) is expected
+
+
+def test_other_words_are_not_yes_or_no():
+    with pytest.raises(ValueError, match="'maybe' is not a yes/no value: use one of 1, true, yes, on"):
+        parse_bool("maybe")

@@ -1,5 +1,8 @@
 """The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
+import json
 import re
+
+import pytest
 
 from netfab import model_zip
 from tests.helpers import run_fab
@@ -12,13 +15,26 @@ def test_fab_lists_every_task_with_help():
         assert re.search(rf"^\s+{name}\s+\S", result.stdout, re.M), name
 
 
-def test_fab_train_prints_the_zip_and_its_metrics(tmp_path):
-    result = run_fab("train", f"--output={tmp_path}", env={"NET_EPOCHS": "2"})
+def test_fab_train_prints_the_zip_and_its_metrics_and_writes_the_result_file(tmp_path):
+    result = run_fab("train", f"--output={tmp_path}", f"--result={tmp_path / 'result.json'}",
+                     env={"NET_EPOCHS": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
     zip_uri = re.search(r"^model zip: (\S+)$", result.stdout, re.M).group(1)
     assert zip_uri.startswith(str(tmp_path / "deep_v1"))
-    model_zip.verify_package(zip_uri)
     assert re.search(r"^test AUC 0\.\d{4}  test loss", result.stdout, re.M)
+    with model_zip.ModelZip(zip_uri) as package:  # verified on opening
+        trained = package.json("config.json")
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written == {"zip_uri": zip_uri, "run_id": trained["run_id"], "metrics": trained["result"],
+                       "resumed_at_epoch": 0}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_fab_train_refuses_a_result_file_it_could_not_write_before_training(tmp_path):
+    result = run_fab("train", f"--output={tmp_path}", f"--result={tmp_path / 'no' / 'result.json'}")
+    assert result.returncode == 1
+    assert "--result=" in result.stderr and "its folder does not exist" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())  # nothing trained
 
 
 def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
@@ -30,6 +46,7 @@ def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
     assert not list(tmp_path.glob("deep_v1"))  # nothing written
 
 
+@pytest.mark.slow  # trains every variant
 def test_fab_ci_trains_and_verifies_every_variant(tmp_path):
     result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.70", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,6 +57,7 @@ def test_fab_ci_trains_and_verifies_every_variant(tmp_path):
     assert len(list(tmp_path.glob("*/*/model.zip"))) == 2
 
 
+@pytest.mark.slow  # trains every variant
 def test_fab_ci_fails_when_a_variant_misses_the_floor(tmp_path):
     result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.99", env={"NET_EPOCHS": "1"},
                      timeout=900)

@@ -1,5 +1,8 @@
 """The model zip is verified before it is trusted, unpacked safely, and published whole or not at all."""
+import hashlib
+import json
 import shutil
+import tracemalloc
 import zipfile
 
 import pytest
@@ -21,18 +24,50 @@ def rewrite_zip(source, target, change):
     return target
 
 
+def with_manifest_entry(source, target, name: str, data: bytes):
+    """A copy of a model zip with one more member, listed in its manifest with the right checksum."""
+    with zipfile.ZipFile(source) as old:
+        manifest = json.loads(old.read(model_zip.MANIFEST))
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    rewrite_zip(source, target, lambda n, d: json.dumps(manifest).encode() if n == model_zip.MANIFEST else d)
+    with zipfile.ZipFile(target, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return target
+
+
 def test_tampered_file_is_detected(trained_zip, tmp_path):
+    flip_last_byte = lambda d: d[:-1] + bytes([d[-1] ^ 1])  # same size: only the checksum can tell
+    bad = rewrite_zip(trained_zip, tmp_path / "bad.zip",
+                      lambda n, d: flip_last_byte(d) if n == "metrics.csv" else d)
+    with pytest.raises(PackageError, match="metrics.csv does not match its manifest checksum"):
+        model_zip.ModelZip(bad)
+
+
+def test_a_file_of_another_size_is_detected(trained_zip, tmp_path):
     bad = rewrite_zip(trained_zip, tmp_path / "bad.zip",
                       lambda n, d: d + b"\n" if n == "metrics.csv" else d)
-    with pytest.raises(PackageError, match="metrics.csv does not match its manifest checksum"):
-        model_zip.verify_package(bad)
+    with pytest.raises(PackageError, match="metrics.csv does not match its manifest size"):
+        model_zip.ModelZip(bad)
+
+
+def test_verification_streams_members_in_bounded_memory(trained_zip, tmp_path):
+    big = with_manifest_entry(trained_zip, tmp_path / "big.zip", "saved_model/assets/big.bin",
+                              bytes(96 << 20))  # 96 MiB of zeros: a few hundred KB deflated
+    tracemalloc.start()
+    try:
+        with model_zip.ModelZip(big) as package:
+            assert "saved_model/assets/big.bin" in package.manifest["files"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"verifying held {peak >> 20} MiB at once"
 
 
 def test_missing_file_is_detected(trained_zip, tmp_path):
     bad = rewrite_zip(trained_zip, tmp_path / "bad.zip",
                       lambda n, d: None if n == "model.keras" else d)
     with pytest.raises(PackageError, match="incomplete: missing model.keras"):
-        model_zip.verify_package(bad)
+        model_zip.ModelZip(bad)
 
 
 def test_unlisted_file_is_detected(trained_zip, tmp_path):
@@ -40,26 +75,21 @@ def test_unlisted_file_is_detected(trained_zip, tmp_path):
     with zipfile.ZipFile(bad, "a") as archive:
         archive.writestr("extra.txt", "surprise")
     with pytest.raises(PackageError, match="does not list: extra.txt"):
-        model_zip.verify_package(bad)
+        model_zip.ModelZip(bad)
 
 
 def test_truncated_zip_is_reported(trained_zip, tmp_path):
     data = storage.local_path(trained_zip).read_bytes()
     (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
     with pytest.raises(PackageError, match="not a readable zip"):
-        model_zip.verify_package(tmp_path / "cut.zip")
+        model_zip.ModelZip(tmp_path / "cut.zip")
 
 
 def test_extract_refuses_paths_outside_the_folder(trained_zip, tmp_path):
-    evil = shutil.copyfile(trained_zip, tmp_path / "evil.zip")
-    with zipfile.ZipFile(evil, "a") as archive:
-        archive.writestr("../../escape.txt", "x")
-    manifest = model_zip.read_json_member(evil, "MANIFEST.json")
-    manifest["files"]["../../escape.txt"] = {"sha256": __import__("hashlib").sha256(b"x").hexdigest(), "bytes": 1}
-    fixed = rewrite_zip(evil, tmp_path / "evil2.zip", lambda n, d: __import__("json").dumps(manifest).encode()
-                        if n == "MANIFEST.json" else d)
+    evil = with_manifest_entry(trained_zip, tmp_path / "evil.zip", "../../escape.txt", b"x")
+    package = model_zip.ModelZip(evil)  # listed with the right checksum: the manifest is fine
     with pytest.raises(PackageError, match="points outside the unpack folder"):
-        model_zip.extract_package(fixed, tmp_path / "unpacked")
+        package.extract(tmp_path / "unpacked")
     assert not (tmp_path / "escape.txt").exists()
 
 

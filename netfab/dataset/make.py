@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from netfab import storage
+from netfab.config import parse_bool
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import ConfigError, NotFoundError, QueryError, closest
 
@@ -40,16 +41,8 @@ ENGINES = ("bigquery", "duckdb")
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"  # the project when NET_BQ_PROJECT is not set
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise ValueError(text)
-
-
 PARAM_TYPES = {"DATE": datetime.date.fromisoformat, "TIMESTAMP": datetime.datetime.fromisoformat,
-               "INT64": int, "FLOAT64": float, "BOOL": _bool, "STRING": str}
+               "INT64": int, "FLOAT64": float, "BOOL": parse_bool, "STRING": str}
 _PARAM_LINE = re.compile(r"^--\s*@param\s+(\w+)\s+(\w+)\s+(\S+)\s*(.*)$")
 
 

@@ -6,7 +6,8 @@
 
 One function per manifest, each returning a plain dict, and MANIFESTS listing them in the
 order `kubectl apply` should see them: a new kind of workload (e.g. the Indexed Job of the
-tuning issue) is one more function and one more entry. Each manifest goes to its own YAML file.
+tuning issue) is one more function and one more entry. Each manifest goes to its own YAML file,
+published through netfab.storage: the output may be a local folder or gs://bucket/prefix.
 
 The serving image holds no model: the Deployment passes the model URI as an environment
 variable and `fab serve` fetches it at start-up; /readyz keeps the pod out of the Service
@@ -14,10 +15,10 @@ until the model is warm, and SIGTERM drains it within the termination grace peri
 """
 import dataclasses
 import re
-from pathlib import Path
 
 import yaml
 
+from netfab import storage
 from netfab.errors import NetfabError
 
 SERVE_PORT = 8501
@@ -163,15 +164,9 @@ def build_manifests(settings: K8sSettings) -> dict[str, dict]:
     return {stem: build(settings) for stem, build in MANIFESTS.items()}
 
 
-def write_manifests(settings: K8sSettings, output: str) -> list[Path]:
-    """One YAML file per manifest in `output` (created if needed); returns their paths."""
-    folder = Path(output)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for number, (stem, manifest) in enumerate(build_manifests(settings).items()):
-        path = folder / f"{number:02d}-{stem}.yaml"
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(yaml.safe_dump(manifest, sort_keys=False))
-        partial.replace(path)
-        paths.append(path)
-    return paths
+def write_manifests(settings: K8sSettings, output: str) -> list[str]:
+    """One YAML file per manifest in `output` (a folder or gs:// prefix), each published whole;
+    returns their URIs."""
+    return [storage.publish_text(yaml.safe_dump(manifest, sort_keys=False),
+                                 storage.join(output, f"{number:02d}-{stem}.yaml"))
+            for number, (stem, manifest) in enumerate(build_manifests(settings).items())]

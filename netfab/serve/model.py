@@ -12,11 +12,8 @@ import logging
 import tempfile
 import time
 import weakref
-from pathlib import Path
 
 import numpy as np
-
-from netfab import storage
 
 from netfab import model_zip
 from netfab.errors import NetfabError
@@ -77,11 +74,11 @@ class ServingModel:
         from netfab.serve.saved_model import load_serving_function
 
         started = time.perf_counter()
-        zip_path = storage.fetch_file(uri)
         folder = tempfile.TemporaryDirectory(prefix="netfab-serve-")
-        unpacked = model_zip.extract_package(zip_path, Path(folder.name))
-        config = model_zip.read_json_member(zip_path, "config.json")
-        metadata = model_zip.read_json_member(zip_path, "dataset_metadata.json")
+        with model_zip.ModelZip(uri) as package:  # fetched, opened and verified once
+            unpacked = package.extract(folder.name)
+            config = package.json("config.json")
+            metadata = package.json("dataset_metadata.json")
         function = load_serving_function(unpacked / "saved_model")
         inputs = FeatureSchema.from_signature(function, metadata)
         model = cls(str(uri), folder, function, name or config["variant"], config["run_id"], inputs,

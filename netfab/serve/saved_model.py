@@ -105,11 +105,11 @@ def predict_rows(function, rows: list[dict], numeric_fill: dict[str, float] | No
     return function(**rows_to_tensors(rows, function, numeric_fill))[model_zip.SERVING_OUTPUT].numpy()
 
 
-def training_means(function, zip_path) -> dict[str, float]:
-    """What a null number stands for: its training mean, from the zip's dataset metadata."""
+def training_means(function, metadata: dict) -> dict[str, float]:
+    """What a null number stands for: its training mean, from the zip's dataset_metadata.json."""
     from netfab.serve.inputs import FeatureSchema
 
-    return FeatureSchema.from_signature(function, model_zip.read_json_member(zip_path, "dataset_metadata.json")).numeric_fill
+    return FeatureSchema.from_signature(function, metadata).numeric_fill
 
 
 def main(argv=None) -> None:
@@ -121,10 +121,9 @@ def main(argv=None) -> None:
     from data.loading import first_rows
 
     rows = first_rows(args.rows_file, args.rows)
-    with tempfile.TemporaryDirectory(prefix="netfab-savedmodel-") as tmp:
-        folder = model_zip.extract_package(args.zip, tmp)
-        function = load_serving_function(folder / "saved_model")
-        scores = predict_rows(function, rows, training_means(function, args.zip))
+    with tempfile.TemporaryDirectory(prefix="netfab-savedmodel-") as tmp, model_zip.ModelZip(args.zip) as package:
+        function = load_serving_function(package.extract(tmp) / "saved_model")
+        scores = predict_rows(function, rows, training_means(function, package.json("dataset_metadata.json")))
     json.dump({"probability": scores.tolist()}, sys.stdout)
 
 

@@ -4,17 +4,23 @@
     files = storage.dataset_files("gs://bucket/datasets/v1/part-*.json")  # sorted local paths
     zip_path = storage.fetch_file("gs://bucket/models/deep_v1/<run_id>/model.zip")
     storage.publish_file(tmp_zip, "gs://bucket/models/deep_v1/<run_id>/model.zip")  # whole or absent
+    with storage.atomic_path(folder / "trial.json") as partial:   # a local file, whole or absent
+        partial.write_text(text)
 
 A URI is a local path, a file:// URI or gs://bucket/name. gs:// objects are read through the
 download cache (netfab/storage/gcs.py: verified against their checksums, keyed by object generation),
 so every reader gets a local path. The cache is $NETFAB_CACHE_DIR, else $XDG_CACHE_HOME/netfab,
 else ~/.cache/netfab; deleting it is always safe.
 """
+import contextlib
 import glob
 import hashlib
 import json
 import os
 import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from netfab.errors import DataError, NetfabError, NotFoundError
@@ -136,18 +142,42 @@ def delete(uri: str) -> None:
         local_path(uri).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_path(target) -> Iterator[Path]:
+    """A temporary path to write `target` under: renamed onto `target` when the block ends
+    normally, removed when it raises, so that readers see the whole file or none of it.
+
+        with storage.atomic_path(folder / "trial.json") as partial:
+            partial.write_text(text)
+    """
+    target = Path(target)
+    # Beside the target, so that os.replace is a rename within one filesystem (atomic); the
+    # process and thread in the name keep concurrent writers (serve workers, download threads)
+    # off each other's temporary, and the leading dot keeps it out of dataset folder listings.
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def write_json_atomically(path: Path, value) -> None:
-    """A local JSON file that readers see whole or not at all (temp name, then rename)."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(value, indent=1))
-    os.replace(partial, path)
+    """A local JSON file that readers see whole or not at all."""
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(value, indent=1))
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+        return stream_sha256(stream)
+
+
+def stream_sha256(stream, block_bytes: int = 1 << 20) -> str:
+    """The sha256 of what a binary stream holds, read a block at a time (bounded memory)."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(block_bytes), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -170,19 +200,13 @@ def publish_file(source: Path, uri: str, move: bool = False) -> str:
             return str(target)
         except OSError:  # another filesystem: copy below
             pass
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    try:
+    with atomic_path(target) as partial:
         shutil.copyfile(source, partial)
-        os.replace(partial, target)  # atomic on one filesystem
-    finally:
-        partial.unlink(missing_ok=True)
     return str(target)
 
 
 def publish_text(text: str, uri: str) -> str:
-    """publish_file for a small text (a sidecar): whole or absent."""
-    import tempfile
-
+    """publish_file for a small text (a sidecar, a manifest, a leaderboard): whole or absent."""
     with tempfile.TemporaryDirectory(prefix="netfab-publish-") as tmp:
         source = Path(tmp) / Path(str(uri)).name
         source.write_text(text)

@@ -24,7 +24,6 @@ import fnmatch
 import glob as globbing
 import hashlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from pathlib import Path
 import google_crc32c
 
 from netfab.errors import NotFoundError, StorageError
+from netfab.storage import atomic_path
 
 log = logging.getLogger(__name__)
 LOGIN_HINT = ("run `gcloud auth application-default login` (as a person), or set "
@@ -213,8 +213,7 @@ def fetch_many(blobs: list, cache: Path, label: str = "") -> list[Path]:
 def _download(blob, path: Path, bar) -> None:
     uri = f"gs://{blob.bucket.name}/{blob.name}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
-    try:
+    with atomic_path(path) as partial:
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             with open(partial, "wb") as stream, errors(uri, "download"):
                 sink = _HashingWriter(stream, bar, md5=not blob.crc32c)
@@ -223,14 +222,11 @@ def _download(blob, path: Path, bar) -> None:
                 sink.close()
             problem = _checksum_problem(blob, sink)
             if problem is None:
-                os.replace(partial, path)
-                return
+                return  # verified: atomic_path renames it into place
             log.warning("%s: %s (attempt %d of %d)", uri, problem, attempt, DOWNLOAD_ATTEMPTS)
             bar.update(-sink.bytes)
         raise StorageError(f"{uri}: checksum mismatch after {DOWNLOAD_ATTEMPTS} downloads ({problem}); "
                            f"the object or the connection is damaged: rewrite the object or retry later")
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 class _HashingWriter:

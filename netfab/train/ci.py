@@ -56,25 +56,27 @@ def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65) -> l
 def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
     """Every problem found in one model zip (an empty list when it is sound)."""
     try:
-        model_zip.verify_package(zip_uri)
+        package = model_zip.ModelZip(zip_uri)  # fetched, opened and verified once for every check
     except NetfabError as error:
         return [str(error)]
-    problems = []
-    epochs = list(_csv_rows(model_zip.read_text_member(zip_uri, "metrics.csv")))
-    if not epochs:
-        problems.append("metrics.csv has no epochs")
-    for row in epochs:
-        bad = [k for k, v in row.items() if v != "" and not math.isfinite(float(v))]  # test: best row only
-        if bad:
-            problems.append(f"metrics.csv epoch {row['epoch']}: non-finite {', '.join(bad)}")
-    test_auc = model_zip.read_json_member(zip_uri, "config.json")["result"]["test_auc"]
-    if not test_auc >= min_auc:
-        problems.append(f"test AUC {test_auc:.4f} is below the sanity floor {min_auc}")
-    problems += _check_saved_model(zip_uri, dataset)
+    with package:
+        problems = []
+        epochs = list(_csv_rows(package.text("metrics.csv")))
+        if not epochs:
+            problems.append("metrics.csv has no epochs")
+        for row in epochs:
+            bad = [k for k, v in row.items() if v != "" and not math.isfinite(float(v))]  # test: best row only
+            if bad:
+                problems.append(f"metrics.csv epoch {row['epoch']}: non-finite {', '.join(bad)}")
+        config_json = package.json("config.json")
+        test_auc = config_json["result"]["test_auc"]
+        if not test_auc >= min_auc:
+            problems.append(f"test AUC {test_auc:.4f} is below the sanity floor {min_auc}")
+        problems += _check_saved_model(package, _config_of(config_json), dataset)
     return problems
 
 
-def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
+def _check_saved_model(package: model_zip.ModelZip, config, dataset: str) -> list[str]:
     """The SavedModel in a fresh process must agree with model.keras on the dataset's first rows."""
     import models
     from data.loading import first_rows
@@ -82,17 +84,18 @@ def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
     from netfab.storage import dataset_files
 
     first_file = dataset_files(dataset)[0]
-    fresh = subprocess.run([sys.executable, "-m", "netfab.serve.saved_model", zip_uri, str(first_file),
-                            "--rows", str(CHECK_ROWS)], capture_output=True, text=True, timeout=300)
+    # The fresh process opens the zip on its own: that is what proves the zip stands alone.
+    fresh = subprocess.run([sys.executable, "-m", "netfab.serve.saved_model", str(package.uri),
+                            str(first_file), "--rows", str(CHECK_ROWS)],
+                           capture_output=True, text=True, timeout=300)
     if fresh.returncode != 0:
         last = (fresh.stderr.strip().splitlines() or ["no output"])[-1]
         return [f"SavedModel did not load and predict in a fresh process: {last}"]
     served = np.array(json.loads(fresh.stdout)["probability"])
 
-    config = _config_of(zip_uri)
-    features = raw_columns(first_rows(first_file, CHECK_ROWS), config)
+    features = raw_columns(first_rows(first_file, CHECK_ROWS), config)  # nulls as the signature takes them
     with tempfile.TemporaryDirectory(prefix="netfab-ci-") as tmp:
-        folder = model_zip.extract_package(zip_uri, tmp)
+        folder = package.extract(tmp)
         expected = models.load(folder / "model.keras").predict(features, verbose=0)
     if served.shape != expected.shape or not np.allclose(served, expected, atol=TOLERANCE, equal_nan=True):
         return [f"SavedModel and model.keras disagree on the first {CHECK_ROWS} rows: "
@@ -100,10 +103,11 @@ def _check_saved_model(zip_uri: str, dataset: str) -> list[str]:
     return []
 
 
-def _config_of(zip_uri: str):
+def _config_of(config_json: dict):
+    """The NetConfig a zip was trained with, from its config.json (JSON lists back to tuples)."""
     from netconfig import NetConfig
 
-    values = model_zip.read_json_member(zip_uri, "config.json")["values"]
+    values = config_json["values"]
     return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 

@@ -9,5 +9,6 @@
     k8s_job.py       the study as a Kubernetes Indexed Job
     report.py        leaderboard.csv, study.png, the summary
 
-Imports the core, storage and train wings (a trial reads the result file `fab train` writes).
+Imports the core and the storage wing, not train: a trial is `fab train` in its own process,
+which hands back its zip and metrics as a file (`fab train --result=PATH`).
 """

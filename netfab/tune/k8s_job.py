@@ -15,8 +15,6 @@ pod that is lost is retried by the Job (backoffLimitPerIndex).
 """
 import json
 import re
-import tempfile
-from pathlib import Path
 
 import yaml
 
@@ -63,12 +61,9 @@ def indexed_job(spec: StudySpec, trials: int, image: str, parallelism: int = 1, 
 
 def write_indexed_job(spec: StudySpec, trials: int, path: str, image: str, parallelism: int = 1,
                       gpus: int = 1, volume_claim: str = "") -> str:
-    """Write the manifest whole (temp file, then rename) and return a line saying where."""
+    """Publish the manifest whole at `path` (a file or gs:// URI); a line saying where."""
     manifest = indexed_job(spec, trials, image, parallelism, gpus, volume_claim)
-    with tempfile.TemporaryDirectory(prefix="netfab-k8s-") as tmp:
-        local = Path(tmp) / Path(path).name
-        local.write_text(yaml.safe_dump(manifest, sort_keys=False))
-        written = storage.publish_file(local, path)
+    written = storage.publish_text(yaml.safe_dump(manifest, sort_keys=False), path)
     return (f"Indexed Job {manifest['metadata']['name']} ({trials} trials, {parallelism} at a time) "
             f"-> {written}; kubectl apply -f {written}")
 

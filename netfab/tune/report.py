@@ -36,7 +36,7 @@ def write_leaderboard(spec, records: dict[int, dict]) -> str:
         values = [_cell(record["values"].get(k)) for k in keys]
         writer.writerow([rank if record["status"] == "ok" else "", record["trial"], *values,
                          *(_cell(record.get(c)) for c in RESULT_COLUMNS)])
-    return _publish_bytes(text.getvalue().encode(), f"{spec.folder}/leaderboard.csv")
+    return storage.publish_text(text.getvalue(), f"{spec.folder}/leaderboard.csv")
 
 
 def plot_study(spec, records: dict[int, dict]) -> str:
@@ -126,10 +126,3 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _publish_bytes(data: bytes, uri: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="netfab-study-") as tmp:
-        path = Path(tmp) / Path(uri).name
-        path.write_bytes(data)
-        return storage.publish_file(path, uri)

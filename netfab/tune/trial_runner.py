@@ -6,8 +6,9 @@
 Run it from the project checkout (netfab importable, fabfile.py in the working directory). It
 starts the trial's reproduce command — `NET_<KEY>=<value> … fab train --variant=V
 --dataset=D --output=<study>/trials/NNNN` — as its own process, so no memory is carried from
-one trial to the next, then writes trials/NNNN/trial.json (status, values, metrics, zip,
-command) atomically and prints it as one JSON line. A failed training is a recorded trial
+one trial to the next, with `--result=trials/NNNN/result.json` added so that the run hands back
+its zip and metrics as a file; then it writes trials/NNNN/trial.json (status, values, metrics,
+zip, command) atomically and prints it as one JSON line. A failed training is a recorded trial
 (exit code 0); a non-zero exit means this machine could not run or record trials at all.
 
 The study spec comes from <study>/study.json, or from $NETFAB_STUDY (the same JSON) when the
@@ -17,7 +18,6 @@ import argparse
 import ctypes
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -29,7 +29,7 @@ from netfab.environment import PROJECT_ROOT
 from netfab.storage import write_json_atomically
 from netfab.tune.study import TRIAL_RECORD, StudySpec, read_spec
 
-ZIP_LINE = re.compile(r"^model zip: (\S+)\s*$", re.M)
+RESULT_FILE = "result.json"  # what `fab train --result` writes for the trial
 
 
 def run_trial(spec: StudySpec, index: int) -> dict:
@@ -39,10 +39,12 @@ def run_trial(spec: StudySpec, index: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NET_")}
     env.update(spec.trial_env(index))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    result_file = (trial_dir / RESULT_FILE).resolve()  # the child runs in PROJECT_ROOT
+    result_file.unlink(missing_ok=True)  # a rerun of the trial must not read an earlier run's result
     started = time.monotonic()
     with open(trial_dir / "log.txt", "w") as log:
-        returncode = subprocess.run([_fab_executable(), *spec.trial_args(index)], cwd=PROJECT_ROOT,
-                                    env=env, stdout=log, stderr=subprocess.STDOUT,
+        returncode = subprocess.run([_fab_executable(), *spec.trial_args(index), f"--result={result_file}"],
+                                    cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent).returncode
     output = (trial_dir / "log.txt").read_text(errors="replace")
     record = {"trial": index, "values": spec.trial_values(index), "status": "ok", "error": "",
@@ -50,14 +52,12 @@ def run_trial(spec: StudySpec, index: int) -> dict:
               "seconds": round(time.monotonic() - started, 1), "train_seconds": None,
               "host": socket.gethostname(), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
               "zip_uri": "", "command": spec.trial_command(index)}
-    found = ZIP_LINE.search(output)
-    if returncode == 0 and found:
-        from netfab.model_zip import read_json_member
-
-        result = read_json_member(found.group(1), "config.json")["result"]
-        record.update(zip_uri=found.group(1), test_auc=result["test_auc"], test_loss=result["test_loss"],
-                      best_epoch=result["best_epoch"], epochs=result["epochs_run"],
-                      train_seconds=result["seconds"])
+    if returncode == 0 and result_file.is_file():
+        result = json.loads(result_file.read_text())
+        metrics = result["metrics"]
+        record.update(zip_uri=result["zip_uri"], test_auc=metrics["test_auc"], test_loss=metrics["test_loss"],
+                      best_epoch=metrics["best_epoch"], epochs=metrics["epochs_run"],
+                      train_seconds=metrics["seconds"])
     else:
         record.update(status="failed", error=_error_line(output, returncode))
     write_json_atomically(trial_dir / TRIAL_RECORD, record)

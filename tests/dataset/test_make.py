@@ -46,6 +46,17 @@ def test_bad_parameters_are_refused_with_what_to_do(given, expected):
         load_query("training_rows").bind(given)
 
 
+def test_bool_parameters_take_the_config_yes_no_words(tmp_path):
+    (tmp_path / "flagged.sql").write_text("-- @param only_booked BOOL off  keep booked rows only\n"
+                                          "SELECT * FROM t WHERE @only_booked\n")
+    template = load_query("flagged", tmp_path)
+    assert template.bind({}) == {"only_booked": False}
+    assert template.bind({"only_booked": "on"}) == {"only_booked": True}
+    assert template.bind({"only_booked": "yes"}) == {"only_booked": True}
+    with pytest.raises(QueryError, match="only_booked = 'maybe' of query flagged: expected BOOL"):
+        template.bind({"only_booked": "maybe"})
+
+
 def test_unknown_query_names_the_closest():
     with pytest.raises(ConfigError, match=r"query = 'training_row'.*did you mean 'training_rows'"):
         load_query("training_row")

@@ -53,3 +53,14 @@ def test_bad_settings_are_refused_with_what_to_do():
         build_manifests(K8sSettings(model_uri=MODEL, name="Net_Fab"))
     result = run_fab("k8s", "--model=", "--output=/tmp/unused-netfab-k8s")
     assert result.returncode == 1 and "--model is required" in result.stderr
+
+
+def test_fab_k8s_publishes_the_manifests_to_a_bucket(gcs):
+    output = gcs.uri("deploy/k8s")
+    result = run_fab("k8s", f"--model={MODEL}", f"--output={output}")
+    assert result.returncode == 0, result.stderr
+    names = ["00-deployment.yaml", "01-service.yaml", "02-hpa.yaml", "03-training-job.yaml"]
+    assert gcs.names("deploy/") == [f"deploy/k8s/{name}" for name in names]
+    assert result.stdout.splitlines() == [f"{output}/{name}" for name in names] + [f"kubectl apply -f {output}/"]
+    blob = gcs.client.bucket(gcs.bucket).blob("deploy/k8s/00-deployment.yaml")
+    validate(yaml.safe_load(blob.download_as_bytes()))

@@ -36,9 +36,9 @@ def direct_scores(trained_zip, tmp_path_factory):
     """The SavedModel called in this process, no server in between."""
     from netfab.serve.saved_model import load_serving_function, predict_rows, training_means
 
-    folder = model_zip.extract_package(trained_zip, tmp_path_factory.mktemp("direct"))
-    function = load_serving_function(folder / "saved_model")
-    means = training_means(function, trained_zip)  # what the server fills in for a null number
+    with model_zip.ModelZip(trained_zip) as package:
+        function = load_serving_function(package.extract(tmp_path_factory.mktemp("direct")) / "saved_model")
+        means = training_means(function, package.json("dataset_metadata.json"))  # the server's fill for a null number
     return lambda rows: predict_rows(function, rows, means)
 
 
@@ -163,7 +163,7 @@ def test_readiness_is_false_until_the_model_is_warm(server):
 def test_status_and_metadata_follow_tf_serving(server, trained_zip):
     status = call(server.port, "GET", "/v1/models/deep_v1").body["model_version_status"][0]
     assert status["state"] == "AVAILABLE"
-    assert status["version"] == model_zip.read_json_member(trained_zip, "config.json")["run_id"]
+    assert status["version"] == model_zip.ModelZip(trained_zip).json("config.json")["run_id"]
     signature = call(server.port, "GET", "/v1/models/deep_v1/metadata").body[
         "metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert signature["inputs"]["price"]["dtype"] == "DT_FLOAT"
@@ -187,6 +187,7 @@ def test_metrics_show_latency_batches_cache_and_version(server):
     assert metrics["request_seconds"]["p99"] > 0
 
 
+@pytest.mark.slow  # waits for the request parser's compilation
 def test_large_bodies_are_read_by_the_compiled_parser_alike_and_share_the_cache(server, direct_scores):
     """Bodies over 16 KB go through netfab.serve.request_parser once it is ready (compiled in the background)."""
     rows = [dict(row, price=300 + i / 7) for i, row in enumerate(fixture_rows(300))]  # not in the cache

@@ -24,9 +24,10 @@ def test_fab_predict_writes_scores_next_to_ids_like_the_saved_model(trained_zip,
     assert list(scores.columns) == ["impression_id", "probability"]
     assert scores["impression_id"].tolist() == [row["impression_id"] for row in rows]
 
-    folder = model_zip.extract_package(trained_zip, tmp_path / "unpacked")
-    function = load_serving_function(folder / "saved_model")
-    direct = predict_rows(function, rows, training_means(function, trained_zip))  # nulls: the training mean
+    with model_zip.ModelZip(trained_zip) as package:
+        function = load_serving_function(package.extract(tmp_path / "unpacked") / "saved_model")
+        means = training_means(function, package.json("dataset_metadata.json"))
+    direct = predict_rows(function, rows, means)  # nulls: the training mean
     np.testing.assert_allclose(scores["probability"], direct, atol=1e-6)
 
 

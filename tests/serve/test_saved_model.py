@@ -24,7 +24,7 @@ print(json.dumps(signature(**inputs)["probability"].numpy().tolist()))
 
 
 def test_saved_model_answers_raw_rows_in_a_fresh_process(trained_zip, tmp_path):
-    folder = model_zip.extract_package(trained_zip, tmp_path / "unpacked")
+    folder = model_zip.ModelZip(trained_zip).extract(tmp_path / "unpacked")
     result = subprocess.run([sys.executable, "-c", PLAIN_TF, str(folder / "saved_model"), str(FIXTURE_PATH)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -36,7 +36,7 @@ def test_saved_model_takes_unseen_categories_and_agrees_with_keras(trained_zip, 
     import models
     from netfab.serve.saved_model import load_serving_function, predict_rows
 
-    folder = model_zip.extract_package(trained_zip, tmp_path / "unpacked")
+    folder = model_zip.ModelZip(trained_zip).extract(tmp_path / "unpacked")
     rows = fixture_rows(5)
     rows[0].update(country="ZZ", item_id="item_never_seen", title="completely unknown words")
     served = predict_rows(load_serving_function(folder / "saved_model"), rows)
@@ -53,7 +53,7 @@ def test_flat_caller_takes_the_fast_path_and_agrees_with_the_public_call(trained
     from netfab.serve.saved_model import FlatCaller, load_serving_function
     from netfab.serve.model import ServingModel
 
-    folder = model_zip.extract_package(trained_zip, tmp_path / "unpacked")
+    folder = model_zip.ModelZip(trained_zip).extract(tmp_path / "unpacked")
     function = load_serving_function(folder / "saved_model")
     caller = FlatCaller(function)
     # The fast path uses TensorFlow internals: a TensorFlow upgrade that moves them must show here
@@ -94,7 +94,8 @@ def test_the_standalone_check_gives_a_null_number_its_training_mean(trained_zip,
     scores = json.loads(result.stdout)["probability"]
     from netfab.serve.saved_model import load_serving_function, predict_rows
 
-    mean = model_zip.read_json_member(trained_zip, "dataset_metadata.json")["numeric"]["price"]["mean"]
-    function = load_serving_function(model_zip.extract_package(trained_zip, tmp_path / "unpacked") / "saved_model")
+    with model_zip.ModelZip(trained_zip) as package:
+        mean = package.json("dataset_metadata.json")["numeric"]["price"]["mean"]
+        function = load_serving_function(package.extract(tmp_path / "unpacked") / "saved_model")
     assert np.isfinite(scores).all()
     np.testing.assert_allclose(scores[1], predict_rows(function, [dict(rows[1], price=mean)])[0], atol=1e-6)

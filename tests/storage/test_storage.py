@@ -25,6 +25,21 @@ def test_local_folder_ignores_sidecar_and_temporaries(tmp_path):
         "part-000000000000.json", "part-000000000001.json"]
 
 
+def test_atomic_path_renames_on_success_and_removes_on_failure(tmp_path):
+    target = tmp_path / "trial.json"
+    with storage.atomic_path(target) as partial:
+        partial.write_text("whole")
+        assert not target.exists()  # readers see nothing until the block ends
+    assert target.read_text() == "whole"
+
+    with pytest.raises(OSError, match="No space left"):
+        with storage.atomic_path(target) as partial:
+            partial.write_text("half")
+            raise OSError("No space left on device")  # a writer that dies half-way
+    assert target.read_text() == "whole"  # the old file, untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["trial.json"]  # no temporary left behind
+
+
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("NETFAB_CACHE_DIR", str(tmp_path / "mine"))
     assert storage.cache_dir() == tmp_path / "mine"

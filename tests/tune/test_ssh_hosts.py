@@ -16,6 +16,8 @@ from netfab.tune.report import ranked
 from tests.helpers import PROJECT, fab_command, user_env
 from tests.tune.sshd_hosts import SshHosts
 
+# Needs a real sshd and takes minutes: out of the everyday tier.
+pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 FAST = {"NET_EPOCHS": "1"}  # a trial is a real `fab train`; one epoch keeps 10 of them short
 
 
