@@ -1,9 +1,12 @@
 """What a study leaves for people: leaderboard.csv, study.png and a summary naming the best trial.
 
     from netfab.tune.report import write_leaderboard, plot_study, summarize
-    write_leaderboard(spec, spec.finished())    # <study>/leaderboard.csv, best test AUC first
-    plot_study(spec, spec.finished())           # <study>/study.png: test AUC against each value
+    write_leaderboard(spec, spec.finished())    # <study>/leaderboard.csv, best validation AUC first
+    plot_study(spec, spec.finished())           # <study>/study.png: validation AUC against each value
     print(summarize(spec, spec.finished()))     # best trial, failures, values at a range edge
+
+Trials are ranked on their validation AUC (the split that chose their best epoch); the test AUC
+is shown beside it and never used to choose, so it stays an honest estimate for the winner.
 """
 import csv
 import io
@@ -14,13 +17,13 @@ from pathlib import Path
 
 from netfab import storage
 
-METRIC = "test_auc"  # higher is better
-RESULT_COLUMNS = ("test_auc", "test_loss", "best_epoch", "epochs", "seconds", "train_seconds",
+METRIC = "validation_auc"  # what ranks trials; higher is better
+RESULT_COLUMNS = ("validation_auc", "validation_loss", "test_auc", "test_loss", "best_epoch", "epochs", "seconds", "train_seconds",
                   "status", "error", "host", "gpu", "zip_uri", "command")
 
 
 def ranked(records: dict[int, dict]) -> list[dict]:
-    """Finished trials, best test AUC first; failed trials last, by index."""
+    """Finished trials, best validation AUC first; failed trials last, by index."""
     ok = sorted((r for r in records.values() if r["status"] == "ok"), key=lambda r: -r[METRIC])
     failed = sorted((r for r in records.values() if r["status"] != "ok"), key=lambda r: r["trial"])
     return ok + failed
@@ -40,7 +43,7 @@ def write_leaderboard(spec, records: dict[int, dict]) -> str:
 
 
 def plot_study(spec, records: dict[int, dict]) -> str:
-    """study.png: one panel per hyperparameter, test AUC of every trial against its value."""
+    """study.png: one panel per hyperparameter, validation AUC of every trial against its value."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +75,7 @@ def plot_study(spec, records: dict[int, dict]) -> str:
                          label=f"best: trial {best['trial']}")
             axis.legend(fontsize=7)
         axis.set_xlabel(key)
-        axis.set_ylabel("test AUC")
+        axis.set_ylabel("validation AUC")
         axis.grid(alpha=0.3)
     for axis in list(axes.flat)[len(dimensions):]:
         axis.set_visible(False)
@@ -107,10 +110,11 @@ def summarize(spec, records: dict[int, dict]) -> str:
     if ok:
         best, worst = ok[0], ok[-1]
         values = ", ".join(f"{k}={json.dumps(v)}" for k, v in best["values"].items())
-        lines += [f"best trial {best['trial']}: test AUC {best['test_auc']:.4f} ({values})",
+        lines += [f"best trial {best['trial']}: validation AUC {best['validation_auc']:.4f}, "
+                  f"test AUC {best['test_auc']:.4f} ({values})",
                   f"  model zip  {best['zip_uri']}",
                   f"  reproduce  {best['command']}",
-                  f"worst trial {worst['trial']}: test AUC {worst['test_auc']:.4f}"]
+                  f"worst trial {worst['trial']}: validation AUC {worst['validation_auc']:.4f}"]
         lines += edge_warnings(spec, best)
     for record in failed:
         lines.append(f"trial {record['trial']} failed: {record['error']}")

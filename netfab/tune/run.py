@@ -74,10 +74,12 @@ def run_study(spec: StudySpec, trials: int, workers: list, max_failures: int = 3
                  f"{len(pending)} to run")
     state = _Schedule(spec, pending, max_failures, progress, total=trials, done=len(finished))
     threads = [threading.Thread(target=state.work, args=(slot,), daemon=True) for slot in workers]
+    state.echo = _EpochEcho(spec, state, progress)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    state.echo.stop()
 
     records = spec.finished()
     write_leaderboard(spec, records)
@@ -108,6 +110,8 @@ class _Schedule:
         self.stopped_for = ""
         self.dead_hosts: set[str] = set()
         self.lost: list[str] = []
+        self.running: set[int] = set()  # trial indices on a slot now (their epochs are echoed)
+        self.echo = None
 
     def _next(self, slot):
         with self.cond:
@@ -116,6 +120,7 @@ class _Schedule:
                     return None
                 if self.pending:
                     self.in_flight += 1
+                    self.running.add(self.pending[0])
                     return self.pending.pop(0)
                 if self.in_flight == 0:
                     return None
@@ -129,6 +134,7 @@ class _Schedule:
             except HostLost as error:
                 with self.cond:
                     self.in_flight -= 1
+                    self.running.discard(index)
                     self.pending.insert(0, index)
                     if slot.host not in self.dead_hosts:
                         self.dead_hosts.add(slot.host)
@@ -146,11 +152,14 @@ class _Schedule:
         record = json.loads(Path(record_path).read_text())
         with self.cond:
             self.in_flight -= 1
+            self.running.discard(index)
+            if self.echo:
+                self.echo.flush(index)  # the epochs that ended since its last look
             self.ran += 1
             self.done += 1
             if record["status"] == "ok":
                 self.failures_in_a_row = 0
-                outcome = f"test AUC {record['test_auc']:.4f}"
+                outcome = f"validation AUC {record['validation_auc']:.4f}, test AUC {record['test_auc']:.4f}"
             else:
                 self.failures_in_a_row += 1
                 outcome = f"FAILED: {record['error']}"
@@ -163,6 +172,51 @@ class _Schedule:
                           f"({seconds:.0f} s)")
             write_leaderboard(self.spec, self.spec.finished())
             self.cond.notify_all()
+
+
+class _EpochEcho:
+    """Shows each running trial's epochs as they finish: the `epoch N/M done …` lines of its log.txt."""
+
+    EVERY_SECONDS = 2.0
+
+    def __init__(self, spec: StudySpec, schedule: _Schedule, progress):
+        self.spec, self.schedule, self.progress = spec, schedule, progress
+        self.offsets: dict[int, int] = {}
+        self.lock = threading.Lock()  # the watcher and a finishing trial may read the same log
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.EVERY_SECONDS):
+            with self.schedule.cond:
+                running = sorted(self.schedule.running)
+            for index in running:
+                self.flush(index)
+
+    def flush(self, index: int) -> None:
+        with self.lock:
+            self._flush(index)
+
+    def _flush(self, index: int) -> None:
+        path = Path(storage.local_path(self.spec.trial_dir(index) / "log.txt"))
+        try:
+            with open(path, "rb") as log:
+                if os.fstat(log.fileno()).st_size < self.offsets.get(index, 0):
+                    self.offsets[index] = 0  # the trial runs again (its host was lost): a new log
+                log.seek(self.offsets.get(index, 0))
+                text = log.read()
+        except FileNotFoundError:
+            return
+        complete = text[:text.rfind(b"\n") + 1]  # a line still being written waits for the next look
+        self.offsets[index] = self.offsets.get(index, 0) + len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            if " epoch " in f" {line}" and " done in " in line:
+                self.progress(f"  trial {index}: epoch {line.split('epoch ', 1)[1]}")
 
 
 def _absolute(uri: str) -> str:

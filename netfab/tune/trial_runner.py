@@ -48,14 +48,17 @@ def run_trial(spec: StudySpec, index: int) -> dict:
                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent).returncode
     output = (trial_dir / "log.txt").read_text(errors="replace")
     record = {"trial": index, "values": spec.trial_values(index), "status": "ok", "error": "",
-              "test_auc": None, "test_loss": None, "best_epoch": None, "epochs": None,
+              "validation_auc": None, "validation_loss": None, "test_auc": None, "test_loss": None,
+              "best_epoch": None, "epochs": None,
               "seconds": round(time.monotonic() - started, 1), "train_seconds": None,
               "host": socket.gethostname(), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
               "zip_uri": "", "command": spec.trial_command(index)}
     if returncode == 0 and result_file.is_file():
         result = json.loads(result_file.read_text())
         metrics = result["metrics"]
-        record.update(zip_uri=result["zip_uri"], test_auc=metrics["test_auc"], test_loss=metrics["test_loss"],
+        record.update(zip_uri=result["zip_uri"], validation_auc=metrics["validation_auc"],
+                      validation_loss=metrics["validation_loss"], test_auc=metrics["test_auc"],
+                      test_loss=metrics["test_loss"],
                       best_epoch=metrics["best_epoch"], epochs=metrics["epochs_run"],
                       train_seconds=metrics["seconds"])
     else:

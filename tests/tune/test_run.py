@@ -62,6 +62,10 @@ def test_a_killed_study_resumes_and_keeps_failed_and_finished_trials(tmp_path):
     board = (study / "leaderboard.csv").read_text()
     assert board.count("\n") == 4 and "failed" in board and "no_such_column" in board
     assert "failed: " in result.stdout and "best trial" in result.stdout
+    assert board.splitlines()[0].split(",")[4:6] == ["validation_auc", "validation_loss"]  # what ranks
+    ok = [r for r in records.values() if r["status"] == "ok" and r["trial"] not in kept]
+    for record in ok:  # each trial's epochs were shown as they finished
+        assert f"trial {record['trial']}: epoch 1/1 done in" in result.stdout, result.stdout[-3000:]
 
 
 @pytest.mark.slow  # a study of several trainings

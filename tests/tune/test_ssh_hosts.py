@@ -57,8 +57,8 @@ def test_study_across_two_hosts_finishes_when_one_host_dies(two_hosts, tmp_path)
     assert len(leaderboard) == 11 and leaderboard[0].startswith("rank,trial,learning_rate")
     assert (study / "study.png").stat().st_size > 10_000
     best, *_, worst = ranked(records)
-    assert best["test_auc"] > worst["test_auc"]
-    assert f"best trial {best['trial']}: test AUC {best['test_auc']:.4f}" in out
+    assert best["validation_auc"] > worst["validation_auc"]
+    assert f"best trial {best['trial']}: validation AUC {best['validation_auc']:.4f}, test AUC {best['test_auc']:.4f}" in out
 
     # The reproduce command, typed into a shell in the project checkout, gives the same metric.
     again = subprocess.run(["bash", "-c", best["command"].replace(" fab ", f" {fab_command()[0]} ", 1)],
