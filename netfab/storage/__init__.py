@@ -143,9 +143,11 @@ def delete(uri: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target) -> Iterator[Path]:
+def atomic_path(target, keep_suffix: bool = False) -> Iterator[Path]:
     """A temporary path to write `target` under: renamed onto `target` when the block ends
     normally, removed when it raises, so that readers see the whole file or none of it.
+    keep_suffix: the temporary name ends in the target's suffixes too (Keras picks its file
+    format by them: .keras, .weights.h5).
 
         with storage.atomic_path(folder / "trial.json") as partial:
             partial.write_text(text)
@@ -154,7 +156,8 @@ def atomic_path(target) -> Iterator[Path]:
     # Beside the target, so that os.replace is a rename within one filesystem (atomic); the
     # process and thread in the name keep concurrent writers (serve workers, download threads)
     # off each other's temporary, and the leading dot keeps it out of dataset folder listings.
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}"
+                               f"{''.join(target.suffixes) if keep_suffix else ''}")
     try:
         yield partial
         os.replace(partial, target)

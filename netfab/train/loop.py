@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -232,8 +231,6 @@ def _package(model, core, shapes, package: Path, run_dir: Path, run_uri: str, ep
 
 
 def _atomic_save(save, path: Path) -> None:
-    """Call a Keras save function on a temporary name (same suffix), then rename into place."""
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    partial = path.with_name(f"partial-{os.getpid()}{suffix}")
-    save(partial)
-    os.replace(partial, path)
+    """A Keras save function writing `path` whole or not at all."""
+    with storage.atomic_path(path, keep_suffix=True) as partial:
+        save(partial)
