@@ -110,3 +110,28 @@ def test_killed_run_resumes_instead_of_starting_over(tmp_path):
     zip_uri = second.stdout.split("model zip: ")[1].split()[0]
     assert model_zip.storage.local_path(zip_uri).parent == state.parent.parent  # same run folder
     assert [row["epoch"] for row in epochs_of(zip_uri)] == ["1", "2", "3", "4", "5"]
+
+
+def test_raw_rows_through_the_saved_model_give_the_cores_scores_on_ids(trained_zip, tmp_path):
+    """The zip's SavedModel (front end + core) on raw rows, against its core.keras on the ids
+    the training front end makes of the same rows with the zip's front_end.json."""
+    import numpy as np
+
+    import models
+    from data.loading import load_rows
+    from data.preparation import DatasetShapes, encode
+    from netfab.serve.saved_model import load_serving_function, predict_rows
+    from tests.helpers import fixture_rows, write_ndjson
+
+    package = model_zip.ModelZip(trained_zip)
+    config = config_for("deep_v1").config
+    shapes = DatasetShapes.from_dict(package.json("front_end.json"))
+    folder = package.extract(tmp_path / "unpacked")
+    rows = fixture_rows(64)
+    rows[0] = {key: None for key in rows[0]} | {"booked": 0}  # a null in every column
+    rows[1].update(item_id="never-seen", title="zzz qqq", price=None)
+    ids = encode(load_rows([write_ndjson(tmp_path / "rows.json", rows)], config), config, shapes)
+    on_ids = models.load(folder / "core.keras").predict(ids, verbose=0)
+    on_raw = predict_rows(load_serving_function(folder / "saved_model"), rows)  # NaN for a null number
+    assert np.isfinite(on_raw).all()
+    np.testing.assert_allclose(on_raw, on_ids, atol=1e-6)
