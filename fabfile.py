@@ -55,9 +55,12 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
             from netfab.errors import NetfabError
 
             raise NetfabError(f"--result={result}: its folder does not exist; create it or pick another path")
+        # A config or dataset mistake is found in a second, before TensorFlow takes its time to load.
+        effective = load_config(variant)
+        storage.dataset_files(dataset or _fixture_path())
         from netfab.train.loop import train as run_training
 
-        run = run_training(load_config(variant), dataset or _fixture_path(), output)
+        run = run_training(effective, dataset or _fixture_path(), output)
         if result:  # for programs (a tuning trial): whole or absent, so never half a record
             import dataclasses
 

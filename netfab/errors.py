@@ -43,10 +43,20 @@ def closest(name: str, valid) -> str:
 
 @contextlib.contextmanager
 def exit_on_user_error():
-    """Re-raise a NetfabError as invoke's Exit: the message, exit code 1, no traceback."""
+    """Re-raise a NetfabError as invoke's Exit: the message, exit code 1, no traceback.
+
+    A reader that went away (`fab config | head -3`) ends the task quietly, as Unix tools do.
+    """
+    import os
+    import sys
+
     from invoke.exceptions import Exit
 
     try:
         yield
     except NetfabError as error:
         raise Exit(f"error: {error}") from None
+    except BrokenPipeError:
+        # Later writes (and the flush at exit) must not fail again: stdout goes nowhere now.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Exit(code=0) from None

@@ -1,11 +1,13 @@
 """The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
 import json
 import re
+import socket
+import subprocess
 
 import pytest
 
 from netfab import model_zip
-from tests.helpers import run_fab
+from tests.helpers import PROJECT, fab_command, run_fab, user_env
 
 
 def test_fab_lists_every_task_with_help():
@@ -64,3 +66,40 @@ def test_fab_ci_fails_when_a_variant_misses_the_floor(tmp_path):
     assert result.returncode == 1
     assert "ci failed for 2 of 2 variant(s)" in result.stderr
     assert "below the sanity floor 0.99" in result.stderr
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["train"], {"NET_LEARNIN_RATE": "0.1"}, "unknown environment variable NET_LEARNIN_RATE"),
+    (["train", "--variant=dep_v1"], {}, "unknown variant 'dep_v1'"),
+    (["train", "--dataset=/no/such/rows.json"], {}, "dataset /no/such/rows.json does not exist"),
+])
+def test_train_mistakes_are_found_before_tensorflow_loads(tmp_path, args, env, message):
+    # A tensorflow that cannot be imported: the mistake must be reported without reaching it.
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('tensorflow was imported')\n")
+    result = run_fab(*args, env={**env, "PYTHONPATH": f"{tmp_path}:{PROJECT}"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}"), result.stderr[-1000:]
+
+
+def test_serve_on_a_port_in_use_or_a_foreign_host_is_one_error_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The port is bound before the model loads, so no zip is needed to see the answer.
+        used = run_fab("serve", f"--model={tmp_path / 'none.zip'}", f"--port={port}")
+    foreign = run_fab("serve", f"--model={tmp_path / 'none.zip'}", "--host=999.1.1.1", "--port=0")
+    too_big = run_fab("serve", f"--model={tmp_path / 'none.zip'}", "--port=99999")
+    for result, message in ((used, f"cannot listen on 127.0.0.1:{port}"),
+                            (foreign, "cannot listen on 999.1.1.1:0"),
+                            (too_big, "port must be in 0..65535")):
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}"), result.stderr[-1000:]
+        assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_ends_fab_quietly(tmp_path):
+    result = subprocess.run(["bash", "-c", f"{fab_command('config')[0]} config | head -1"], cwd=PROJECT,
+                            env=user_env(), capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("variant: deep_v1") and result.stderr == ""

@@ -15,6 +15,7 @@ TensorFlow releases the GIL while it computes, so parsing the next requests over
 """
 import asyncio
 import dataclasses
+import errno
 import gc
 import json
 import logging
@@ -58,6 +59,8 @@ class ServerSettings:
     workers: int = 1  # server processes sharing the port (netfab.serve.workers)
 
     def __post_init__(self):
+        if not 0 <= self.port <= 65535:
+            raise NetfabError(f"port must be in 0..65535 (0: any free port), got {self.port}")
         for name in ("max_batch_rows", "max_queue_rows", "workers"):
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -426,7 +429,15 @@ class PredictionServer:
         await runner.setup()
         # Workers each bind the port; the kernel spreads new connections across them.
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_port=self.group is not None)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:  # a port in use, an address not of this machine, a name that does not resolve
+            await runner.cleanup()
+            what = ("another process listens there: stop it or choose another --port"
+                    if error.errno == errno.EADDRINUSE else
+                    "--host must be an address of this machine (127.0.0.1; 0.0.0.0 for every interface)")
+            raise NetfabError(f"cannot listen on {self.settings.host}:{self.settings.port}: "
+                              f"{error.strerror or error}; {what}") from None
         log.info("listening on http://%s:%d (ready once the model is warm)%s", self.settings.host,
                  self.settings.port, f", worker {self.group.index}" if self.group else "")
         loading = asyncio.ensure_future(self.load_model())
