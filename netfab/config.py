@@ -76,7 +76,7 @@ def env_overrides(environ=None) -> dict[str, str]:
 def read_variants(path: Path = VARIANTS_PATH) -> dict[str, dict]:
     """variant_config.json as {variant: {key: value}}, checked for shape and key names."""
     try:
-        variants = json.loads(Path(path).read_text())
+        variants = json.loads(Path(path).read_text(), object_pairs_hook=_JsonObject)
     except FileNotFoundError:
         raise ConfigError(f"variant file {path} does not exist") from None
     except json.JSONDecodeError as error:
@@ -84,13 +84,31 @@ def read_variants(path: Path = VARIANTS_PATH) -> dict[str, dict]:
     if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
         raise ConfigError(f'{path} must map each variant name to an object of overrides, '
                           f'e.g. {{"deep_v1": {{"learning_rate": 0.001}}}}')
+    if variants.repeated:
+        raise ConfigError(f"variant {variants.repeated[0]!r} is written twice in {path}; JSON would keep "
+                          f"only the last one: merge the two into one entry")
     for name, deltas in variants.items():
+        if deltas.repeated:
+            raise ConfigError(f"key {deltas.repeated[0]!r} is written twice in variant {name!r} of {path}; "
+                              f"JSON would keep only the last value: keep one")
         for key in deltas:
             if key not in FIELDS:
                 raise ConfigError(f"unknown key {key!r} in variant {name!r} of {path}"
                                   f"{closest(key, FIELDS)}; valid keys are the fields of NetConfig "
                                   f"in netconfig.py")
     return variants
+
+
+class _JsonObject(dict):
+    """A JSON object that remembers the keys written twice in it (json keeps the last silently)."""
+
+    def __init__(self, pairs):
+        super().__init__()
+        self.repeated = []
+        for key, value in pairs:
+            if key in self:
+                self.repeated.append(key)
+            self[key] = value
 
 
 def load_config(variant: str = netconfig.DEFAULT_VARIANT, environ=None,

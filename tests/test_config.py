@@ -59,6 +59,18 @@ def test_unknown_variant_names_closest(tmp_path):
         load_config("rnn_v2", environ={})
 
 
+@pytest.mark.parametrize("text, message", [
+    ('{"mine": {"dropout": 0.1}, "mine": {"dropout": 0.2}}', "variant 'mine' is written twice"),
+    ('{"mine": {"dropout": 0.1, "dropout": 0.2}}', "key 'dropout' is written twice in variant 'mine'"),
+])
+def test_a_key_written_twice_in_the_variant_file_is_refused(tmp_path, text, message):
+    path = tmp_path / "variant_config.json"
+    path.write_text(text)  # json.loads alone would keep the last one silently
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config("mine", environ={}, variants_path=path)
+    assert str(path) in str(error.value)
+
+
 def test_unknown_key_in_variant_file_names_key_variant_and_file(tmp_path):
     path = write_variants(tmp_path, {"mine": {"learnin_rate": 0.1}})
     with pytest.raises(ConfigError) as error:

@@ -103,3 +103,14 @@ def test_a_reader_that_stops_early_ends_fab_quietly(tmp_path):
     result = subprocess.run(["bash", "-c", f"{fab_command('config')[0]} config | head -1"], cwd=PROJECT,
                             env=user_env(), capture_output=True, text=True, timeout=60)
     assert result.stdout.startswith("variant: deep_v1") and result.stderr == ""
+
+
+def test_fab_fixture_never_overwrites_the_bundled_fixture_by_default(tmp_path):
+    from data.fixture import FIXTURE_PATH
+
+    before = FIXTURE_PATH.stat().st_mtime_ns
+    refused = run_fab("fixture", "--rows=20")
+    assert refused.returncode == 1 and "needs --out=PATH" in refused.stderr and "--force" in refused.stderr
+    assert FIXTURE_PATH.stat().st_mtime_ns == before
+    written = run_fab("fixture", "--rows=20", f"--out={tmp_path / 'rows.json'}")
+    assert written.returncode == 0 and len((tmp_path / "rows.json").read_text().splitlines()) == 20
