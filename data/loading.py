@@ -52,7 +52,6 @@ class LoadedRows:
     label: np.ndarray  # float32, 0 or 1
     rows_read: int  # before sampling
     nulls: dict[str, int]  # column -> null values seen (before the null policy)
-    seconds: float = 0.0
 
     @property
     def rows(self) -> int:
@@ -77,9 +76,10 @@ class _StringCodes:
         distinct = encoded.dictionary.to_pylist()  # a Python string per distinct value of the block
         remap = np.empty(len(distinct) + 1, np.int32)
         for i, value in enumerate(distinct):
-            remap[i] = self.index.setdefault(value, len(self.values))
-            if remap[i] == len(self.values):
+            if value not in self.index:
+                self.index[value] = len(self.values)
                 self.values.append(value)
+            remap[i] = self.index[value]
         remap[-1] = 0  # null -> ""
         indices = pc.fill_null(encoded.indices, len(distinct)).to_numpy()
         return remap[indices]
@@ -121,7 +121,7 @@ def load_rows(files: list[Path], config) -> LoadedRows:
              seconds, f"{rows_read / max(seconds, 1e-9):,.0f}")
     return LoadedRows(strings={c: EncodedStrings(columns.pop(c), codes.values) for c, codes in strings.items()},
                       numbers={c: columns.pop(c) for c in numeric}, label=columns.pop(config.label_column),
-                      rows_read=rows_read, nulls=nulls, seconds=seconds)
+                      rows_read=rows_read, nulls=nulls)
 
 
 class _BottomK:
@@ -142,7 +142,10 @@ class _BottomK:
 
 def _read_blocks(path: Path, config, roles: dict[str, str]):
     """The config's columns of one shard, a block at a time, typed; DataError naming a bad line."""
-    first = first_rows(path, 1, on_error=None)
+    try:
+        first = first_rows(path, 1)
+    except json.JSONDecodeError:
+        first = [None]  # named line by line below
     if not first:
         return  # an empty shard, as exports sometimes write
     if not isinstance(first[0], dict):
@@ -203,20 +206,10 @@ def open_text(path: Path):
     return opener(path, "rt", encoding="utf-8", errors="replace")
 
 
-def first_rows(path: Path, count: int, on_error="raise") -> list:
-    """The first `count` rows of a shard, parsed (blank lines skipped); with on_error=None a
-    line that is not JSON ends the list instead (the caller's full parse names it)."""
+def first_rows(path: Path, count: int) -> list:
+    """The first `count` rows of a shard, parsed (blank lines skipped)."""
     with open_text(path) as lines:
-        rows = []
-        for line in itertools.islice(filter(str.strip, lines), count):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                if on_error == "raise":
-                    raise
-                rows.append(None)
-                break
-        return rows
+        return [json.loads(line) for line in itertools.islice(filter(str.strip, lines), count)]
 
 
 def _first_bad_line(path: Path, roles: dict[str, str]) -> str | None:

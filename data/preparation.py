@@ -99,7 +99,7 @@ def split_indices(rows: int, config) -> dict[str, np.ndarray]:
         raise DataError(f"{rows} rows give a train/validation/test split of {sizes['train']}/"
                         f"{sizes['validation']}/{sizes['test']} with validation_fraction="
                         f"{config.validation_fraction}, test_fraction={config.test_fraction}; "
-                        f"each split needs {MIN_SPLIT_ROWS}+ rows")
+                        f"each split needs {MIN_SPLIT_ROWS}+ rows: use more rows or larger fractions")
     return {name: np.sort(parts[name]) for name in SPLITS}
 
 
@@ -145,7 +145,8 @@ def prepare(loaded, config) -> PreparedData:
         values = loaded.numbers.pop(column)
         seen = values[train][~np.isnan(values[train])]
         if not len(seen):
-            raise DataError(f"numeric column {column!r} is null in every training row")
+            raise DataError(f"numeric column {column!r} is null in every training row; drop it from "
+                            f"numeric_columns or fix the query that fills it")
         means[column] = float(seen.mean(dtype=np.float64))
         variances[column] = float(seen.var(dtype=np.float64)) or 1.0  # a constant column stays finite
         keep(column, standardize(values, means[column], variances[column]))

@@ -33,7 +33,6 @@ def load(path):
     """A saved .keras model of any network here; its custom layers are registered first."""
     import keras
 
-    import models.common  # noqa: F401  registers the custom layers with keras.saving
-    import models.frontend  # noqa: F401
+    import models.frontend  # noqa: F401  registers the custom layers with keras.saving (common's too)
 
     return keras.saving.load_model(path)

@@ -32,11 +32,13 @@ def encode_numerics(inputs, config, shapes) -> list:
 
 @keras.saving.register_keras_serializable(package="netfab")
 class PerDistinct(keras.layers.Wrapper):
-    """Runs the wrapped layer once per distinct row of a 2-D batch and gives each row its result.
+    """Runs the wrapped layer once per distinct row of a batch (a value of a 1-D batch, a row of a
+    2-D one) and gives each row its result.
 
-    Text features belong to the item, so token rows repeat across rows: a 16K-row batch of the
-    fixture's data holds ~2K distinct titles. Running the text branch only on those is exact
-    (gradients of repeated rows add up, as they would row by row) and much cheaper.
+    Text features belong to the item, so titles repeat across rows: a 16K-row batch of the
+    fixture's data holds ~2K distinct titles. Tokenising them (the front end) and running the text
+    branch (the core) only on those is exact (gradients of repeated rows add up, as they would row
+    by row) and much cheaper.
     """
 
     def call(self, inputs, training=None):

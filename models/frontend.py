@@ -11,6 +11,8 @@ served model still takes the raw JSON rows training read, and gives the core's s
 """
 import keras
 
+from models.common import PerDistinct
+
 
 def string_lookup(vocabulary: list[str], name: str | None = None):
     """Value -> 1 + its rank in `vocabulary`; anything else ("", unseen) -> 0."""
@@ -39,24 +41,6 @@ class Standardize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "variance": self.variance}
-
-
-@keras.saving.register_keras_serializable(package="netfab")
-class PerDistinctText(keras.layers.Wrapper):
-    """Runs the wrapped layer once per distinct text of a 1-D batch and gives each row its result.
-
-    Text belongs to the item, so titles repeat across rows: tokenising only the distinct ones is
-    exact and much cheaper when serving large batches.
-    """
-
-    def call(self, inputs):
-        import tensorflow as tf  # string ops: this layer runs on the TensorFlow backend only
-
-        distinct, row_to_distinct = tf.unique(inputs)
-        return tf.gather(self.layer(distinct), row_to_distinct)
-
-    def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
 
 
 def raw_inputs(config) -> dict:
@@ -92,7 +76,7 @@ def build_front_end(config, shapes) -> keras.Model:
                                       name=f"standardize_{column}")(inputs[column])
     if config.text_column:
         tokenize = text_vectorization(shapes.text_vocabulary, shapes.text_max_tokens, name="tokenize_text")
-        tokens = PerDistinctText(tokenize, name="per_distinct_text")(inputs[config.text_column])
+        tokens = PerDistinct(tokenize, name="per_distinct_title")(inputs[config.text_column])
         outputs[config.text_column] = keras.ops.cast(tokens, "int32")
     return keras.Model(inputs, outputs, name="front_end")
 

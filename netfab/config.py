@@ -67,6 +67,12 @@ def column_roles(config) -> dict[str, str]:
     return roles
 
 
+def config_from_values(values: dict) -> NetConfig:
+    """The NetConfig a model zip was trained with, from its config.json's `values` (JSON lists
+    back to tuples; keys this netconfig.py no longer has are left out)."""
+    return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in FIELDS})
+
+
 def env_overrides(environ=None) -> dict[str, str]:
     """The NET_* variables of `environ`: the third config level, as given (checked by load_config)."""
     environ = os.environ if environ is None else environ

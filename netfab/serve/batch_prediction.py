@@ -57,7 +57,7 @@ def read_batches(files: list[Path], schema, id_column: str, roles: dict[str, str
     """The model's feature columns cut into batches of tensors, ready to score, and every row's id.
 
     Nulls are filled as in training. Each batch is built once here, so that scoring is model
-    calls alone. `roles` (column -> config key, as data.loading.column_roles) words the error
+    calls alone. `roles` (column -> config key, as netfab.config.column_roles) words the error
     for a bad line.
     """
     import tensorflow as tf

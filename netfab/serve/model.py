@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 from netfab import model_zip
+from netfab.config import column_roles, config_from_values
 from netfab.errors import NetfabError
 from netfab.serve.saved_model import FlatCaller
 from netfab.serve.inputs import FeatureSchema
@@ -59,10 +60,9 @@ class ServingModel:
                  version: str, inputs: FeatureSchema, config_values: dict):
         self.uri, self.name, self.version, self.inputs = uri, name, version, inputs
         self.id_column = config_values["id_column"]  # carried next to scores by `fab predict`
-        # column -> the config key that names it, for error messages about input files
-        self.column_roles = {**{c: "categorical_columns" for c in config_values["categorical_columns"]},
-                             **{c: "numeric_columns" for c in config_values["numeric_columns"]},
-                             **({config_values["text_column"]: "text_column"} if config_values["text_column"] else {})}
+        # feature column -> the config key that names it, for error messages about input files
+        self.column_roles = {c: r for c, r in column_roles(config_from_values(config_values)).items()
+                             if r != "label_column"}
         self._folder = folder  # removed when this object is garbage collected
         self._call = FlatCaller(function)
         self.loaded_at = time.time()

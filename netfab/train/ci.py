@@ -17,6 +17,7 @@ import tempfile
 import numpy as np
 
 from netfab import model_zip
+from netfab.config import config_from_values
 from netfab.errors import NetfabError
 
 CHECK_ROWS = 8
@@ -72,7 +73,7 @@ def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
         test_auc = config_json["result"]["test_auc"]
         if not test_auc >= min_auc:
             problems.append(f"test AUC {test_auc:.4f} is below the sanity floor {min_auc}")
-        problems += _check_saved_model(package, _config_of(config_json), dataset)
+        problems += _check_saved_model(package, config_from_values(config_json["values"]), dataset)
     return problems
 
 
@@ -101,14 +102,6 @@ def _check_saved_model(package: model_zip.ModelZip, config, dataset: str) -> lis
         return [f"SavedModel and model.keras disagree on the first {CHECK_ROWS} rows: "
                 f"{np.round(served, 5).tolist()} vs {np.round(expected, 5).tolist()}"]
     return []
-
-
-def _config_of(config_json: dict):
-    """The NetConfig a zip was trained with, from its config.json (JSON lists back to tuples)."""
-    from netconfig import NetConfig
-
-    values = config_json["values"]
-    return NetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def _csv_rows(text: str):

@@ -128,8 +128,9 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
                "validation_loss": log_loss(validation.label, scores["validation"]),
                "best_epoch": state["best_epoch"], "epochs_run": len(state["epochs"]),
                "seconds": round(time.monotonic() - started, 1)}
-    epochs = [dict(row, **({"test_loss": metrics["test_loss"], "test_auc": metrics["test_auc"]}
-                           if row["epoch"] == state["best_epoch"] else {})) for row in state["epochs"]]
+    epochs = [dict(row) for row in state["epochs"]]
+    best_row = next(row for row in epochs if row["epoch"] == state["best_epoch"])
+    best_row.update(test_loss=metrics["test_loss"], test_auc=metrics["test_auc"])  # the test figure, once
     dataset_metadata = {
         "source": dataset_uri, "files": file_info, "content_sha256": content_sha256,
         "provenance": read_provenance(dataset_uri),  # query, parameters, engine, job ids

@@ -119,9 +119,10 @@ class _Schedule:
                 if self.stopped_for or slot.host in self.dead_hosts:
                     return None
                 if self.pending:
+                    index = self.pending.pop(0)
                     self.in_flight += 1
-                    self.running.add(self.pending[0])
-                    return self.pending.pop(0)
+                    self.running.add(index)
+                    return index
                 if self.in_flight == 0:
                     return None
                 self.cond.wait(timeout=1)  # a trial in flight may come back from a lost host
