@@ -226,17 +226,21 @@ def _in_container(task_args, output, dataset, device, image):
             "max_batch_rows": "rows per model call at most (default 16384)",
             "max_wait_ms": "how long a batch may wait to fill under concurrent load (default 2)",
             "max_queue_rows": "rows waiting for the model before requests get 503 (default 50000)",
-            "timeout": "seconds per request before 504 (default 10)",
+            "timeout": "seconds per request, from its headers to its answer: 408 if the body is late, "
+                       "else 504 (default 10)",
             "cache_rows": "LRU prediction cache entries, 0 = off (default 0)",
             "max_body_mb": "largest request body in MB, larger gets 413 (default 32)",
             "admin_token": "enables POST /admin/model (model swap) with this bearer token "
                            "(default: $NETFAB_ADMIN_TOKEN, off when unset)",
             "tf_threads": "TensorFlow inter- and intra-op threads each, 0 = TensorFlow's default, or "
                           "cores / workers with --workers (default 0)",
-            "workers": "server processes sharing the port, each with its own model copy (default 1)"})
+            "workers": "server processes sharing the port, each with its own model copy (default 1)",
+            "idle_timeout": "seconds a connection may go without sending a whole request header, after "
+                            "opening or after its last answer, before it is closed (default 15)",
+            "max_connections": "open connections per server process; more are answered 503 (default 900)"})
 def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, max_wait_ms=2.0,
           max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None,
-          tf_threads=0, workers=1):
+          tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900):
     """Serve a model zip over TensorFlow Serving's REST API until SIGTERM (docs/serving.md)."""
     import os
 
@@ -249,7 +253,7 @@ def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, 
             max_wait_ms=float(max_wait_ms), max_queue_rows=int(max_queue_rows), timeout_s=float(timeout),
             cache_rows=int(cache_rows), max_body_mb=float(max_body_mb),
             admin_token=admin_token or os.environ.get("NETFAB_ADMIN_TOKEN", ""), tf_threads=int(tf_threads),
-            workers=int(workers))
+            workers=int(workers), idle_timeout_s=float(idle_timeout), max_connections=int(max_connections))
         run_server(model, settings)
 
 

@@ -15,9 +15,11 @@ environment.json, and MANIFEST.json with the sha256 and size of every other file
 A reader opens a zip once through ModelZip: fetched once (gs:// through the download cache),
 opened once, its manifest verified once, members handed out from the open archive.
 """
+import contextlib
 import json
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from netfab import storage
@@ -30,6 +32,11 @@ REQUIRED = ("saved_model/saved_model.pb", "model.keras", "core.keras", "front_en
 REQUIRED_FOLDERS = ("tensorboard/",)
 MAX_UNPACKED_BYTES = 8 << 30  # refuse a zip that would unpack to more than 8 GiB
 MAX_READ_BYTES = 64 << 20  # largest metadata member read whole (config.json, metrics.csv, ...)
+# Model weights barely compress, while deflate can pack ~1,000x: a large member that inflates
+# this much is a zip bomb, refused before a byte of it is read (Apache POI's ZipSecureFile
+# applies the same kind of ratio rule).
+MAX_INFLATE_RATIO = 100
+RATIO_CHECKED_BYTES = 16 << 20  # smaller members (metadata, a few zeros) may compress as they like
 SERVING_SIGNATURE = "serving_default"
 SERVING_OUTPUT = "probability"
 
@@ -78,9 +85,6 @@ class ModelZip:
             raise PackageError(f"{uri} is not a readable zip ({error}); it may be truncated") from None
         try:
             self.manifest = self._verified_manifest()
-        except zipfile.BadZipFile as error:  # a damaged member found while streaming it
-            self.close()
-            raise PackageError(f"{uri} is not a readable zip ({error}); it may be truncated") from None
         except BaseException:
             self.close()
             raise
@@ -95,24 +99,18 @@ class ModelZip:
         self._archive.close()
 
     def json(self, name: str) -> dict:
-        return json.loads(self._read(name))
+        try:
+            return json.loads(self._read(name))
+        except ValueError as error:
+            raise PackageError(f"{self.uri}: {name} is not valid JSON ({error}); the zip was modified "
+                               f"or damaged: re-download or retrain") from None
 
     def text(self, name: str) -> str:
         return self._read(name).decode()
 
     def extract(self, into) -> Path:
-        """Unpack into `into`, refusing names that escape it and absurd sizes; returns the folder."""
+        """Unpack into `into` (names and sizes were checked on opening); returns the folder."""
         into = Path(into).resolve()
-        infos = self._archive.infolist()
-        total = sum(info.file_size for info in infos)
-        if total > MAX_UNPACKED_BYTES:
-            raise PackageError(f"{self.uri} would unpack to {total / 2**30:.1f} GiB "
-                               f"(limit {MAX_UNPACKED_BYTES / 2**30:.0f} GiB); refusing")
-        for info in infos:
-            target = (into / info.filename).resolve()
-            if PurePosixPath(info.filename).is_absolute() or not target.is_relative_to(into):
-                raise PackageError(f"{self.uri}: entry {info.filename!r} points outside the "
-                                   f"unpack folder; refusing this zip")
         self._archive.extractall(into)
         return into
 
@@ -144,16 +142,46 @@ class ModelZip:
         if size > MAX_READ_BYTES:
             raise PackageError(f"{self.uri}: {name} is {size / 2**20:.0f} MiB, more than the "
                                f"{MAX_READ_BYTES >> 20} MiB a metadata file may hold; refusing this zip")
-        return self._archive.read(name)
+        with self._inflating(name):
+            return self._archive.read(name)
+
+    @contextlib.contextmanager
+    def _inflating(self, name: str):
+        """Reading a member: a flipped or missing byte becomes a PackageError naming it."""
+        try:
+            yield
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise PackageError(f"{self.uri}: {name} is damaged and cannot be inflated ({error}); "
+                               f"re-download the zip or retrain") from None
 
     def _verified_manifest(self) -> dict:
-        names = set(self._archive.namelist())
+        """The manifest, once every member has been checked against it: names, sizes, checksums.
+
+        Cheap checks first, each before a byte of a member is inflated: names that would escape
+        the unpack folder, the total and per-member sizes, the inflate ratio; then each member
+        is hashed as a stream.
+        """
+        infos = self._archive.infolist()
+        for info in infos:
+            if not _stays_inside(info.filename):
+                raise PackageError(f"{self.uri}: entry {info.filename!r} points outside the unpack "
+                                   f"folder; refusing this zip")
+        total = sum(info.file_size for info in infos)
+        if total > MAX_UNPACKED_BYTES:
+            raise PackageError(f"{self.uri} would unpack to {total / 2**30:.1f} GiB "
+                               f"(limit {MAX_UNPACKED_BYTES / 2**30:.0f} GiB); refusing")
+        names = {info.filename for info in infos}
         missing = [n for n in REQUIRED if n not in names]
         missing += [d for d in REQUIRED_FOLDERS if not any(n.startswith(d) for n in names)]
         if missing:
             raise PackageError(f"{self.uri} is incomplete: missing {', '.join(missing)}")
-        manifest = json.loads(self._read(MANIFEST))
-        listed = manifest["files"]
+        manifest = self.json(MANIFEST)
+        listed = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(listed, dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
+                for e in listed.values()):
+            raise PackageError(f"{self.uri}: {MANIFEST} does not hold a sha256 and a size for each "
+                               f"file; the zip was not written by netfab, or was modified: retrain")
         extra = names - set(listed) - {MANIFEST} - {n for n in names if n.endswith("/")}
         if extra:
             raise PackageError(f"{self.uri} holds files its manifest does not list: "
@@ -161,13 +189,18 @@ class ModelZip:
         for name, entry in listed.items():
             if name not in names:
                 raise PackageError(f"{self.uri}: {name} is in the manifest but not in the zip")
-            # The size first: a changed length is found without reading the member at all.
-            size = self._archive.getinfo(name).file_size
-            if size != entry["bytes"]:
+            info = self._archive.getinfo(name)
+            if info.file_size != entry["bytes"]:
                 raise PackageError(f"{self.uri}: {name} does not match its manifest size (expected "
-                                   f"{entry['bytes']} bytes, the zip holds {size}); the zip was "
-                                   f"modified or damaged: re-download or retrain")
-            digest = self._member_sha256(name)  # streamed: bounded memory for any member
+                                   f"{entry['bytes']} bytes, the zip holds {info.file_size}); the zip "
+                                   f"was modified or damaged: re-download or retrain")
+            if info.file_size > RATIO_CHECKED_BYTES and info.file_size > MAX_INFLATE_RATIO * info.compress_size:
+                raise PackageError(f"{self.uri}: {name} would inflate from {info.compress_size} to "
+                                   f"{info.file_size} bytes (more than {MAX_INFLATE_RATIO}x); model "
+                                   f"files do not compress like that: this zip is a zip bomb or damaged; "
+                                   f"refusing it")
+        for name, entry in listed.items():  # the costly check last, a member at a time
+            digest = self._member_sha256(name)
             if digest != entry["sha256"]:
                 raise PackageError(f"{self.uri}: {name} does not match its manifest checksum "
                                    f"(expected sha256 {entry['sha256'][:12]}…, got {digest[:12]}…); "
@@ -175,8 +208,15 @@ class ModelZip:
         return manifest
 
     def _member_sha256(self, name: str) -> str:
-        with self._archive.open(name) as stream:
+        """Hashed in blocks; zipfile stops at the member's declared size and checks its CRC."""
+        with self._inflating(name), self._archive.open(name) as stream:
             return storage.stream_sha256(stream)
+
+
+def _stays_inside(name: str) -> bool:
+    """A member name that unpacks inside the folder: relative and without `..`."""
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
 
 
 def _local_zip(zip_uri) -> Path:

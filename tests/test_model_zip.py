@@ -24,13 +24,13 @@ def rewrite_zip(source, target, change):
     return target
 
 
-def with_manifest_entry(source, target, name: str, data: bytes):
+def with_manifest_entry(source, target, name: str, data: bytes, compression=zipfile.ZIP_DEFLATED):
     """A copy of a model zip with one more member, listed in its manifest with the right checksum."""
     with zipfile.ZipFile(source) as old:
         manifest = json.loads(old.read(model_zip.MANIFEST))
     manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     rewrite_zip(source, target, lambda n, d: json.dumps(manifest).encode() if n == model_zip.MANIFEST else d)
-    with zipfile.ZipFile(target, "a", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "a", compression) as archive:
         archive.writestr(name, data)
     return target
 
@@ -52,7 +52,7 @@ def test_a_file_of_another_size_is_detected(trained_zip, tmp_path):
 
 def test_verification_streams_members_in_bounded_memory(trained_zip, tmp_path):
     big = with_manifest_entry(trained_zip, tmp_path / "big.zip", "saved_model/assets/big.bin",
-                              bytes(96 << 20))  # 96 MiB of zeros: a few hundred KB deflated
+                              bytes(96 << 20), zipfile.ZIP_STORED)  # like weights: stored, not deflated much
     tracemalloc.start()
     try:
         with model_zip.ModelZip(big) as package:
@@ -85,12 +85,37 @@ def test_truncated_zip_is_reported(trained_zip, tmp_path):
         model_zip.ModelZip(tmp_path / "cut.zip")
 
 
-def test_extract_refuses_paths_outside_the_folder(trained_zip, tmp_path):
-    evil = with_manifest_entry(trained_zip, tmp_path / "evil.zip", "../../escape.txt", b"x")
-    package = model_zip.ModelZip(evil)  # listed with the right checksum: the manifest is fine
+@pytest.mark.parametrize("name", ["../../escape.txt", "saved_model/../../escape.txt", "/tmp/escape.txt"])
+def test_a_member_escaping_the_folder_is_refused_on_opening(trained_zip, tmp_path, name):
+    evil = with_manifest_entry(trained_zip, tmp_path / "evil.zip", name, b"x")  # listed, right checksum
     with pytest.raises(PackageError, match="points outside the unpack folder"):
-        package.extract(tmp_path / "unpacked")
-    assert not (tmp_path / "escape.txt").exists()
+        model_zip.ModelZip(evil)
+    result = run_fab("inspect", f"--model={evil}")  # fab inspect refuses it too, in one line
+    assert result.returncode == 1 and "points outside the unpack folder" in result.stderr
+    assert "manifest OK" not in result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_damaged_compressed_member_is_one_clear_message(trained_zip, tmp_path):
+    """A flipped byte inside deflated data: an error naming the member, not a zlib traceback."""
+    bad = storage.local_path(trained_zip).read_bytes()
+    with zipfile.ZipFile(trained_zip) as archive:
+        info = archive.getinfo("model.keras")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)  # the data
+    damaged = bytearray(bad)
+    for offset in range(start + 100, start + 110):
+        damaged[offset] ^= 0xFF
+    (tmp_path / "flipped.zip").write_bytes(bytes(damaged))
+    with pytest.raises(PackageError, match=r"model.keras is damaged|model.keras does not match"):
+        model_zip.ModelZip(tmp_path / "flipped.zip")
+    result = run_fab("inspect", f"--model={tmp_path / 'flipped.zip'}")
+    assert result.returncode == 1 and "model.keras" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_manifest_that_is_not_json_is_one_clear_message(trained_zip, tmp_path):
+    bad = rewrite_zip(trained_zip, tmp_path / "bad.zip",
+                      lambda n, d: b"{not json" if n == model_zip.MANIFEST else d)
+    with pytest.raises(PackageError, match="MANIFEST.json is not valid JSON"):
+        model_zip.ModelZip(bad)
 
 
 def test_publish_is_all_or_nothing(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
     app.py               ServerSettings and the aiohttp server: TF Serving's REST API, probes,
                          metrics, admin model swap
+    connections.py       the HTTP connections: a cap, the idle timeout, aiohttp's own errors as JSON, the drain's closing
     workers.py           --workers: forked server processes sharing the port
     model.py             a model zip loaded, warmed up and called (ServingModel)
     inputs.py            request bodies -> checked numpy columns (FeatureSchema); columns.py ByteSlices

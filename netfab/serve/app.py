@@ -20,6 +20,7 @@ import gc
 import json
 import logging
 import os
+import re
 import signal
 import time
 
@@ -31,6 +32,7 @@ from netfab import model_zip
 from netfab.serve.batcher import MicroBatcher, QueueFull
 from netfab.errors import NetfabError
 from netfab.serve.cache import PredictionCache
+from netfab.serve.connections import Runner, close_idle, json_error
 from netfab.serve.workers import PUBLISH_SECONDS, WorkerGroup, run_workers
 from netfab.serve.inputs import InputError
 from netfab.serve.metrics import ServingMetrics, merge, prometheus_text
@@ -38,6 +40,8 @@ from netfab.serve.metrics import ServingMetrics, merge, prometheus_text
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+_NON_FINITE = re.compile(rb"NaN|Infinity")
+DRAIN_IDLE_GRACE_S = 1.0  # draining: how long a kept-alive connection may still send its next request
 LONE_ROWS = 16  # a request this small, alone on the server, is scored in the event loop
 
 
@@ -49,11 +53,14 @@ class ServerSettings:
     max_batch_rows: int = 16384  # rows per model call at most (the model's cost per row falls until ~16K)
     max_wait_ms: float = 2.0  # how long a batch may wait to fill, only under concurrent load
     max_queue_rows: int = 50_000  # rows waiting for the model before requests get 503
-    timeout_s: float = 10.0  # per request, from arrival to answer: then 504
+    timeout_s: float = 10.0  # per request, from its headers to its answer: then 408 (body late) or 504
     cache_rows: int = 0  # LRU prediction cache entries; 0 = no cache
     max_body_mb: float = 32.0  # a larger request body gets 413
     retry_after_s: int = 1  # the Retry-After of a 503
     drain_timeout_s: float = 30.0  # SIGTERM: how long requests in flight may take to finish
+    idle_timeout_s: float = 15.0  # a connection without a whole request header this long after opening
+    #                               or after its last answer is closed (idle keep-alive, slow headers)
+    max_connections: int = 900  # open connections per process; more get 503 (below the common 1,024 files)
     admin_token: str = ""  # enables POST /admin/model with "Authorization: Bearer <token>"
     tf_threads: int = 0  # TensorFlow inter- and intra-op threads each; 0 = TensorFlow's default (cores / workers)
     workers: int = 1  # server processes sharing the port (netfab.serve.workers)
@@ -61,10 +68,11 @@ class ServerSettings:
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
             raise NetfabError(f"port must be in 0..65535 (0: any free port), got {self.port}")
-        for name in ("max_batch_rows", "max_queue_rows", "workers"):
+        for name in ("max_batch_rows", "max_queue_rows", "workers", "max_connections"):
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s", "tf_threads"):
+        for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s", "tf_threads",
+                     "idle_timeout_s"):
             if getattr(self, name) < 0:
                 raise NetfabError(f"{name} must not be negative, got {getattr(self, name)}")
 
@@ -73,8 +81,8 @@ def _json_response(payload, status=200, headers=None) -> web.Response:
     return web.Response(body=orjson.dumps(payload), status=status, content_type=JSON, headers=headers)
 
 
-def _error(status: int, message: str, headers=None) -> web.Response:
-    return _json_response({"error": message}, status, headers)
+class _BodyLate(Exception):
+    """The request's body did not arrive within its time."""
 
 
 def parse_body(body: bytes):
@@ -83,12 +91,17 @@ def parse_body(body: bytes):
         raise InputError("empty request body; send a JSON object with \"instances\" (rows) or "
                          "\"inputs\" (columns)")
     try:
-        return orjson.loads(body)
+        return orjson.loads(body)  # refuses invalid UTF-8, lone surrogates and nesting beyond 1024
     except orjson.JSONDecodeError as error:
+        if not _NON_FINITE.search(body):
+            raise InputError(f"malformed JSON body: {error}") from None
         try:
             # json accepts NaN/Infinity; the input check then names the row and field holding it.
-            return json.loads(body)
-        except ValueError:
+            # It also accepts lone surrogates ("\ud800"), which orjson.dumps then refuses.
+            payload = json.loads(body)
+            orjson.dumps(payload)
+            return payload
+        except (ValueError, RecursionError, TypeError, orjson.JSONEncodeError):
             raise InputError(f"malformed JSON body: {error}") from None
 
 
@@ -104,6 +117,7 @@ class PredictionServer:
         self._in_flight = 0
         self.load_error: str | None = None
         self._swap_lock = asyncio.Lock()
+        self.max_body_bytes = int(settings.max_body_mb * 2**20)
         from netfab.serve.model import models_in_memory
 
         self.metrics = ServingMetrics(queue_rows=lambda: self.batcher.queued_rows if self.batcher else 0,
@@ -112,7 +126,7 @@ class PredictionServer:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=int(self.settings.max_body_mb * 2**20),
+        app = web.Application(client_max_size=self.max_body_bytes,
                               middlewares=[self._errors_as_json])
         app.add_routes([
             web.get("/healthz", self.healthz),
@@ -127,19 +141,20 @@ class PredictionServer:
         return app
 
     def _load_and_warm(self, uri: str):
-        from netfab.serve.model import ServingModel
+        from netfab.serve.model import ServingModel, configure_tf_threads
 
-        model = ServingModel.load(uri, self.settings.model_name or None)
+        # The zip is verified before TensorFlow loads: a hostile or damaged zip is refused by a
+        # process that still holds only its HTTP server.
+        with model_zip.ModelZip(uri) as package:
+            if self.model is None:  # before TensorFlow's first op; workers share the cores
+                configure_tf_threads(self.settings.tf_threads or
+                                     (max(1, (os.cpu_count() or 1) // self.settings.workers) if self.group else 0))
+            model = ServingModel.from_zip(package, self.settings.model_name or None)
         model.inputs.fast_parsing()
         log.info("warm-up took %.2f s", model.warm_up())
         return model
 
     async def load_model(self) -> None:
-        from netfab.serve.model import configure_tf_threads
-
-        # Workers share the cores: by default each gets its share of TensorFlow threads.
-        configure_tf_threads(self.settings.tf_threads or
-                             (max(1, (os.cpu_count() or 1) // self.settings.workers) if self.group else 0))
         try:
             self.model = await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm,
                                                                           self.model_uri)
@@ -165,22 +180,39 @@ class PredictionServer:
     async def _errors_as_json(self, request, handler):
         self._in_flight += 1  # a handler starts once the headers are in: its body may still be on the way
         try:
+            if (request.content_length or 0) > self.max_body_bytes:  # refused before a byte of it is read
+                raise web.HTTPRequestEntityTooLarge(self.max_body_bytes, request.content_length)
             response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
             size = f"{request.content_length} bytes" if request.content_length else "too large"
-            response = _error(413, f"request body is {size}, over the {self.settings.max_body_mb:g} MB "
-                                   f"limit; send fewer rows per request (or start fab serve with a "
-                                   f"larger --max-body-mb)")
+            response = json_error(413, f"request body is {size}, over the {self.settings.max_body_mb:g} MB "
+                                       f"limit; send fewer rows per request (or start fab serve with a "
+                                       f"larger --max-body-mb)")
+            response.force_close()  # the unread body must not be taken for the next request
+        except _BodyLate:
+            response = json_error(408, f"the request body did not arrive within {self.settings.timeout_s:g} s "
+                                       f"(--timeout); send it at once, or fewer rows per request")
+            response.force_close()
         except web.HTTPException as error:
             if error.status < 400:
                 raise
-            response = _error(error.status, f"{request.method} {request.path}: {error.reason}; "
-                                            f"see GET /openapi.json for the API")
+            response = json_error(error.status, f"{request.method} {request.path}: {error.reason}; "
+                                                f"see GET /openapi.json for the API")
         finally:
             self._in_flight -= 1
+        if self.draining:  # the client opens a new connection next time: to a server that is up
+            response.force_close()
         if request.path.startswith("/v1/"):
             self.metrics.count_response(response.status)
         return response
+
+    async def _body(self, request) -> bytes:
+        """The request's body, read within the request's time (a client sending slowly holds a connection)."""
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                return await request.read()
+        except TimeoutError:
+            raise _BodyLate() from None
 
     # --- probes -------------------------------------------------------------------------------
     async def healthz(self, request):
@@ -200,11 +232,11 @@ class PredictionServer:
         """The model named in the path, or the error response to send instead."""
         # While draining, requests that still arrive on open connections are answered.
         if self.batcher is None:
-            return None, _error(503, "not ready (loading the model); retry shortly (GET /readyz)",
+            return None, json_error(503, "not ready (loading the model); retry shortly (GET /readyz)",
                                 {"Retry-After": str(self.settings.retry_after_s)})
         model, name = self.model, request.match_info["name"]
         if name != model.name:
-            return None, _error(404, f"model {name!r} is not served here; this server serves "
+            return None, json_error(404, f"model {name!r} is not served here; this server serves "
                                      f"{model.name!r} (GET /v1/models/{model.name})")
         return model, None
 
@@ -230,14 +262,14 @@ class PredictionServer:
         model, problem = self._served_model(request)
         if problem:
             return problem
-        body = await request.read()
+        body = await self._body(request)
         decode_started = time.perf_counter()
         try:
             # The typed decoder reads a well-formed body in one step; any other body goes the
             # careful way, whose error names the row and the field.
             columns, row_form, fast = model.inputs.decode(body) or self._columns(model, parse_body(body))
         except InputError as error:
-            return _error(400, str(error))
+            return json_error(400, str(error))
         if fast:
             self.metrics.fast_parsed_requests.inc()
         rows = len(next(iter(columns.values())))
@@ -246,11 +278,11 @@ class PredictionServer:
             scores = await self._scores(model, columns, rows, started)
         except QueueFull as error:
             self.metrics.rejected_requests.inc()
-            return _error(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
+            return json_error(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
                           {"Retry-After": str(self.settings.retry_after_s)})
         except asyncio.TimeoutError:
             self.metrics.timed_out_requests.inc()
-            return _error(504, f"no answer within {self.settings.timeout_s} s (--timeout); "
+            return json_error(504, f"no answer within {self.settings.timeout_s} s (--timeout); "
                                f"send fewer rows per request or retry later")
         encode_started = time.perf_counter()
         # TF Serving omits the output name when a model has one output: a plain list per form.
@@ -345,24 +377,24 @@ class PredictionServer:
         """Swap in another model zip: load and warm it beside the current one, then switch."""
         token = self.settings.admin_token
         if not token:
-            return _error(403, "the admin endpoint is off; start fab serve with --admin-token "
+            return json_error(403, "the admin endpoint is off; start fab serve with --admin-token "
                                "(or NETFAB_ADMIN_TOKEN) to swap models over HTTP")
         if request.headers.get("Authorization") != f"Bearer {token}":
-            return _error(401, "send the admin token as 'Authorization: Bearer <token>'")
+            return json_error(401, "send the admin token as 'Authorization: Bearer <token>'")
         if not self.ready:
-            return _error(503, "not ready; swap models once /readyz answers 200")
+            return json_error(503, "not ready; swap models once /readyz answers 200")
         try:
-            payload = parse_body(await request.read())
+            payload = parse_body(await self._body(request))
         except InputError as error:
-            return _error(400, str(error))
+            return json_error(400, str(error))
         uri = payload.get("model") if isinstance(payload, dict) else None
         if not isinstance(uri, str) or not uri:
-            return _error(400, 'send {"model": "URI of a model zip"}')
+            return json_error(400, 'send {"model": "URI of a model zip"}')
         previous = self.model.describe()
         try:
             await self._swap(uri)
         except NetfabError as error:
-            return _error(400, f"could not load {uri}: {error}; still serving "
+            return json_error(400, f"could not load {uri}: {error}; still serving "
                                f"{self.model.name} version {self.model.version}")
         answer = {"model": self.model.describe(), "previous": previous}
         if self.group is not None:
@@ -370,7 +402,7 @@ class PredictionServer:
             failed = await self._wait_for_workers(self.generation)
             answer["workers"] = self.group.count
             if failed:
-                return _error(500, f"worker(s) could not load {uri} and still serve the previous model: "
+                return json_error(500, f"worker(s) could not load {uri} and still serve the previous model: "
                                    f"{'; '.join(failed)}; POST a model that loads to bring them in line")
         return _json_response(answer)
 
@@ -424,8 +456,9 @@ class PredictionServer:
     # --- running ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Listen, load the model, serve until `stop` is set, then drain."""
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                               shutdown_timeout=self.settings.drain_timeout_s)
+        runner = Runner(self.app, self.settings.max_connections, access_log=None, handle_signals=False,
+                        keepalive_timeout=self.settings.idle_timeout_s,
+                        shutdown_timeout=self.settings.drain_timeout_s)
         await runner.setup()
         # Workers each bind the port; the kernel spreads new connections across them.
         site = web.TCPSite(runner, self.settings.host, self.settings.port, reuse_port=self.group is not None)
@@ -454,11 +487,16 @@ class PredictionServer:
             for site in list(runner.sites):
                 await site.stop()
             # Wait ourselves rather than in runner.cleanup(): aiohttp's shutdown stops reading
-            # from connections, which would drop a request whose body is still arriving.
-            deadline = time.monotonic() + self.settings.drain_timeout_s
-            while self._in_flight and time.monotonic() < deadline:
+            # from connections, which would drop a request whose body is still arriving. Every
+            # answer now says Connection: close; a kept-alive connection gets a short grace to
+            # send the request its client may be writing right now, then is closed if idle.
+            started = time.monotonic()
+            while time.monotonic() - started < self.settings.drain_timeout_s:
+                if time.monotonic() - started >= min(DRAIN_IDLE_GRACE_S, self.settings.drain_timeout_s):
+                    if not close_idle(runner) and not self._in_flight:
+                        break
                 await asyncio.sleep(0.02)
-            await runner.cleanup()  # closes idle keep-alive connections
+            await runner.cleanup()
             if self.batcher:
                 self.batcher.stop()
             loading.cancel()

@@ -112,7 +112,7 @@ class FeatureSchema:
                 return parsed.columns, parsed.row_form, True
         try:
             request = self._decoder.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):  # the careful way says why
             return None
         if (request.instances is None) == (request.inputs is None):
             return None

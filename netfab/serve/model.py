@@ -71,19 +71,24 @@ class ServingModel:
     @classmethod
     def load(cls, uri: str, name: str | None = None) -> "ServingModel":
         """Fetch `uri` (a model zip), verify its manifest, unpack it safely and load its SavedModel."""
+        with model_zip.ModelZip(uri) as package:  # fetched, opened and verified once
+            return cls.from_zip(package, name)
+
+    @classmethod
+    def from_zip(cls, package: model_zip.ModelZip, name: str | None = None) -> "ServingModel":
+        """Load the SavedModel of an opened (so verified) zip; TensorFlow is imported only now."""
         from netfab.serve.saved_model import load_serving_function
 
         started = time.perf_counter()
         folder = tempfile.TemporaryDirectory(prefix="netfab-serve-")
-        with model_zip.ModelZip(uri) as package:  # fetched, opened and verified once
-            unpacked = package.extract(folder.name)
-            config = package.json("config.json")
-            metadata = package.json("dataset_metadata.json")
+        unpacked = package.extract(folder.name)
+        config = package.json("config.json")
+        metadata = package.json("dataset_metadata.json")
         function = load_serving_function(unpacked / "saved_model")
         inputs = FeatureSchema.from_signature(function, metadata)
-        model = cls(str(uri), folder, function, name or config["variant"], config["run_id"], inputs,
+        model = cls(str(package.uri), folder, function, name or config["variant"], config["run_id"], inputs,
                     config["values"])
-        log.info("loaded %s (%s, version %s) in %.1f s", uri, model.name, model.version,
+        log.info("loaded %s (%s, version %s) in %.1f s", package.uri, model.name, model.version,
                  time.perf_counter() - started)
         return model
 
