@@ -6,14 +6,14 @@
     fab ci                                      # the Jenkins sanity run
 
 Each task parses its options and calls one function in netfab/; a user's mistake ends in a
-one-line `error: ...` and exit code 1, never a traceback. Heavy imports (TensorFlow) happen
+one-line `error: ...` and exit code 1, never a traceback (an option value of the wrong type
+too: netfab.cli types every option). Heavy imports (TensorFlow) happen
 inside the tasks so that `fab -l` stays instant.
 """
 import logging
 
-from fabric import task
-
 import netconfig
+from netfab.cli import task
 from netfab.errors import exit_on_user_error
 
 FIXTURE = "the bundled 2K-row fixture (data/fixtures/sanity_2k.json)"
@@ -159,7 +159,7 @@ _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per hos
             "k8s": "write a Kubernetes Indexed Job running the trials to this file instead of running",
             "image": "with --k8s: the container image (default netfab:gpu, as fab build-image --device=gpu tags it)"})
 def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, study=None,
-         output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host=None,
+         output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host: int | None = None,
          remote_dir=None, remote_python="python3", k8s=None, image="netfab:gpu"):
     """Random search: each trial a `fab train` in its own process; leaderboard.csv + study.png."""
     _setup_logging()
@@ -178,8 +178,7 @@ def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, st
             print(write_indexed_job(spec, int(trials), k8s, image=image, parallelism=int(parallel)))
             return
         workers = choose_workers(hosts, dict(c.connect_kwargs) if hosts else {}, int(parallel),
-                                 remote_dir, remote_python,
-                                 int(gpus_per_host) if gpus_per_host is not None else None)
+                                 remote_dir, remote_python, gpus_per_host)
         report = run_study(spec, int(trials), workers, max_failures=int(max_failures))
     print(report.summary)
 

@@ -114,3 +114,49 @@ def test_fab_fixture_never_overwrites_the_bundled_fixture_by_default(tmp_path):
     assert FIXTURE_PATH.stat().st_mtime_ns == before
     written = run_fab("fixture", "--rows=20", f"--out={tmp_path / 'rows.json'}")
     assert written.returncode == 0 and len((tmp_path / "rows.json").read_text().splitlines()) == 20
+
+
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--model=m.zip", "--max-body-mb=abc"], "error: --max-body-mb: 'abc' is not a number (e.g. --max-body-mb=32.0)"),
+    (["serve", "--model=m.zip", "--port=abc"], "error: --port: 'abc' is not a whole number (e.g. --port=8501)"),
+    (["ci", "--min-auc=x"], "error: --min-auc: 'x' is not a number (e.g. --min-auc=0.65)"),
+    (["tune", "--gpus-per-host=two"], "error: --gpus-per-host: 'two' is not a whole number"),  # default None
+])
+def test_an_option_value_of_the_wrong_type_is_one_error_line(args, message):
+    result = run_fab(*args)  # refused while parsing, before the task runs
+    assert result.returncode == 1
+    assert result.stderr == message + "\n"
+
+
+def option_lines(help_text: str) -> list[str]:
+    """The lines of `fab --help TASK` that start an option (continuations are indented further)."""
+    options = help_text.split("\nOptions:\n", 1)[1]
+    return [line for line in options.splitlines() if re.match(r"^  \S", line)]
+
+
+def test_help_shows_every_option_of_every_task_with_its_type():
+    import inspect
+
+    import fabfile
+
+    tasks = re.findall(r"^  (\S+)", run_fab("-l").stdout, re.M)
+    assert "serve" in tasks and "build-image" in tasks
+    for name in tasks:
+        result = run_fab("--help", name)
+        assert result.returncode == 0, result.stderr
+        parameters = list(inspect.signature(getattr(fabfile, name.replace("-", "_")).body).parameters.values())[1:]
+        flags = {}
+        for line in option_lines(result.stdout):
+            if line.strip() == "none":
+                continue
+            # one long flag, a type unless it is an on/off flag, and its help text
+            match = re.match(r"^  --([a-z][a-z0-9-]*)(=(STRING|INT|FLOAT))?\s{2,}\S", line)
+            assert match, f"fab --help {name}: {line!r}"
+            flags[match[1]] = match[3]
+        assert set(flags) == {p.name.replace("_", "-") for p in parameters}, name
+        for parameter in parameters:
+            on_off = isinstance(parameter.default, bool)
+            assert (flags[parameter.name.replace("_", "-")] is None) == on_off, f"{name} --{parameter.name}"
+    serve_help = run_fab("--help", "serve").stdout
+    for flag in ("--max-queue-rows=INT", "--max-body-mb=FLOAT", "--timeout=FLOAT", "--admin-token=STRING"):
+        assert re.search(rf"^  {flag}\s", serve_help, re.M), flag
