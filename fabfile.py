@@ -7,10 +7,11 @@
 
 Each task parses its options and calls one function in netfab/; a user's mistake ends in a
 one-line `error: ...` and exit code 1, never a traceback (an option value of the wrong type
-too: netfab.cli types every option). Heavy imports (TensorFlow) happen
-inside the tasks so that `fab -l` stays instant.
+too: netfab.cli types every option). Heavy imports (TensorFlow) happen inside the tasks so
+that `fab -l` stays instant.
 """
 import logging
+import sys
 
 import netconfig
 from netfab.cli import task
@@ -287,11 +288,13 @@ def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="net
         study="", trials=10, parallel=2):
     """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job (+ tuning Job)."""
     with exit_on_user_error():
-        from netfab.deploy.k8s_manifests import K8sSettings, write_manifests
+        from netfab.deploy.k8s_manifests import K8sSettings, local_path_warnings, write_manifests
 
         settings = K8sSettings(model_uri=model, name=name, image=image, gpu_image=gpu_image,
                                replicas=int(replicas), max_replicas=int(max_replicas),
                                train_variant=variant, train_dataset=dataset, train_output=train_output)
+        for warning in local_path_warnings(settings):  # written all the same: a volume may hold the path
+            print(warning, file=sys.stderr)
         paths = write_manifests(settings, output)
         if study:
             from netfab.tune.study import read_spec
