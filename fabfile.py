@@ -6,14 +6,15 @@
     fab ci                                      # the Jenkins sanity run
 
 Each task parses its options and calls one function in netfab/; a user's mistake ends in a
-one-line `error: ...` and exit code 1, never a traceback. Heavy imports (TensorFlow) happen
-inside the tasks so that `fab -l` stays instant.
+one-line `error: ...` and exit code 1, never a traceback (an option value of the wrong type
+too: netfab.cli types every option). Heavy imports (TensorFlow) happen inside the tasks so
+that `fab -l` stays instant.
 """
 import logging
-
-from fabric import task
+import sys
 
 import netconfig
+from netfab.cli import task
 from netfab.errors import exit_on_user_error
 
 FIXTURE = "the bundled 2K-row fixture (data/fixtures/sanity_2k.json)"
@@ -159,7 +160,7 @@ _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per hos
             "k8s": "write a Kubernetes Indexed Job running the trials to this file instead of running",
             "image": "with --k8s: the container image (default netfab:gpu, as fab build-image --device=gpu tags it)"})
 def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, study=None,
-         output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host=None,
+         output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host: int | None = None,
          remote_dir=None, remote_python="python3", k8s=None, image="netfab:gpu"):
     """Random search: each trial a `fab train` in its own process; leaderboard.csv + study.png."""
     _setup_logging()
@@ -178,8 +179,7 @@ def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, st
             print(write_indexed_job(spec, int(trials), k8s, image=image, parallelism=int(parallel)))
             return
         workers = choose_workers(hosts, dict(c.connect_kwargs) if hosts else {}, int(parallel),
-                                 remote_dir, remote_python,
-                                 int(gpus_per_host) if gpus_per_host is not None else None)
+                                 remote_dir, remote_python, gpus_per_host)
         report = run_study(spec, int(trials), workers, max_failures=int(max_failures))
     print(report.summary)
 
@@ -292,11 +292,13 @@ def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="net
         study="", trials=10, parallel=2):
     """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job (+ tuning Job)."""
     with exit_on_user_error():
-        from netfab.deploy.k8s_manifests import K8sSettings, write_manifests
+        from netfab.deploy.k8s_manifests import K8sSettings, local_path_warnings, write_manifests
 
         settings = K8sSettings(model_uri=model, name=name, image=image, gpu_image=gpu_image,
                                replicas=int(replicas), max_replicas=int(max_replicas),
                                train_variant=variant, train_dataset=dataset, train_output=train_output)
+        for warning in local_path_warnings(settings):  # written all the same: a volume may hold the path
+            print(warning, file=sys.stderr)
         paths = write_manifests(settings, output)
         if study:
             from netfab.tune.study import read_spec

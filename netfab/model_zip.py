@@ -56,17 +56,24 @@ def export_saved_model(model, path: Path) -> None:
 
 
 def write_package(staging: Path, target_uri: str) -> str:
-    """Write MANIFEST.json into `staging`, zip it, publish it whole at `target_uri`."""
+    """Write MANIFEST.json into `staging`, zip it beside `staging`, publish it whole at `target_uri`."""
+    # The zip is written in the folder holding `staging` (the run's folder), not the system temp
+    # folder, so that a run killed mid-write leaves nothing elsewhere: the next package written
+    # there (the run resumed) first removes the killed run's partial files, its zip's and any in
+    # `staging`, which would otherwise be zipped.
+    storage.remove_dead_partials(staging.parent)
     files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != MANIFEST)
     manifest = {"files": {p.relative_to(staging).as_posix(): {"sha256": storage.file_sha256(p), "bytes": p.stat().st_size}
                           for p in files}}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    with tempfile.TemporaryDirectory(prefix="netfab-zip-") as tmp:
-        local_zip = Path(tmp) / "model.zip"
+    local_zip = storage.partial_path(staging.parent / PurePosixPath(target_uri).name)
+    try:
         with zipfile.ZipFile(local_zip, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in files + [staging / MANIFEST]:
                 archive.write(path, path.relative_to(staging).as_posix())
-        return storage.publish_file(local_zip, target_uri)
+        return storage.publish_file(local_zip, target_uri, move=True)  # a rename for a target beside it
+    finally:
+        local_zip.unlink(missing_ok=True)
 
 
 class ModelZip:

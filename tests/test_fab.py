@@ -1,8 +1,13 @@
 """The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
+import contextlib
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +119,103 @@ def test_fab_fixture_never_overwrites_the_bundled_fixture_by_default(tmp_path):
     assert FIXTURE_PATH.stat().st_mtime_ns == before
     written = run_fab("fixture", "--rows=20", f"--out={tmp_path / 'rows.json'}")
     assert written.returncode == 0 and len((tmp_path / "rows.json").read_text().splitlines()) == 20
+
+
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--model=m.zip", "--max-body-mb=abc"], "error: --max-body-mb: 'abc' is not a number (e.g. --max-body-mb=32.0)"),
+    (["serve", "--model=m.zip", "--port=abc"], "error: --port: 'abc' is not a whole number (e.g. --port=8501)"),
+    (["ci", "--min-auc=x"], "error: --min-auc: 'x' is not a number (e.g. --min-auc=0.65)"),
+    (["tune", "--gpus-per-host=two"], "error: --gpus-per-host: 'two' is not a whole number"),  # default None
+])
+def test_an_option_value_of_the_wrong_type_is_one_error_line(args, message):
+    result = run_fab(*args)  # refused while parsing, before the task runs
+    assert result.returncode == 1
+    assert result.stderr == message + "\n"
+
+
+def option_lines(help_text: str) -> list[str]:
+    """The lines of `fab --help TASK` that start an option (continuations are indented further)."""
+    options = help_text.split("\nOptions:\n", 1)[1]
+    return [line for line in options.splitlines() if re.match(r"^  \S", line)]
+
+
+def test_help_shows_every_option_of_every_task_with_its_type():
+    import inspect
+
+    import fabfile
+
+    tasks = re.findall(r"^  (\S+)", run_fab("-l").stdout, re.M)
+    assert "serve" in tasks and "build-image" in tasks
+    for name in tasks:
+        result = run_fab("--help", name)
+        assert result.returncode == 0, result.stderr
+        parameters = list(inspect.signature(getattr(fabfile, name.replace("-", "_")).body).parameters.values())[1:]
+        flags = {}
+        for line in option_lines(result.stdout):
+            if line.strip() == "none":
+                continue
+            # one long flag, a type unless it is an on/off flag, and its help text
+            match = re.match(r"^  --([a-z][a-z0-9-]*)(=(STRING|INT|FLOAT))?\s{2,}\S", line)
+            assert match, f"fab --help {name}: {line!r}"
+            flags[match[1]] = match[3]
+        assert set(flags) == {p.name.replace("_", "-") for p in parameters}, name
+        for parameter in parameters:
+            on_off = isinstance(parameter.default, bool)
+            assert (flags[parameter.name.replace("_", "-")] is None) == on_off, f"{name} --{parameter.name}"
+    serve_help = run_fab("--help", "serve").stdout
+    for flag in ("--max-queue-rows=INT", "--max-body-mb=FLOAT", "--timeout=FLOAT", "--admin-token=STRING"):
+        assert re.search(rf"^  {flag}\s", serve_help, re.M), flag
+
+
+def process_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a process, from /proc; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]  # after the command name, which may hold spaces
+    return state, int(parent)
+
+
+def children_running(parent: int, marker: bytes) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (process_state(int(entry.name)) or ("", 0))[1] == parent \
+                    and marker in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # ended while we looked
+            pass
+    return found
+
+
+COMPILE_CHILD = b"from netfab.serve.request_parser import compile"  # its command line
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_no_compile_child_outlives_fab_serve(trained_zip, tmp_path, stop):
+    # A fresh numba cache: the child that compiles the request parser is busy for a minute or more.
+    with open(tmp_path / "server.log", "w") as log:
+        server = subprocess.Popen(fab_command("serve", f"--model={trained_zip}", "--port=0"), cwd=PROJECT,
+                                  env=user_env({"NUMBA_CACHE_DIR": str(tmp_path / "numba")}),
+                                  stdout=log, stderr=subprocess.STDOUT)
+    children = []
+    try:
+        deadline = time.monotonic() + 300
+        while not (children := children_running(server.pid, COMPILE_CHILD)):
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the server started no compile child"
+            time.sleep(0.2)
+        server.send_signal(stop)
+        server.wait(timeout=60)
+        deadline = time.monotonic() + 5
+        while (state := process_state(children[0])) and state[0] != "Z":  # a zombie has ended
+            assert time.monotonic() < deadline, f"the compile child still runs after the server ended ({stop.name})"
+            time.sleep(0.1)
+    finally:
+        server.kill()  # a no-op once it has ended
+        server.wait()
+        for child in children:
+            with contextlib.suppress(OSError):  # ended, as it should have
+                if COMPILE_CHILD in Path(f"/proc/{child}/cmdline").read_bytes():
+                    os.kill(child, signal.SIGKILL)

@@ -1,7 +1,11 @@
 """The model zip is verified before it is trusted, unpacked safely, and published whole or not at all."""
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 import tracemalloc
 import zipfile
 
@@ -11,7 +15,7 @@ from netfab import storage
 
 from netfab import model_zip
 from netfab.errors import PackageError
-from tests.helpers import run_fab
+from tests.helpers import PROJECT, run_fab, user_env
 
 
 def rewrite_zip(source, target, change):
@@ -135,6 +139,32 @@ def test_publish_is_all_or_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     storage.publish_file(source, str(target))
     assert target.read_bytes() == source.read_bytes()
+
+
+def test_a_zip_write_killed_midway_is_cleaned_by_the_next_one(tmp_path):
+    run = tmp_path / "run"
+    (run / "package").mkdir(parents=True)
+    (run / "package" / "weights.bin").write_bytes(os.urandom(64 << 20))  # random: slow to deflate
+    temp = tmp_path / "system-temp"
+    temp.mkdir()
+    write = (f"from pathlib import Path; from netfab import model_zip; "
+             f"model_zip.write_package(Path({str(run / 'package')!r}), {str(run / 'model.zip')!r})")
+    writer = subprocess.Popen([sys.executable, "-c", write], cwd=PROJECT, env=user_env({"TMPDIR": str(temp)}))
+    deadline = time.monotonic() + 60
+    while not [p for p in run.glob(".model.zip.partial-*") if p.stat().st_size] and writer.poll() is None:
+        assert time.monotonic() < deadline, "no partial zip appeared in the run folder"
+        time.sleep(0.01)
+    writer.kill()  # kill -9, mid-write
+    writer.wait()
+    left = list(run.glob(".model.zip.partial-*"))
+    assert [p.name.split("-")[1] for p in left] == [str(writer.pid)]  # in the run's folder
+    assert list(temp.iterdir()) == []  # and nothing under the system temp folder
+    (run / "package" / f".config.json.partial-{writer.pid}-1").write_text("{")  # the killed run's, half written
+
+    model_zip.write_package(run / "package", str(run / "model.zip"))  # the run resumed
+    assert sorted(p.name for p in run.rglob("*")) == ["MANIFEST.json", "model.zip", "package", "weights.bin"]
+    with zipfile.ZipFile(run / "model.zip") as archive:
+        assert sorted(archive.namelist()) == ["MANIFEST.json", "weights.bin"]  # no partial zipped
 
 
 def test_fab_inspect_prints_the_summary(trained_zip):

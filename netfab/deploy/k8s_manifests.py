@@ -53,6 +53,23 @@ class K8sSettings:
                               f"({self.max_replicas}); got {self.replicas}")
 
 
+# What to give instead of a path on this machine, for each URI a pod reads or writes.
+IN_A_BUCKET = {
+    "--model": "the zip's gs:// URI (fab train --output=gs://BUCKET/models publishes it there)",
+    "--dataset": "a gs:// dataset (fab dataset --out=gs://BUCKET/datasets/NAME writes one)",
+    "--train-output": "a gs:// URI such as gs://BUCKET/models, or the Job's zip is lost with its pod",
+}
+
+
+def local_path_warnings(settings: K8sSettings) -> list[str]:
+    """A warning for each URI the pods use that is a path on this machine: no pod can see it."""
+    given = {"--model": settings.model_uri, "--dataset": settings.train_dataset,
+             "--train-output": settings.train_output}
+    return [f"warning: {flag}={uri} is a path on this machine, which the pods cannot see; "
+            f"give {IN_A_BUCKET[flag]}"
+            for flag, uri in given.items() if uri and not storage.is_gcs(uri)]
+
+
 def _labels(settings, component) -> dict:
     return {"app.kubernetes.io/name": settings.name, "app.kubernetes.io/component": component}
 

@@ -27,10 +27,14 @@ give the same columns or the same error:
 Compiling takes ~55 s (the helpers are inlined, which makes the code ~1.6x faster). numba
 keeps the machine code in its on-disk cache, so this is paid once per installation: a child
 process compiles into the cache while the server already answers by the careful way, then the
-server loads the cached code (~0.5 s) and parse() starts answering.
+server loads the cached code (~0.5 s) and parse() starts answering. The child ends with the
+server, however the server ends.
 """
+import atexit
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -47,6 +51,7 @@ NEXT, CLOSED = 0, 1
 FORM_ROWS, FORM_COLUMNS = 1, 2
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 _compiled = threading.Event()  # set once _parse_body is compiled (or loaded from the cache) here
 _compiling = threading.Lock()
 
@@ -121,15 +126,33 @@ def compile_now() -> None:
     _compiled.set()
 
 
+def compile_in_child(parent_pid: int) -> None:
+    """The compile child's entry point: compile into numba's cache, and end when the server ends."""
+    if sys.platform == "linux":
+        # The kernel kills this process when the thread that started it ends, which is when the
+        # server ends (that thread waits for this process), even by kill -9.
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the server ended before that took effect
+        sys.exit(1)
+    compile_now()
+
+
 def _compile_via_cache() -> None:
     # Compiling here would hold the GIL for ~55 s while the server answers requests.
-    child = subprocess.run([sys.executable, "-c", "from netfab.serve.request_parser import compile_now; compile_now()"],
-                           capture_output=True, text=True, timeout=900,
-                           env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"from netfab.serve.request_parser import compile_in_child; compile_in_child({os.getpid()})"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
+    atexit.register(child.kill)  # a server that exits stops the compile too (a no-op once it is done)
+    try:
+        _, errors = child.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        _, errors = child.communicate()
     if child.returncode:
         log.warning("the compiled request parser is off, msgspec reads every body (correct, slower): compiling "
                     "it failed; check that numba imports in this Python and that its cache folder is "
-                    "writable (set NUMBA_CACHE_DIR):\n%s", child.stderr[-2000:])
+                    "writable (set NUMBA_CACHE_DIR):\n%s", errors[-2000:])
         return
     compile_now()
     log.info("fast request parser ready")

@@ -17,6 +17,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -153,16 +154,44 @@ def atomic_path(target, keep_suffix: bool = False) -> Iterator[Path]:
             partial.write_text(text)
     """
     target = Path(target)
-    # Beside the target, so that os.replace is a rename within one filesystem (atomic); the
-    # process and thread in the name keep concurrent writers (serve workers, download threads)
-    # off each other's temporary, and the leading dot keeps it out of dataset folder listings.
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}"
-                               f"{''.join(target.suffixes) if keep_suffix else ''}")
+    partial = partial_path(target, keep_suffix)
     try:
         yield partial
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def partial_path(target: Path, keep_suffix: bool = False) -> Path:
+    """The temporary name this process and thread write `target` under before renaming it."""
+    # Beside the target, so that os.replace is a rename within one filesystem (atomic); the
+    # process and thread in the name keep concurrent writers (serve workers, download threads)
+    # off each other's temporary, and the leading dot keeps it out of dataset folder listings.
+    return target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}"
+                            f"{''.join(target.suffixes) if keep_suffix else ''}")
+
+
+def remove_dead_partials(folder: Path) -> None:
+    """Delete the temporaries (partial_path) in `folder` and below whose writing process has ended.
+
+    A writer killed mid-write (kill -9, the OOM killer) cannot remove its own; nothing else
+    would. The process ids are this machine's: call it on a folder that one run owns (a run
+    folder), not on one that processes of other machines or containers write into at once.
+    """
+    for path in Path(folder).rglob(".*.partial-*"):
+        match = re.match(r"^\..+\.partial-(\d+)-\d+", path.name)
+        if match and not _process_runs(int(match[1])):
+            path.unlink(missing_ok=True)
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_json_atomically(path: Path, value) -> None:

@@ -38,6 +38,20 @@ def test_fab_k8s_writes_manifests_the_kubernetes_schemas_accept(tmp_path):
     assert job["resources"]["limits"]["nvidia.com/gpu"] == 1 and job["command"][:2] == ["fab", "train"]
 
 
+def test_fab_k8s_warns_of_paths_no_pod_can_see(tmp_path):
+    local = run_fab("k8s", "--model=artifacts/deep_v1/run/model.zip", "--train-output=artifacts",
+                    f"--output={tmp_path}")
+    assert local.returncode == 0, local.stderr
+    assert local.stderr.splitlines() == [
+        "warning: --model=artifacts/deep_v1/run/model.zip is a path on this machine, which the pods cannot "
+        "see; give the zip's gs:// URI (fab train --output=gs://BUCKET/models publishes it there)",
+        "warning: --train-output=artifacts is a path on this machine, which the pods cannot see; "
+        "give a gs:// URI such as gs://BUCKET/models, or the Job's zip is lost with its pod"]
+    assert len(list(tmp_path.glob("*.yaml"))) == 4  # written all the same
+    in_bucket = run_fab("k8s", f"--model={MODEL}", f"--output={tmp_path}")
+    assert in_bucket.returncode == 0 and in_bucket.stderr == ""
+
+
 def test_the_validator_rejects_a_broken_manifest():
     """The check above means something: a misspelt field fails the same validation."""
     broken = deployment(K8sSettings(model_uri=MODEL))
