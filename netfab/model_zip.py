@@ -17,7 +17,6 @@ opened once, its manifest verified once, members handed out from the open archiv
 """
 import contextlib
 import json
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath

@@ -394,8 +394,8 @@ class PredictionServer:
         try:
             await self._swap(uri)
         except NetfabError as error:
-            return json_error(400, f"could not load {uri}: {error}; still serving "
-                               f"{self.model.name} version {self.model.version}")
+            problem = str(error) if uri in str(error) else f"could not load {uri}: {error}"
+            return json_error(400, f"{problem}; still serving {self.model.name} version {self.model.version}")
         answer = {"model": self.model.describe(), "previous": previous}
         if self.group is not None:
             self.generation = self.group.want_model(uri)
