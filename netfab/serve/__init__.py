@@ -6,7 +6,6 @@
     workers.py           --workers: forked server processes sharing the port
     model.py             a model zip loaded, warmed up and called (ServingModel)
     inputs.py            request bodies -> checked numpy columns (FeatureSchema); columns.py ByteSlices
-    request_parser.py    large JSON bodies read by compiled code (numba)
     batcher.py           MicroBatcher: concurrent requests merged into one model call
     cache.py             the LRU prediction cache
     metrics.py           pyformance registry, merged across workers, Prometheus text

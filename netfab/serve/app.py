@@ -84,7 +84,7 @@ class _BodyLate(Exception):
 
 
 def parse_body(body: bytes):
-    """The request's JSON; orjson first (fast), the standard parser only to name a NaN or Infinity."""
+    """The request's JSON: orjson first (fast), the standard parser for what orjson refuses."""
     if not body.strip():
         raise InputError("empty request body; send a JSON object with \"instances\" (rows) or "
                          "\"inputs\" (columns)")
@@ -147,7 +147,6 @@ class PredictionServer:
                 configure_tf_threads(self.settings.tf_threads or
                                      (max(1, (os.cpu_count() or 1) // self.settings.workers) if self.group else 0))
             model = ServingModel.from_zip(package, self.settings.model_name or None)
-        model.inputs.fast_parsing()
         log.info("warm-up took %.2f s", model.warm_up())
         return model
 
@@ -264,11 +263,9 @@ class PredictionServer:
         try:
             # The typed decoder reads a well-formed body in one step; any other body goes the
             # careful way, whose error names the row and the field.
-            columns, row_form, fast = model.inputs.decode(body) or self._columns(model, parse_body(body))
+            columns, row_form = model.inputs.decode(body) or self._columns(model, parse_body(body))
         except InputError as error:
             return json_error(400, str(error))
-        if fast:
-            self.metrics.fast_parsed_requests.inc()
         rows = len(next(iter(columns.values())))
         self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
         try:
@@ -293,7 +290,7 @@ class PredictionServer:
         return response
 
     @staticmethod
-    def _columns(model, payload) -> tuple[dict, bool, bool]:
+    def _columns(model, payload) -> tuple[dict, bool]:
         if not isinstance(payload, dict):
             raise InputError("the body must be a JSON object with \"instances\" (a list of rows) "
                              "or \"inputs\" (an object of columns)")
@@ -305,8 +302,8 @@ class PredictionServer:
             raise InputError("send exactly one of \"instances\" (row form: [{feature: value}, ...]) "
                              "or \"inputs\" (columnar form: {feature: [values]})")
         if "instances" in payload:
-            return model.inputs.columns_from_rows(payload["instances"]), True, False
-        return model.inputs.columns_from_inputs(payload["inputs"]), False, False
+            return model.inputs.columns_from_rows(payload["instances"]), True
+        return model.inputs.columns_from_inputs(payload["inputs"]), False
 
     async def _alone(self) -> bool:
         """No other request in the server and the model idle: nothing to batch with."""

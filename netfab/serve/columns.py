@@ -4,8 +4,8 @@
     batch = concatenate([columns_1, columns_2])    # one model call's columns, from several requests
     tensor = column.to_tensor()                    # tf.string, cut out by TensorFlow (one op)
 
-A string column read by netfab.serve.request_parser never becomes Python strings: TensorFlow's substr
-cuts the values out of the request body in C++. The prediction cache and the odd batch that
+A string column given as slices of a request body never becomes Python strings: TensorFlow's
+substr cuts the values out of the body in C++. The prediction cache and the odd batch that
 mixes both kinds of column see ByteSlices as text (tolist / to_numpy).
 """
 import numpy as np

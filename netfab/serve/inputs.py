@@ -28,9 +28,6 @@ STRING, NUMBER = "string", "number"
 _STR, _STR_OR_NULL = {str}, {str, type(None)}
 _NUMBERS_OR_NULL = {float, int, type(None)}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-# Smaller bodies are read by msgspec: for a few rows, numpy arrays turn into tensors faster
-# than TensorFlow cuts strings out of a body (one op per column).
-FAST_PARSE_BYTES = 16_384
 
 
 def _row_label(index: int) -> str:
@@ -75,7 +72,6 @@ class FeatureSchema:
         self.numeric_fill = numeric_fill
         self._getter = _values_getter(operator.itemgetter(*features), len(features))
         self._decoder, self._attributes = _typed_decoder(features)
-        self._parser = None  # fast_parsing() sets it
 
     @classmethod
     def from_signature(cls, function, dataset_metadata: dict) -> "FeatureSchema":
@@ -89,27 +85,13 @@ class FeatureSchema:
         return cls(features, fill)
 
     # --- request bodies ---------------------------------------------------------------------
-    def fast_parsing(self) -> None:
-        """Read large bodies with netfab.serve.request_parser (compiled code, strings left in the body)
-        once it is compiled; fab serve turns this on, fab predict has its own reader."""
-        from netfab.serve.request_parser import BodyParser, start_compiling
-
-        self._parser = BodyParser(self.features, self.numeric_fill)
-        start_compiling()
-
-    def decode(self, body: bytes) -> tuple[dict, bool, bool] | None:
-        """(columns, row_form, fast) for a well-formed body of either form; None for any other body.
-
-        fast: read by the compiled parser (string columns are then ByteSlices of the body).
+    def decode(self, body: bytes) -> tuple[dict, bool] | None:
+        """(columns, row_form) for a well-formed body of either form; None for any other body.
 
         None means "take the careful way" (parse, then columns_from_rows / columns_from_inputs),
         which either finds the body fine after all (e.g. NaN, which only json.loads reads) or
         raises the InputError that names the row and the field.
         """
-        if self._parser is not None and len(body) >= FAST_PARSE_BYTES:
-            parsed = self._parser.parse(body)
-            if parsed is not None:
-                return parsed.columns, parsed.row_form, True
         try:
             request = self._decoder.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):  # the careful way says why
@@ -129,7 +111,7 @@ class FeatureSchema:
         lengths = {len(column) for column in columns.values()}
         if len(lengths) != 1 or not lengths.pop():
             return None  # columns of different lengths, or none at all: the careful way says which
-        return columns, row_form, False
+        return columns, row_form
 
     # --- the two request forms ------------------------------------------------------------
     def columns_from_rows(self, rows) -> dict[str, np.ndarray]:

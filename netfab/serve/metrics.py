@@ -32,7 +32,6 @@ COUNTERS = {
     "rejected_requests": "requests answered 503 because the queue was full",
     "timed_out_requests": "requests answered 504 after the per-request timeout",
     "lone_requests": "small requests alone on the server, scored in the event loop without batching",
-    "fast_parsed_requests": "predict requests read by the compiled parser (netfab.serve.request_parser), not msgspec",
 }
 
 

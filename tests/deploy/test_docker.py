@@ -61,17 +61,6 @@ def test_cpu_image_holds_code_and_config_runs_as_non_root_and_is_labelled(client
     assert "build-image" in client.containers.run(cpu_image, remove=True).decode()  # CMD: fab -l
 
 
-@pytest.mark.parametrize("user", ["1000:1000", "4321:4321"])
-def test_the_image_holds_the_request_parsers_machine_code(client, cpu_image, user):
-    # Built into the image (numba's cache), so a serving container does not compile for ~55 s;
-    # also under a uid the image does not know, as Kubernetes may run it.
-    loaded = client.containers.run(cpu_image, entrypoint=["python", "-c"], user=user, remove=True, command=[
-        "from netfab.serve import request_parser as p; p.compile_now(); "
-        "print(sum(p._parse_body.stats.cache_hits.values()), sum(p._parse_body.stats.cache_misses.values()))"
-    ]).decode().split()
-    assert loaded == ["1", "0"]
-
-
 def test_fab_ci_docker_writes_verified_zips_to_the_mounted_folder(cpu_image, tmp_path):
     result = run_fab("ci", "--docker", f"--image={cpu_image}", f"--output={tmp_path}",
                      env={"NET_EPOCHS": "3"}, timeout=600)

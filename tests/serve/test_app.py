@@ -81,8 +81,7 @@ def test_typed_decoding_gives_the_careful_paths_columns_and_hands_back_every_odd
     expected = schema.columns_from_rows(rows)
     for body, row_form in ((orjson.dumps({"instances": rows}), True),
                            (orjson.dumps({"inputs": columnar(rows)}), False)):
-        columns, form, fast = schema.decode(body)
-        assert not fast  # this schema was not told to parse fast
+        columns, form = schema.decode(body)
         assert form == row_form and columns.keys() == expected.keys()
         for name in expected:
             np.testing.assert_array_equal(columns[name], expected[name])
@@ -187,29 +186,16 @@ def test_metrics_show_latency_batches_cache_and_version(server):
     assert metrics["request_seconds"]["p99"] > 0
 
 
-@pytest.mark.slow  # waits for the request parser's compilation
-def test_large_bodies_are_read_by_the_compiled_parser_alike_and_share_the_cache(server, direct_scores):
-    """Bodies over 16 KB go through netfab.serve.request_parser once it is ready (compiled in the background)."""
+def test_large_bodies_in_either_form_answer_alike_and_share_the_cache(server, direct_scores):
     rows = [dict(row, price=300 + i / 7) for i, row in enumerate(fixture_rows(300))]  # not in the cache
     expected = direct_scores(rows)
-    deadline = time.monotonic() + 240
-    while True:  # until the parser is ready: the first answers come from msgspec, and fill the cache
-        reply = call(server.port, "POST", PREDICT, {"instances": rows})
-        np.testing.assert_allclose(reply.body["predictions"], expected, atol=1e-5)
-        metrics = call(server.port, "GET", "/metrics?format=json").body
-        if metrics["fast_parsed_requests"]:
-            break
-        assert time.monotonic() < deadline, f"the request parser never became ready: {server.log_tail()}"
-        time.sleep(0.5)
-    fresh = [dict(row, price=400 + i / 7) for i, row in enumerate(rows)]
-    for body, key, scores in (({"inputs": columnar(rows)}, "outputs", expected),  # all cache hits
-                              ({"instances": fresh}, "predictions", direct_scores(fresh))):  # all scored
-        reply = call(server.port, "POST", PREDICT, body)
-        assert reply.status == 200, reply.body
-        np.testing.assert_allclose(reply.body[key], scores, atol=1e-5)
+    before = call(server.port, "GET", "/metrics?format=json").body
+    reply = call(server.port, "POST", PREDICT, {"instances": rows})
+    np.testing.assert_allclose(reply.body["predictions"], expected, atol=1e-5)
+    reply = call(server.port, "POST", PREDICT, {"inputs": columnar(rows)})  # every row a cache hit
+    np.testing.assert_allclose(reply.body["outputs"], expected, atol=1e-5)
     after = call(server.port, "GET", "/metrics?format=json").body
-    assert after["fast_parsed_requests"] - metrics["fast_parsed_requests"] == 2
-    assert after["cache_hits"] - metrics["cache_hits"] == 300  # keys alike whichever way a body was read
+    assert after["cache_hits"] - before["cache_hits"] == 300  # keys alike whichever form a body came in
 
 
 def test_a_lone_small_request_is_scored_in_the_event_loop_and_concurrent_ones_are_batched(server, direct_scores):
@@ -415,7 +401,7 @@ def test_metrics_of_several_workers_merge_counts_and_weight_quantiles():
                 "requests": {"count": requests, "rate_1m": requests / 60, "by_status": {"200": requests}},
                 **{name: dict(quantiles) for name in (*TIMERS, "batch_rows", "batch_requests")},
                 "predicted_rows": requests, "cache_hits": 1, "cache_misses": 3, "rejected_requests": 0,
-                "timed_out_requests": 0, "lone_requests": 0, "fast_parsed_requests": 0, "cache_hit_rate": 0.25,
+                "timed_out_requests": 0, "lone_requests": 0, "cache_hit_rate": 0.25,
                 "queue_rows": 2,
                 "models_in_memory": 1}
 
