@@ -52,6 +52,17 @@ class ServerProcess:
                                         cwd=PROJECT, env=user_env(), stdout=self._log, stderr=subprocess.STDOUT)
         self.readiness_seen: list[int] = []
 
+    def __enter__(self) -> "ServerProcess":
+        """`with ServerProcess(...) as server:` ready to answer inside, stopped after."""
+        try:
+            return self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def wait_ready(self) -> "ServerProcess":
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:

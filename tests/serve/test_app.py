@@ -23,12 +23,9 @@ PREDICT = "/v1/models/deep_v1:predict"
 
 @pytest.fixture(scope="module")
 def server(trained_zip, tmp_path_factory):
-    process = ServerProcess(trained_zip, "--cache-rows=1000", "--max-body-mb=1",
-                            log_path=tmp_path_factory.mktemp("serve") / "serve.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, "--cache-rows=1000", "--max-body-mb=1",
+                       log_path=tmp_path_factory.mktemp("serve") / "serve.log") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -233,12 +230,9 @@ def second_zip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_queue_server(trained_zip, tmp_path_factory):
     """Shared by the three tests below, in order; the last one ends it with SIGTERM."""
-    process = ServerProcess(trained_zip, "--max-queue-rows=200", "--max-batch-rows=100",
-                            f"--admin-token={TOKEN}", log_path=tmp_path_factory.mktemp("small") / "serve.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, "--max-queue-rows=200", "--max-batch-rows=100",
+                       f"--admin-token={TOKEN}", log_path=tmp_path_factory.mktemp("small") / "serve.log") as process:
+        yield process
 
 
 def steady_load(port, rows, stop: threading.Event, clients=4) -> list:
@@ -351,12 +345,9 @@ def test_out_of_range_numbers_and_null_strings(server):
 # --- fab serve --workers ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def workers_server(trained_zip, tmp_path_factory):
-    process = ServerProcess(trained_zip, "--workers=2", f"--admin-token={TOKEN}",
-                            log_path=tmp_path_factory.mktemp("workers") / "serve.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, "--workers=2", f"--admin-token={TOKEN}",
+                       log_path=tmp_path_factory.mktemp("workers") / "serve.log") as process:
+        yield process
 
 
 def test_workers_share_the_port_answer_alike_and_metrics_add_up(workers_server, direct_scores):

@@ -31,13 +31,10 @@ RSS_LIMIT_MB = 200
 
 @pytest.fixture(scope="module")
 def server(trained_zip, tmp_path_factory):
-    process = ServerProcess(trained_zip, "--max-body-mb=1", f"--admin-token={TOKEN}", "--timeout=3",
-                            f"--idle-timeout={IDLE_TIMEOUT_S}", f"--max-connections={MAX_CONNECTIONS}",
-                            log_path=tmp_path_factory.mktemp("hostile") / "serve.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, "--max-body-mb=1", f"--admin-token={TOKEN}", "--timeout=3",
+                       f"--idle-timeout={IDLE_TIMEOUT_S}", f"--max-connections={MAX_CONNECTIONS}",
+                       log_path=tmp_path_factory.mktemp("hostile") / "serve.log") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -181,8 +178,8 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_sent(server):
 
 def test_a_body_that_trickles_in_gets_408_within_the_request_timeout(server):
     started = time.monotonic()
-    status, body = raw_exchange(server.port, f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                             f"application/json\r\nContent-Length: 1000\r\n\r\n{{".encode())  # then nothing
+    status, body = raw_exchange(server.port, f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: "  # then only "{"
+                                             f"application/json\r\nContent-Length: 1000\r\n\r\n{{".encode())
     assert status == 408 and "did not arrive within 3 s" in body["error"]
     assert time.monotonic() - started < 3 + 2
 
@@ -233,11 +230,8 @@ def test_connections_beyond_the_cap_get_503_at_once_and_room_comes_back(server):
 # --- the drain ---------------------------------------------------------------------------------
 @pytest.fixture
 def drained_server(trained_zip, tmp_path):
-    process = ServerProcess(trained_zip, "--max-batch-rows=100", log_path=tmp_path / "serve.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, "--max-batch-rows=100", log_path=tmp_path / "serve.log") as process:
+        yield process
 
 
 def test_sigterm_loses_no_request_of_clients_that_keep_sending_on_kept_alive_connections(drained_server):
