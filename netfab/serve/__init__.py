@@ -1,7 +1,9 @@
-"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw JSON rows.
+"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw rows (JSON or OIP v2 tensors).
 
     app.py               ServerSettings and the aiohttp server: TF Serving's REST API, probes,
                          metrics, admin model swap
+    oip_http.py          the Open Inference Protocol v2 (KServe v2) over HTTP: /v2/... on the same port
+    oip_tensors.py       its tensors (JSON, or binary after a JSON header) -> checked columns, scores -> a tensor
     connections.py       the HTTP connections: a cap, the idle timeout, aiohttp's own errors as JSON, the drain's closing
     workers.py           --workers: forked server processes sharing the port
     model.py             a model zip loaded, warmed up and called (ServingModel)

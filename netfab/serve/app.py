@@ -34,6 +34,7 @@ from netfab.serve.cache import PredictionCache
 from netfab.serve.connections import Runner, close_idle, json_error
 from netfab.serve.workers import PUBLISH_SECONDS, WorkerGroup, run_workers
 from netfab.serve.inputs import InputError
+from netfab.serve.oip_http import OpenInferenceHttp
 from netfab.serve.metrics import ServingMetrics, merge, prometheus_text
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class PredictionServer:
             web.get("/metrics", self.metrics_view),
             web.get("/openapi.json", self.openapi),
             web.post("/admin/model", self.admin_model),
+            *OpenInferenceHttp(self).routes(),  # the Open Inference Protocol v2: /v2/...
         ])
         return app
 
@@ -198,7 +200,7 @@ class PredictionServer:
             self._in_flight -= 1
         if self.draining:  # the client opens a new connection next time: to a server that is up
             response.force_close()
-        if request.path.startswith("/v1/"):
+        if request.path.startswith(("/v1/", "/v2/")):
             self.metrics.count_response(response.status)
         return response
 
@@ -217,11 +219,13 @@ class PredictionServer:
     async def readyz(self, request):
         if self.ready:
             return _json_response({"ready": True, **self.model.describe()})
-        reason = ("draining after SIGTERM" if self.draining else
-                  f"model failed to load: {self.load_error}" if self.load_error else
-                  "loading and warming up the model" if self.batcher is None else
-                  "other workers are still loading the model")
-        return _json_response({"ready": False, "reason": reason}, 503)
+        return _json_response({"ready": False, "reason": self.not_ready_reason()}, 503)
+
+    def not_ready_reason(self) -> str:
+        return ("draining after SIGTERM" if self.draining else
+                f"model failed to load: {self.load_error}" if self.load_error else
+                "loading and warming up the model" if self.batcher is None else
+                "other workers are still loading the model")
 
     # --- the TensorFlow Serving API -------------------------------------------------------------
     def _served_model(self, request):
@@ -349,6 +353,25 @@ class PredictionServer:
             self.cache.store([keys[i] for i in missing], computed)
         scores[missing] = computed
         return scores
+
+    # --- what the handlers of other protocols share (netfab.serve.oip_http) ------------------------
+    async def read_body(self, request) -> bytes:
+        """The request's body, read within the request's time (else 408, by the middleware)."""
+        return await self._body(request)
+
+    async def score(self, model, columns: dict, rows: int, started: float) -> tuple:
+        """(scores, None), or (None, the 503 or 504 answer): the REST API's way through the cache,
+        the batcher, the queue and the timeout, counted in the same metrics."""
+        try:
+            return await self._scores(model, columns, rows, started), None
+        except QueueFull as error:
+            self.metrics.rejected_requests.inc()
+            return None, json_error(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
+                                    {"Retry-After": str(self.settings.retry_after_s)})
+        except asyncio.TimeoutError:
+            self.metrics.timed_out_requests.inc()
+            return None, json_error(504, f"no answer within {self.settings.timeout_s} s (--timeout); "
+                                         f"send fewer rows per request or retry later")
 
     # --- metrics, docs, admin -------------------------------------------------------------------
     async def metrics_view(self, request):

@@ -150,6 +150,11 @@ class FeatureSchema:
         return {name: self._column(name, kind, inputs[name], _row_label)
                 for name, kind in self.features.items()}
 
+    def check_column(self, name: str, values: list) -> np.ndarray:
+        """One feature's values (a JSON list) as its column, by the columnar form's rules; errors
+        name the row (the element) and the field. For protocols that send a column per feature."""
+        return self._column(name, self.features[name], values, _row_label)
+
     # --- checks and conversion --------------------------------------------------------------
     def _row_problem(self, rows) -> InputError:
         for i, row in enumerate(rows):
