@@ -73,8 +73,7 @@ def columns_from_inputs(schema: FeatureSchema, inputs, body: bytes, binary_start
     missing = [name for name in schema.features if name not in found]
     if missing:
         sent = f" (sent but not taken: {', '.join(map(repr, unknown))})" if unknown else ""
-        raise InputError(f"missing input{'s' * (len(missing) > 1)} "
-                         f"{', '.join(_input_label(n, schema.features[n]) for n in missing)}{sent}; "
+        raise InputError(f"missing {', '.join(_input_label(n, schema.features[n]) for n in missing)}{sent}; "
                          f"the model takes {_wanted(schema)}")
     rows = {name: _rows(name, schema.features[name], tensor) for name, (tensor, _) in found.items()}
     if len(set(rows.values())) != 1:
@@ -184,7 +183,7 @@ def _fixed_width(buffer, start, size, count):
     prefixes = np.ndarray((count,), dtype="<u4", buffer=buffer, offset=start, strides=(width,))
     if not (prefixes == width - 4).all():
         return None
-    return (np.arange(start + 4, start + size, width, dtype=np.int64),
+    return (np.arange(count, dtype=np.int64) * width + (start + 4),
             np.full(count, width - 4, dtype=np.int64))
 
 
