@@ -41,7 +41,8 @@ def openapi_document(model) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "netfab prediction service", "version": "1",
-                 "description": "TensorFlow Serving-compatible REST API for a netfab model zip."},
+                 "description": "TensorFlow Serving-compatible REST API for a netfab model zip, and the Open "
+                                "Inference Protocol v2 (KServe v2) on the same port."},
         "paths": {
             "/v1/models/{name}:predict": {"post": {
                 "summary": "Probabilities for rows (row form) or columns (columnar form)",
@@ -65,6 +66,7 @@ def openapi_document(model) -> dict:
                 "responses": {"200": _json({"type": "object"}, "signature_def"), "404": errors["404"]}}},
             "/healthz": {"get": {"summary": "Liveness: the process answers", "responses": {"200": probe["200"]}}},
             "/readyz": {"get": {"summary": "Readiness: model loaded and warm, not draining", "responses": probe}},
+            **_open_inference_paths(name, errors, probe),
             "/metrics": {"get": {"summary": "Prometheus text format; ?format=json for JSON",
                                  "responses": {"200": {"description": "metrics"}}}},
             "/admin/model": {"post": {
@@ -78,3 +80,28 @@ def openapi_document(model) -> dict:
         "components": {"schemas": {"Error": {"type": "object", "required": ["error"],
                                              "properties": {"error": {"type": "string"}}}}},
     }
+
+
+def _open_inference_paths(name: dict, errors: dict, probe: dict) -> dict:
+    """The Open Inference Protocol v2 endpoints (netfab.serve.oip_http); its own specification
+    describes the tensors."""
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "the model version (the run id)"}
+    model = {"200": _json({"type": "object"}, "the model's metadata: an input per feature (BYTES or FP32, "
+                                              "shape [-1]), output probability (FP32)"), "404": errors["404"]}
+    infer = {"summary": "Probabilities for OIP v2 tensors, one input per feature: JSON data, or binary data "
+                        "after a JSON header of Inference-Header-Content-Length bytes",
+             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}},
+                                                           "application/octet-stream": {"schema": {}}}},
+             "responses": {"200": {"description": "outputs: probability, as JSON data or as binary data after a "
+                                                  "JSON header (Inference-Header-Content-Length)"}, **errors}}
+    paths = {"/v2/health/live": {"get": {"summary": "OIP v2 liveness", "responses": {"200": probe["200"]}}},
+             "/v2/health/ready": {"get": {"summary": "OIP v2 readiness, as /readyz", "responses": probe}},
+             "/v2": {"get": {"summary": "OIP v2 server metadata",
+                             "responses": {"200": _json({"type": "object"}, "name, version, extensions")}}}}
+    for prefix, parameters in (("/v2/models/{name}", [name]), ("/v2/models/{name}/versions/{version}", [name, version])):
+        paths[prefix] = {"get": {"summary": "OIP v2 model metadata", "parameters": parameters, "responses": model}}
+        paths[prefix + "/ready"] = {"get": {"summary": "OIP v2 model readiness", "parameters": parameters,
+                                            "responses": {**probe, "404": errors["404"]}}}
+        paths[prefix + "/infer"] = {"post": {**infer, "parameters": parameters}}
+    return paths

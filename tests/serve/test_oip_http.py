@@ -68,8 +68,9 @@ def fresh_rows(count, offset) -> list:
 
 
 # --- metadata and readiness -------------------------------------------------------------------------
-def test_server_and_model_metadata_describe_each_feature(client, trained_zip):
+def test_server_and_model_metadata_describe_each_feature(server, client, trained_zip):
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    assert "/v2/models/{name}/infer" in call(server.port, "GET", "/openapi.json").body["paths"]
     metadata = client.get_model_metadata(MODEL)
     version = model_zip.ModelZip(trained_zip).json("config.json")["run_id"]
     assert metadata["name"] == MODEL and metadata["versions"] == [version]
