@@ -93,7 +93,7 @@ def _binary_size(tensor: dict) -> int | None:
     parameters = tensor.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise InputError(f"input {tensor['name']!r}: parameters must be an object")
-    if any(key.startswith("shared_memory") for key in parameters):
+    if "shared_memory_region" in parameters:
         raise InputError(f"input {tensor['name']!r}: shared memory is not supported here; send the data "
                          f"in the request (data, or parameters.binary_data_size)")
     size = parameters.get("binary_data_size")
@@ -147,9 +147,8 @@ def _float32_column(schema: FeatureSchema, name: str, body: bytes, start: int, s
                          f"FP32 takes {4 * rows} (4 bytes, little-endian float32, per element)")
     # A view of the body: no copy; little-endian, as the extension sends numbers.
     column = np.frombuffer(body, dtype="<f4", count=rows, offset=start).astype(np.float32, copy=False)
-    bad = np.flatnonzero(~np.isfinite(column))
-    if len(bad):
-        i = int(bad[0])
+    if not np.isfinite(column).all():
+        i = int(np.argmin(np.isfinite(column)))
         if np.isnan(column[i]):
             raise InputError(f"input {name!r}, element {i}: NaN is not a value the model can score; for an "
                              f"unknown number send the training mean, {schema.numeric_fill[name]!r} (what "
@@ -198,16 +197,19 @@ def _chained(buffer, start, size, count):
     candidates = np.flatnonzero(prefixes <= room)
     if not len(candidates) or candidates[0] != 0:
         return None
-    nexts = candidates + 4 + prefixes[candidates]  # where the element after each would begin
     # First guess: the last candidate of each run of adjacent ones.
-    last = np.append(np.diff(candidates) != 1, True)
-    found = _chain(candidates[last], nexts[last], size, count)
-    return found if found is not None else _peeled_chain(candidates, nexts, size, count)
+    last = np.empty(len(candidates), dtype=bool)
+    np.not_equal(candidates[1:], candidates[:-1] + 1, out=last[:-1])
+    last[-1] = True
+    starts = candidates[last]
+    found = _chain(starts, starts + 4 + prefixes[starts], size, count)
+    return found if found is not None else _peeled_chain(candidates, prefixes, size, count)
 
 
-def _peeled_chain(candidates, nexts, size, count):
+def _peeled_chain(candidates, prefixes, size, count):
     """The chain from position 0 to the end, false starts peeled off: a start must be 0 or
     follow a live start, and be followed by a live start or the end."""
+    nexts = candidates + 4 + prefixes[candidates]  # where the element after each would begin
     node = np.full(size + 1, -1, dtype=np.int32)  # position -> candidate index; size -> the end
     node[candidates] = np.arange(len(candidates), dtype=np.int32)
     node[size] = len(candidates)
@@ -226,7 +228,7 @@ def _peeled_chain(candidates, nexts, size, count):
 
 def _chain(starts, nexts, size, count):
     """(starts, lengths) if these starts are exactly the chain of `count` elements from 0 to `size`."""
-    if len(starts) != count or starts[0] != 0 or nexts[-1] != size or not np.array_equal(starts[1:], nexts[:-1]):
+    if len(starts) != count or starts[0] != 0 or nexts[-1] != size or not (starts[1:] == nexts[:-1]).all():
         return None
     return starts, nexts - starts - 4
 
