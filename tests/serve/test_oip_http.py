@@ -93,23 +93,23 @@ def test_live_and_ready_and_an_unknown_model_is_not(client, trained_zip):
 @pytest.mark.parametrize("binary_in, binary_out", [(True, True), (True, False), (False, True), (False, False)],
                          ids=["binary", "binary-in-json-out", "json-in-binary-out", "json"])
 def test_infer_answers_the_rest_apis_scores(server, client, means, binary_in, binary_out):
-    rows = fresh_rows(120, offset=100 + 10 * binary_in + binary_out)
+    rows = fresh_rows(200, offset=100 + 10 * binary_in + binary_out)  # binary strings: read as ByteSlices
     result = client.infer(MODEL, triton_inputs(client, rows, means, binary_in),
                           outputs=[triton.InferRequestedOutput("probability", binary_data=binary_out)])
     scores = result.as_numpy("probability")
-    assert scores.dtype == np.float32 and scores.shape == (120,)
-    assert (result.get_output("probability").get("parameters", {}).get("binary_data_size") == 480) == binary_out
+    assert scores.dtype == np.float32 and scores.shape == (200,)
+    assert (result.get_output("probability").get("parameters", {}).get("binary_data_size") == 800) == binary_out
     np.testing.assert_allclose(scores, rest_scores(server.port, rows), atol=1e-6)  # REST's rows keep their nulls
 
 
 def test_rows_scored_over_oip_are_cache_hits_for_rest_and_counted_in_the_metrics(server, client, means):
-    rows = fresh_rows(50, offset=300)
+    rows = fresh_rows(150, offset=300)
     before = call(server.port, "GET", "/metrics?format=json").body
     scores = client.infer(MODEL, triton_inputs(client, rows, means)).as_numpy("probability")  # binary, by default
     np.testing.assert_array_equal(rest_scores(server.port, rows), scores)
     after = call(server.port, "GET", "/metrics?format=json").body
-    assert after["cache_hits"] - before["cache_hits"] == 50  # the same checked values: the same cache keys
-    assert after["predicted_rows"] - before["predicted_rows"] == 100
+    assert after["cache_hits"] - before["cache_hits"] == 150  # the same checked values: the same cache keys
+    assert after["predicted_rows"] - before["predicted_rows"] == 300
     assert after["requests"]["by_status"]["200"] - before["requests"]["by_status"]["200"] >= 2
 
 

@@ -65,7 +65,15 @@ def test_json_and_binary_tensors_give_rest_columns(schema):
             assert as_values(columns[name]) == rest[name].tolist(), name
             if FEATURES[name] == "number":
                 assert columns[name].dtype == np.float32
-    assert isinstance(columns["title"], ByteSlices)  # binary strings stay in the body
+    assert isinstance(columns["title"], np.ndarray)  # a small request's strings: numpy, quicker for TensorFlow
+
+
+def test_a_large_requests_binary_strings_stay_in_the_body(schema):
+    rows = fixture_rows(300)
+    columns = {name: [MEANS[name] if row[name] is None else row[name] for row in rows] if kind == "number" else
+               ["" if row[name] is None else row[name] for row in rows] for name, kind in FEATURES.items()}
+    decoded, _ = decode(schema, *binary_request(columns, FEATURES))
+    assert isinstance(decoded["title"], ByteSlices) and decoded["title"].tolist() == columns["title"]
 
 
 def test_inputs_the_model_does_not_take_are_skipped_with_their_bytes(schema):
