@@ -22,11 +22,8 @@ PREDICT = f"/v1/models/{MODEL}:predict"
 
 @pytest.fixture(scope="module")
 def server(trained_zip, tmp_path_factory):
-    process = ServerProcess(trained_zip, "--cache-rows=5000", log_path=tmp_path_factory.mktemp("oip") / "serve.log")
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, "--cache-rows=5000", log_path=tmp_path_factory.mktemp("oip") / "serve.log") as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
