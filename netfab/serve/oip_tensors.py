@@ -1,7 +1,7 @@
 """Open Inference Protocol v2 tensors -> the checked columns the model takes, and scores -> an output tensor.
 
     columns, rows = columns_from_inputs(model.inputs, request["inputs"], body, binary_start)
-    header, binary = output_tensor(scores, binary=True)
+    tensor, data = output_tensor("probability", scores, binary=True)   # data: the bytes after the header
 
 An input is one feature, shape [rows]: BYTES for a string feature, FP32 for a number. Its
 elements come as JSON (`"data": [...]`) or, with the binary tensor data extension, as bytes
@@ -30,7 +30,7 @@ OUTPUT_DATATYPE = FP32
 CHAINED_MAX_BYTES = 8 * 2**20
 FILTER_ROUNDS = 16  # rounds of removing false element starts before reading element by element
 # Fewer rows than this: binary strings become a numpy array of str, which TensorFlow takes
-# faster than it cuts a few values out of a body (an op per column, each ~50 us).
+# faster than it cuts a few values out of a body (an op per column, whatever its length).
 BYTE_SLICES_MIN_ROWS = 128
 
 
@@ -165,12 +165,15 @@ def _float32_column(schema: FeatureSchema, name: str, body: bytes, start: int, s
 def byte_elements(buffer: bytes, start: int, size: int, count: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Where each of `count` elements of buffer[start:start + size] begins (in `buffer`) and its length.
 
-    Each element's place depends on every length before it, a walk of one step per element in
-    Python (~0.2 ms per 1,000). The usual tensors are read in numpy instead: elements of one
+    Each element's place depends on every length before it: a walk of one Python step per
+    element, slow for thousands. The usual tensors are read in numpy instead: elements of one
     width at once (codes, ids), others by finding every place a length could begin and keeping
     the one chain that runs from the first byte to the last. Both are checked exactly; a tensor
     they cannot read is walked, and a malformed one gets an error naming the element.
     """
+    if size < 4 * count:  # before any array of `count` entries is made: a shape can say anything
+        raise InputError(f"input {name!r}: its {size} bytes (binary_data_size) cannot hold the {count} elements "
+                         f"of its shape; each BYTES element is a 4-byte little-endian length, then that many bytes")
     found = _fixed_width(buffer, start, size, count)
     if found is None and size <= CHAINED_MAX_BYTES:
         found = _chained(buffer, start, size, count)

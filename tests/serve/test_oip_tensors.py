@@ -130,10 +130,11 @@ def test_usual_columns_are_read_without_a_walk(elements, monkeypatch):
 
 @pytest.mark.parametrize("tensor, count, words", [
     (byte_tensor(["DE", "NL"]), 3, ["holds only 2 elements", "shape says 3"]),
+    (byte_tensor(["DE", "NL"]), 10**12, ["its 12 bytes (binary_data_size) cannot hold the 1000000000000 elements"]),
     (byte_tensor(["DE", "NL"]) + b"\x01", 2, ["1 bytes are left", "2 elements"]),
     (byte_tensor(["DE"]) + struct.pack("<I", 99) + b"NL", 2, ["element 1: length 99", "only 2"]),
     (byte_tensor(["DE"]) + b"\x02\x00", 2, ["ends inside the length of element 1"]),
-], ids=["too-few", "left-over", "length-overruns", "cut-length"])
+], ids=["too-few", "shape-beyond-the-bytes", "left-over", "length-overruns", "cut-length"])
 def test_malformed_bytes_name_the_element(tensor, count, words):
     with pytest.raises(InputError) as error:
         byte_elements(tensor, 0, len(tensor), count, "country")
