@@ -200,7 +200,7 @@ class PredictionServer:
             self._in_flight -= 1
         if self.draining:  # the client opens a new connection next time: to a server that is up
             response.force_close()
-        if request.path.startswith(("/v1/", "/v2/")):
+        if request.path.startswith(("/v1/", "/v2/models/")):  # not the probes
             self.metrics.count_response(response.status)
         return response
 
