@@ -29,8 +29,9 @@ OUTPUT_DATATYPE = FP32
 # ~10 bytes of index per byte of the input for a moment.
 CHAINED_MAX_BYTES = 8 * 2**20
 FILTER_ROUNDS = 16  # rounds of removing false element starts before reading element by element
-# Fewer rows than this: binary strings become a numpy array of str, which TensorFlow takes
-# faster than it cuts a few values out of a body (an op per column, whatever its length).
+# Fewer rows than this: binary strings are walked and become a numpy array of str, which
+# TensorFlow takes faster than it cuts a few values out of a body (an op per column, whatever
+# its length); more become ByteSlices, read in numpy.
 BYTE_SLICES_MIN_ROWS = 128
 
 
@@ -139,10 +140,22 @@ def _column(schema: FeatureSchema, name: str, tensor: dict, segment, body: bytes
     start, size = segment
     if kind == NUMBER:
         return _float32_column(schema, name, body, start, size, rows)
+    if rows < BYTE_SLICES_MIN_ROWS:
+        return _strings(body, start, size, rows, name)
     starts, lengths = byte_elements(body, start, size, rows, name)
     _check_utf8(body, start, size, starts, lengths, name)
-    column = ByteSlices(body, starts, lengths)
-    return column if rows >= BYTE_SLICES_MIN_ROWS else column.to_numpy()
+    return ByteSlices(body, starts, lengths)
+
+
+def _strings(body: bytes, start: int, size: int, rows: int, name: str) -> np.ndarray:
+    """A few BYTES elements as a numpy array of str."""
+    values = []
+    for i, (begin, length) in enumerate(zip(*_walk(body, start, size, rows, name))):
+        try:
+            values.append(body[begin:begin + length].decode())
+        except UnicodeDecodeError:
+            raise InputError(f"input {name!r}, element {i}: not UTF-8 text; send strings encoded as UTF-8") from None
+    return np.array(values, dtype=object)
 
 
 def _float32_column(schema: FeatureSchema, name: str, body: bytes, start: int, size: int, rows: int) -> np.ndarray:
@@ -179,7 +192,10 @@ def byte_elements(buffer: bytes, start: int, size: int, count: int, name: str) -
         found = _chained(buffer, start, size, count)
         if found is not None:
             found = (found[0] + (start + 4), found[1])  # positions in the buffer, past each length
-    return found if found is not None else _walk(buffer, start, size, count, name)
+    if found is None:
+        starts, lengths = _walk(buffer, start, size, count, name)
+        found = (np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64))
+    return found
 
 
 def _fixed_width(buffer, start, size, count):
@@ -240,10 +256,10 @@ def _chain(starts, nexts, size, count):
     return starts, nexts - starts - 4
 
 
-def _walk(buffer, start, size, count, name):
+def _walk(buffer, start, size, count, name) -> tuple[list, list]:
     """Element by element, with the reason when the bytes do not hold `count` elements."""
     read_length = struct.Struct("<I").unpack_from
-    starts, lengths = np.empty(count, dtype=np.int64), np.empty(count, dtype=np.int64)
+    starts, lengths = [], []
     position, end = start, start + size
     layout = "each BYTES element is a 4-byte little-endian length, then that many bytes"
     for i in range(count):
@@ -255,7 +271,8 @@ def _walk(buffer, start, size, count, name):
         if position + 4 + length > end:
             raise InputError(f"input {name!r}, element {i}: length {length}, but only {end - position - 4} "
                              f"bytes of its binary_data_size follow; {layout}")
-        starts[i], lengths[i] = position + 4, length
+        starts.append(position + 4)
+        lengths.append(length)
         position += 4 + length
     if position != end:
         raise InputError(f"input {name!r}: {end - position} bytes are left after the {count} elements of its "

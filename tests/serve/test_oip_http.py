@@ -119,6 +119,14 @@ def test_infer_on_the_served_version_and_with_an_id(client, means, trained_zip):
     assert result.as_numpy("probability").shape == (3,)
 
 
+def test_a_gzip_compressed_request_is_read(client, means):
+    rows = fresh_rows(130, offset=450)
+    plain = client.infer(MODEL, triton_inputs(client, rows, means)).as_numpy("probability")
+    compressed = client.infer(MODEL, triton_inputs(client, rows, means), request_compression_algorithm="gzip",
+                              response_compression_algorithm="gzip")  # the answer comes uncompressed
+    np.testing.assert_array_equal(compressed.as_numpy("probability"), plain)
+
+
 def test_json_data_takes_null_as_rest_does(server):
     rows = fresh_rows(4, offset=500)
     rows[1].update(rating=None, device=None)

@@ -113,7 +113,7 @@ def test_byte_elements_find_each_element_whatever_the_lengths():
         starts, lengths = byte_elements(buffer, len(prefix), len(tensor), len(elements), "x")
         assert [buffer[s:s + n] for s, n in zip(starts.tolist(), lengths.tolist())] == elements, f"seed {seed}"
         walked = oip_tensors._walk(buffer, len(prefix), len(tensor), len(elements), "x")  # the last resort
-        assert walked[0].tolist() == starts.tolist() and walked[1].tolist() == lengths.tolist(), f"seed {seed}"
+        assert walked == (starts.tolist(), lengths.tolist()), f"seed {seed}"
 
 
 @pytest.mark.parametrize("elements", [["DE"] * 50, ["mobile", "", "desktop"] * 40,
@@ -141,16 +141,18 @@ def test_malformed_bytes_name_the_element(tensor, count, words):
     assert all(word in str(error.value) for word in words + ["input 'country'"]), error.value
 
 
-def test_strings_must_be_utf8(schema):
-    rows = fixture_rows(4)
+@pytest.mark.parametrize("count", [4, 200], ids=["walked", "numpy"])
+def test_strings_must_be_utf8(schema, count):
+    rows = fixture_rows(count)
     columns = {name: [row[name] or 1.0 if kind == "number" else row[name] or "" for row in rows]
                for name, kind in FEATURES.items()}
-    columns["title"] = ["Café déjà vu", "ok", "x" * 200, "naïve"]  # not ASCII, lengths over 127: fine
+    columns["title"][:4] = ["Café déjà vu", "ok", "x" * 200, "naïve"]  # not ASCII, lengths over 127: fine
     decoded, _ = decode(schema, *binary_request(columns, FEATURES))
     assert as_values(decoded["title"]) == columns["title"]
-    columns["title"][2] = b"\xff\xfe"
-    with pytest.raises(InputError, match="input 'title', element 2: not UTF-8 text"):
-        decode(schema, *binary_request(columns, FEATURES))
+    for bad in (b"\xff\xfe", "é".encode()[:1], "é".encode()[1:]):  # not UTF-8, a cut character, a lone continuation
+        columns["title"][2] = bad
+        with pytest.raises(InputError, match="input 'title', element 2: not UTF-8 text"):
+            decode(schema, *binary_request(columns, FEATURES))
 
 
 # --- errors name the input and what to send ------------------------------------------------------
