@@ -272,16 +272,9 @@ class PredictionServer:
             return json_error(400, str(error))
         rows = len(next(iter(columns.values())))
         self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
-        try:
-            scores = await self._scores(model, columns, rows, started)
-        except QueueFull as error:
-            self.metrics.rejected_requests.inc()
-            return json_error(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
-                          {"Retry-After": str(self.settings.retry_after_s)})
-        except asyncio.TimeoutError:
-            self.metrics.timed_out_requests.inc()
-            return json_error(504, f"no answer within {self.settings.timeout_s} s (--timeout); "
-                               f"send fewer rows per request or retry later")
+        scores, problem = await self.score(model, columns, rows, started)
+        if problem:
+            return problem
         encode_started = time.perf_counter()
         # TF Serving omits the output name when a model has one output: a plain list per form.
         response = web.Response(body=orjson.dumps({"predictions" if row_form else "outputs": scores},
@@ -354,7 +347,7 @@ class PredictionServer:
         scores[missing] = computed
         return scores
 
-    # --- what the handlers of other protocols share (netfab.serve.oip_http) ------------------------
+    # --- what every protocol's handlers share (the REST API above, netfab.serve.oip_http) -----------
     async def read_body(self, request) -> bytes:
         """The request's body, read within the request's time (else 408, by the middleware)."""
         return await self._body(request)
