@@ -149,7 +149,8 @@ def oip_bodies(rows: list[dict], schema, size: int) -> list[tuple[bytes, int]]:
         for name, kind in schema.features.items():
             values = [row[name] for row in chunk]
             if kind == "string":
-                raw = b"".join(struct.pack("<I", len(v)) + v for v in (("" if x is None else x).encode() for x in values))
+                encoded = [("" if x is None else x).encode() for x in values]
+                raw = b"".join(struct.pack("<I", len(v)) + v for v in encoded)
             else:
                 raw = np.array([schema.numeric_fill[name] if x is None else x for x in values], dtype="<f4").tobytes()
             inputs.append({"name": name, "shape": [len(chunk)], "datatype": "BYTES" if kind == "string" else "FP32",
@@ -542,7 +543,8 @@ def main() -> None:
                    ("1 process", "columns", path, big_columnar, 64), ("2 workers", "columns", path, big_columnar, 16),
                    ("2 workers", "columns", path, big_columnar, 64),
                    ("1 process", OIP_BINARY, oip_path, oip_big, 16), ("1 process", OIP_BINARY, oip_path, oip_big, 64),
-                   ("2 workers", OIP_BINARY, oip_path, oip_big, 16), ("2 workers", OIP_BINARY, oip_path, oip_big, 64))}},
+                   ("2 workers", OIP_BINARY, oip_path, oip_big, 16),
+                   ("2 workers", OIP_BINARY, oip_path, oip_big, 64))}},
             s)
         limit_rounds = big_runs.pop("limit")
         http_floor = combine(big_runs.pop("http floor"))
@@ -615,8 +617,8 @@ def main() -> None:
           f"{j['typed_ms']:.2f} ms, columns {j['columnar_typed_ms']:.2f} ms; the careful path (odd bodies): "
           f"orjson {j['decode_ms']:.2f} ms (stdlib json {j['stdlib_json_ms']:.2f} ms) + checks "
           f"{j['check_ms']:.2f} ms; encode {j['encode_ms']:.2f} ms; model {j['model_ms']:.2f} ms")
-    print(f"per 1,000-row request over OIP v2 binary: reading the tensors into columns {oip_costs['decode_ms']:.2f} ms, "
-          f"TensorFlow cutting out its strings {oip_costs['strings_ms']:.2f} ms")
+    print(f"per 1,000-row request over OIP v2 binary: reading the tensors into columns "
+          f"{oip_costs['decode_ms']:.2f} ms, TensorFlow cutting out its strings {oip_costs['strings_ms']:.2f} ms")
     print_budget(best_limit, j, http_floor, serve_big[best_big])
     print_budget(best_limit, j, http_floor, serve_big[best_oip], protocol=OIP_BINARY, share=FLOOR_BINARY_SHARE,
                  decoding=[("reading the binary tensors (netfab.serve.oip_tensors, alone)", oip_costs["decode_ms"]),

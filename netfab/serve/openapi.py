@@ -99,7 +99,8 @@ def _open_inference_paths(name: dict, errors: dict, probe: dict) -> dict:
              "/v2/health/ready": {"get": {"summary": "OIP v2 readiness, as /readyz", "responses": probe}},
              "/v2": {"get": {"summary": "OIP v2 server metadata",
                              "responses": {"200": _json({"type": "object"}, "name, version, extensions")}}}}
-    for prefix, parameters in (("/v2/models/{name}", [name]), ("/v2/models/{name}/versions/{version}", [name, version])):
+    for prefix, parameters in (("/v2/models/{name}", [name]),
+                               ("/v2/models/{name}/versions/{version}", [name, version])):
         paths[prefix] = {"get": {"summary": "OIP v2 model metadata", "parameters": parameters, "responses": model}}
         paths[prefix + "/ready"] = {"get": {"summary": "OIP v2 model readiness", "parameters": parameters,
                                             "responses": {**probe, "404": errors["404"]}}}

@@ -22,7 +22,8 @@ PREDICT = f"/v1/models/{MODEL}:predict"
 
 @pytest.fixture(scope="module")
 def server(trained_zip, tmp_path_factory):
-    with ServerProcess(trained_zip, "--cache-rows=5000", log_path=tmp_path_factory.mktemp("oip") / "serve.log") as process:
+    log = tmp_path_factory.mktemp("oip") / "serve.log"
+    with ServerProcess(trained_zip, "--cache-rows=5000", log_path=log) as process:
         yield process
 
 
