@@ -205,6 +205,13 @@ def file_sha256(path: Path) -> str:
         return stream_sha256(stream)
 
 
+def dataset_checksums(files: list[Path]) -> tuple[list[dict], str]:
+    """Each file's name, size and sha256, and the content sha256 of them all in order: what a
+    model zip records of the data it was trained on (dataset_metadata.json)."""
+    info = [{"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in files]
+    return info, hashlib.sha256("".join(f["sha256"] for f in info).encode()).hexdigest()
+
+
 def stream_sha256(stream, block_bytes: int = 1 << 20) -> str:
     """The sha256 of what a binary stream holds, read a block at a time (bounded memory)."""
     digest = hashlib.sha256()

@@ -19,7 +19,6 @@ metrics.csv, metrics.png and then model.zip are published to <output>/<variant>/
 """
 import csv
 import dataclasses
-import hashlib
 import json
 import logging
 import shutil
@@ -63,9 +62,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
 
     # 1. Dataset: files and their checksums, rows checked against the config, split, shapes.
     files = storage.dataset_files(dataset_uri)
-    file_info = [{"name": p.name, "bytes": p.stat().st_size, "sha256": storage.file_sha256(p)}
-                 for p in files]
-    content_sha256 = hashlib.sha256("".join(f["sha256"] for f in file_info).encode()).hexdigest()
+    file_info, content_sha256 = storage.dataset_checksums(files)
     loaded = load_rows(files, config)
     rows_read, nulls = loaded.rows_read, loaded.nulls
     prepared = prepare(loaded, config)  # takes the loaded columns over, freeing them as it goes
