@@ -9,8 +9,9 @@
         print(package.describe())                              # what `fab inspect` prints
 
 Layout (docs/model-zip.md): saved_model/ (raw features in, probability out), model.keras,
-config.json, dataset_metadata.json, metrics.csv, metrics.png, tensorboard/,
-environment.json, and MANIFEST.json with the sha256 and size of every other file.
+core.keras, front_end.json, config.json, dataset_metadata.json, metrics.csv, metrics.png,
+tensorboard/, environment.json, optimization.json (a zip made by `fab optimize` only), and
+MANIFEST.json with the sha256 and size of every other file.
 
 A reader opens a zip once through ModelZip: fetched once (gs:// through the download cache),
 opened once, its manifest verified once, members handed out from the open archive.
@@ -38,18 +39,23 @@ MAX_INFLATE_RATIO = 100
 RATIO_CHECKED_BYTES = 16 << 20  # smaller members (metadata, a few zeros) may compress as they like
 SERVING_SIGNATURE = "serving_default"
 SERVING_OUTPUT = "probability"
+OPTIMIZATION = "optimization.json"  # what `fab optimize` did and measured; absent in a trained zip
 
 
-def export_saved_model(model, path: Path) -> None:
-    """A SavedModel whose serving_default signature takes raw columns and returns probability."""
+def export_saved_model(model, path: Path, serve=None) -> None:
+    """A SavedModel whose serving_default signature takes raw columns and returns probability.
+
+    serve: features -> probability, computed with `model`'s variables (e.g. its core compiled by
+    XLA); by default the model's own call.
+    """
     import keras
     import tensorflow as tf
 
+    serve = serve or (lambda features: model(features, training=False))
     signature = {i.name: tf.TensorSpec((None,), i.dtype, name=i.name) for i in model.inputs}
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SERVING_SIGNATURE,
-                         lambda features: {SERVING_OUTPUT: model(features, training=False)},
+    archive.add_endpoint(SERVING_SIGNATURE, lambda features: {SERVING_OUTPUT: serve(features)},
                          input_signature=[signature])
     archive.write_out(str(path), verbose=False)
 
@@ -140,6 +146,11 @@ class ModelZip:
             f"versions    python {environment['python']}, tensorflow {environment['tensorflow']}, "
             f"keras {environment['keras']}, commit {environment['git_commit'][:12]}, {environment['device']}",
         ]
+        if OPTIMIZATION in self.manifest["files"]:  # the metrics above are the trained zip's
+            optimized = self.json(OPTIMIZATION)
+            original, measured = optimized["original"], optimized["optimized"]
+            lines.append(f"optimized   {optimized['form']} of {optimized['source']['uri']}: test AUC "
+                         f"{measured['test_auc']:.4f} (original {original['test_auc']:.4f})")
         return "\n".join(lines)
 
     def _read(self, name: str) -> bytes:
