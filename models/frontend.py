@@ -13,6 +13,8 @@ import keras
 
 from models.common import PerDistinct
 
+FRONT_END = "front_end"  # the front end's name inside an exported model: fab optimize finds it by it
+
 
 def string_lookup(vocabulary: list[str], name: str | None = None):
     """Value -> 1 + its rank in `vocabulary`; anything else ("", unseen) -> 0."""
@@ -78,7 +80,7 @@ def build_front_end(config, shapes) -> keras.Model:
         tokenize = text_vectorization(shapes.text_vocabulary, shapes.text_max_tokens, name="tokenize_text")
         tokens = PerDistinct(tokenize, name="per_distinct_title")(inputs[config.text_column])
         outputs[config.text_column] = keras.ops.cast(tokens, "int32")
-    return keras.Model(inputs, outputs, name="front_end")
+    return keras.Model(inputs, outputs, name=FRONT_END)
 
 
 def with_front_end(core: keras.Model, front_end: keras.Model, config) -> keras.Model:

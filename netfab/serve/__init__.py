@@ -14,6 +14,7 @@
     openapi.py           the OpenAPI document of the REST API
     saved_model.py       the SavedModel's signature called directly; `python -m` for fab ci's fresh-process check
     batch_prediction.py  `fab predict`: a file of rows -> a file of scores
+    latency.py           model zips timed as fab serve calls them; `python -m` for fab optimize
 
 Imports the core and the storage wing, and data/ for row checks; never train or tune.
 """

@@ -1,0 +1,65 @@
+"""A model zip's test split, rebuilt from its dataset: the rows its test AUC was reported on.
+
+    from netfab.train.zip_test_split import rebuild_test_split
+    with ModelZip(uri) as package:
+        split = rebuild_test_split(package)          # or dataset_uri=... if the data has moved
+    split.columns["price"], split.labels             # raw columns, as the serving signature takes them
+
+A zip records what makes its split reproducible: the dataset's source, files and content sha256
+(dataset_metadata.json), and the seed, fractions and sample size of its config (config.json).
+The same files give the same rows, and data.preparation.split_indices the same test rows; a
+dataset whose content differs is refused, since its "test split" would be other rows. The
+validation split is never rebuilt here: it chose the epoch, so it does not report.
+"""
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from netfab import storage
+from netfab.config import config_from_values
+from netfab.errors import DataError
+
+
+@dataclasses.dataclass
+class SplitRows:
+    dataset: str  # the URI the rows were read from
+    files: list[Path]  # its files, local (gs:// ones through the download cache)
+    columns: dict[str, np.ndarray]  # raw feature columns: strings ("" for null), float32 (NaN for null)
+    labels: np.ndarray  # float32 0/1
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def rebuild_test_split(package, dataset_uri: str | None = None) -> SplitRows:
+    """The test rows of the opened zip `package` (netfab.model_zip.ModelZip), from `dataset_uri`
+    or, by default, the dataset source the zip records; DataError if they cannot be the same rows."""
+    from data.loading import load_rows
+    from data.preparation import split_indices
+
+    metadata = package.json("dataset_metadata.json")
+    config = config_from_values(package.json("config.json")["values"])
+    uri = dataset_uri or metadata["source"]
+    try:
+        files = storage.dataset_files(uri)
+    except DataError as error:
+        raise DataError(f"{error}; the test split of {package.uri} is rebuilt from its training data: "
+                        f"pass --dataset=URI where that data is now") from None
+    _, content_sha256 = storage.dataset_checksums(files)
+    if content_sha256 != metadata["content_sha256"]:
+        recorded = ", ".join(f["name"] for f in metadata["files"][:3])
+        raise DataError(f"dataset {uri} is not the data {package.uri} was trained on (content sha256 "
+                        f"{content_sha256[:12]}…, the zip records {metadata['content_sha256'][:12]}… of "
+                        f"{len(metadata['files'])} file(s): {recorded}), so its test split would be other "
+                        f"rows; pass --dataset=URI of the training data")
+    loaded = load_rows(files, config)
+    test = loaded.take(split_indices(loaded.rows, config)["test"])
+    if len(test.label) != metadata["rows"]["test"]:  # same files and config: only a changed split rule
+        raise DataError(f"the test split rebuilt from {uri} has {len(test.label)} rows, the zip records "
+                        f"{metadata['rows']['test']}: this netfab splits differently from the one that "
+                        f"trained {package.uri}; optimise it with that version")
+    columns = {name: np.asarray(strings.values, dtype=object)[strings.codes]
+               for name, strings in test.strings.items()}
+    columns.update(test.numbers)
+    return SplitRows(uri, files, columns, test.label)
