@@ -3,10 +3,10 @@ a form that loses test AUC is refused with nothing written, and `fab` prints the
 import numpy as np
 import pytest
 
-from netfab.errors import DataError, NetfabError
+from netfab.errors import NetfabError
 from netfab.model_zip import OPTIMIZATION, ModelZip
 from netfab.train.optimize import optimize_zip
-from tests.helpers import fixture_rows, run_fab, write_ndjson
+from tests.helpers import PROJECT, fixture_rows, run_fab, write_ndjson
 
 # How far each form may move a probability from the original's: xla computes the same float32
 # arithmetic in another order; int8 and float16 round the weights.
@@ -73,10 +73,21 @@ def test_fab_optimize_prints_every_form_beside_the_original_and_writes_the_faste
         assert package.json(OPTIMIZATION)["form"] == written[0].split()[0]
 
 
-def test_a_dataset_other_than_the_training_data_is_refused(trained_zip, tmp_path):
-    other = write_ndjson(tmp_path / "other.json", fixture_rows(500))
-    with pytest.raises(DataError, match="is not the data .* was trained on"):
-        optimize_zip(trained_zip, str(tmp_path / "model.zip"), to="xla", dataset_uri=str(other))
+@pytest.mark.parametrize("args, message", [
+    (["--to=int9"], "--to='int9' is not a form (did you mean 'int8'?)"),
+    (["--dataset=OTHER"], "dataset OTHER is not the data"),  # its test split would be other rows
+])
+def test_optimize_mistakes_are_found_before_tensorflow_loads(trained_zip, tmp_path, args, message):
+    # A tensorflow that cannot be imported: the mistake must be reported without reaching it.
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('tensorflow was imported')\n")
+    other = str(write_ndjson(tmp_path / "other.json", fixture_rows(500)))
+    args = [arg.replace("OTHER", other) for arg in args]
+    done = run_fab("optimize", f"--model={trained_zip}", f"--output={tmp_path / 'model.zip'}", *args,
+                   env={"PYTHONPATH": f"{tmp_path}:{PROJECT}"})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {message.replace('OTHER', other)}"), \
+        done.stderr[-1000:]
     assert not (tmp_path / "model.zip").exists()
 
 
