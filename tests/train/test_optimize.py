@@ -104,3 +104,17 @@ def test_xla_pads_a_batch_to_the_next_power_of_two():
     sizes = [0, 1, 2, 3, 5, 1000, 1024, 1025, 16384, 20000]
     assert [int(next_power_of_two(tf.constant(n))) for n in sizes] == [1, 1, 2, 4, 8, 1024, 1024, 2048,
                                                                          16384, 32768]
+
+
+def test_the_table_shows_a_refused_form_with_its_reason_and_marks_the_written_one():
+    from netfab.train.optimize import Measured, Optimization, format_table
+
+    original = Measured("original", 0.8, 400_000, 900_000, single_row_ms=0.5, batch_ms=3.0)
+    forms = [Measured("xla", 0.8, 400_000, 910_000, single_row_ms=0.4, batch_ms=2.4),
+             Measured("int8", 0.79, 300_000, refused="loses 0.0100 test AUC (0.7900, the original 0.8000), "
+                                                      "more than --max-auc-drop=0.002")]
+    lines = format_table(Optimization("a.zip", "b.zip", "xla", "rows.json", 200, 0.002, original, forms)).splitlines()
+    assert lines[2].split()[0] == "xla" and "0.400 ms (0.80x)" in lines[2] and lines[2].endswith("<- written")
+    assert lines[3].split()[:5] == ["int8", "300.0", "kB", "0.7900", "-0.0100"]
+    assert "refused: loses 0.0100 test AUC" in lines[3]
+    assert lines[-1] == "written: b.zip (xla)"
