@@ -106,6 +106,15 @@ def test_xla_pads_a_batch_to_the_next_power_of_two():
                                                                          16384, 32768]
 
 
+def test_all_writes_the_form_fastest_on_one_row_and_batches_together():
+    from netfab.train.optimize import Measured, fastest
+
+    original = Measured("original", 0.8, 1, single_row_ms=1.0, batch_ms=6.0)
+    xla = Measured("xla", 0.8, 1, single_row_ms=0.5, batch_ms=6.3)  # half the latency of a lone row
+    int8 = Measured("int8", 0.8, 1, single_row_ms=1.05, batch_ms=6.2)  # a hair faster on batches
+    assert fastest([int8, xla], original) is xla
+
+
 def test_the_table_shows_a_refused_form_with_its_reason_and_marks_the_written_one():
     from netfab.train.optimize import Measured, Optimization, format_table
 
