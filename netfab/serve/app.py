@@ -63,10 +63,15 @@ class ServerSettings:
     admin_token: str = ""  # enables POST /admin/model with "Authorization: Bearer <token>"
     tf_threads: int = 0  # TensorFlow inter- and intra-op threads each; 0 = TensorFlow's default (cores / workers)
     workers: int = 1  # server processes sharing the port (netfab.serve.workers)
+    grpc_port: int = 0  # TF Serving's and OIP v2's gRPC APIs on this port (8500 is TF Serving's); 0 = off
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
             raise NetfabError(f"port must be in 0..65535 (0: any free port), got {self.port}")
+        if not 0 <= self.grpc_port <= 65535:
+            raise NetfabError(f"grpc_port must be in 1..65535 (0: no gRPC), got {self.grpc_port}")
+        if self.grpc_port and self.grpc_port == self.port:
+            raise NetfabError(f"grpc_port and port are both {self.port}: gRPC needs a port of its own (8500)")
         for name in ("max_batch_rows", "max_queue_rows", "workers", "max_connections"):
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -483,6 +488,15 @@ class PredictionServer:
                               f"{error.strerror or error}; {what}") from None
         log.info("listening on http://%s:%d (ready once the model is warm)%s", self.settings.host,
                  self.settings.port, f", worker {self.group.index}" if self.group else "")
+        grpc = None
+        if self.settings.grpc_port:
+            from netfab.serve.grpc_server import start_grpc  # here: gRPC must not start before --workers fork
+
+            try:
+                grpc = await start_grpc(self)
+            except NetfabError:
+                await runner.cleanup()
+                raise
         loading = asyncio.ensure_future(self.load_model())
         stopping = asyncio.ensure_future(stop.wait())
         following = asyncio.ensure_future(self._follow_group()) if self.group else None
@@ -496,6 +510,8 @@ class PredictionServer:
             log.info("draining: no new connections, finishing %d request(s) in flight", self._in_flight)
             for site in list(runner.sites):
                 await site.stop()
+            # gRPC refuses new calls from now on and answers those in flight (the drain below waits for them too)
+            grpc_stopped = asyncio.ensure_future(grpc.stop(self.settings.drain_timeout_s)) if grpc else None
             # Wait ourselves rather than in runner.cleanup(): aiohttp's shutdown stops reading
             # from connections, which would drop a request whose body is still arriving. Every
             # answer now says Connection: close; a kept-alive connection gets a short grace to
@@ -507,6 +523,8 @@ class PredictionServer:
                         break
                 await asyncio.sleep(0.02)
             await runner.cleanup()
+            if grpc_stopped:
+                await grpc_stopped
             if self.batcher:
                 self.batcher.stop()
             loading.cancel()
