@@ -490,7 +490,7 @@ class PredictionServer:
                  self.settings.port, f", worker {self.group.index}" if self.group else "")
         grpc = None
         if self.settings.grpc_port:
-            from netfab.serve.grpc_server import start_grpc  # here: gRPC must not start before --workers fork
+            from netfab.serve.grpc_server import start_grpc, stop_grpc  # not before --workers fork
 
             try:
                 grpc = await start_grpc(self)
@@ -510,8 +510,9 @@ class PredictionServer:
             log.info("draining: no new connections, finishing %d request(s) in flight", self._in_flight)
             for site in list(runner.sites):
                 await site.stop()
-            # gRPC refuses new calls from now on and answers those in flight (the drain below waits for them too)
-            grpc_stopped = asyncio.ensure_future(grpc.stop(self.settings.drain_timeout_s)) if grpc else None
+            # gRPC refuses new calls after the same grace and answers those in flight (which the loop below waits for too)
+            grpc_stopped = asyncio.ensure_future(stop_grpc(grpc, self.settings.drain_timeout_s, min(
+                DRAIN_IDLE_GRACE_S, self.settings.drain_timeout_s))) if grpc else None
             # Wait ourselves rather than in runner.cleanup(): aiohttp's shutdown stops reading
             # from connections, which would drop a request whose body is still arriving. Every
             # answer now says Connection: close; a kept-alive connection gets a short grace to

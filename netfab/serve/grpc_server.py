@@ -2,8 +2,8 @@
 
     grpc_server = await start_grpc(prediction_server)   # in PredictionServer.run, after HTTP listens
     ...
-    await grpc_server.stop(drain_seconds)                # on SIGTERM, after the HTTP listener: calls
-                                                         # in flight are answered, new ones refused
+    await stop_grpc(grpc_server, drain_seconds, 1.0)     # on SIGTERM, after the HTTP listener: calls
+                                                         # taken are answered, then new ones refused
 
 Two services on the port: TensorFlow Serving's PredictionService (netfab.serve.grpc_tf_serving)
 and the Open Inference Protocol v2's GRPCInferenceService (netfab.serve.grpc_inference). grpc.aio
@@ -11,13 +11,34 @@ runs them on the asyncio loop that runs aiohttp, so both protocols share one mod
 cache, readiness and metrics (netfab.serve.grpc_calls).
 """
 import asyncio
+import dataclasses
 import logging
+import time
 
 import grpc
 
 from netfab.errors import NetfabError
 
 log = logging.getLogger(__name__)
+
+QUIET_S = 0.5  # draining: gRPC stops once it has taken no call for this long (see stop_grpc)
+
+
+class CallClock(grpc.aio.ServerInterceptor):
+    """When the server last took a call from gRPC's core (before its message is read)."""
+
+    def __init__(self):
+        self.last_taken = time.monotonic()
+
+    async def intercept_service(self, continuation, handler_call_details):
+        self.last_taken = time.monotonic()
+        return await continuation(handler_call_details)
+
+
+@dataclasses.dataclass
+class GrpcServer:
+    server: grpc.aio.Server
+    clock: CallClock
 
 
 def _services():
@@ -28,11 +49,12 @@ def _services():
     return PredictionService, InferenceService
 
 
-async def start_grpc(server) -> grpc.aio.Server:
+async def start_grpc(server) -> GrpcServer:
     """Listen on server.settings.grpc_port (same --host) with both services; a NetfabError if it cannot."""
     settings = server.settings
     services = await asyncio.get_running_loop().run_in_executor(None, _services)
-    grpc_server = grpc.aio.server(options=[
+    clock = CallClock()
+    grpc_server = grpc.aio.server(interceptors=[clock], options=[
         # a request as large as the REST API takes; gRPC answers a larger one RESOURCE_EXHAUSTED
         ("grpc.max_receive_message_length", server.max_body_bytes),
         ("grpc.max_send_message_length", server.max_body_bytes),
@@ -45,11 +67,28 @@ async def start_grpc(server) -> grpc.aio.Server:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address
     try:
         grpc_server.add_insecure_port(f"{host}:{settings.grpc_port}")
-    except RuntimeError as error:  # gRPC's only word for a port in use or an address not of this machine
-        raise NetfabError(f"cannot listen for gRPC on {settings.host}:{settings.grpc_port}: {error}; another "
-                          f"process may listen there (choose another --grpc-port), or --host is not an "
+    except RuntimeError:  # gRPC says only "Failed to bind", not why
+        raise NetfabError(f"cannot listen for gRPC on {settings.host}:{settings.grpc_port}: another process "
+                          f"listens there (stop it or choose another --grpc-port), or --host is not an "
                           f"address of this machine") from None
     await grpc_server.start()
     log.info("listening for gRPC on %s:%d (TensorFlow Serving's PredictionService, OIP v2's "
              "GRPCInferenceService)", settings.host, settings.grpc_port)
-    return grpc_server
+    return GrpcServer(grpc_server, clock)
+
+
+async def stop_grpc(grpc_server: GrpcServer, drain_timeout_s: float, accept_s: float) -> None:
+    """Take calls for `accept_s` at least and until none came for QUIET_S (at most half the drain
+    timeout), then refuse new calls and answer those in flight within the rest of the drain timeout.
+
+    grpc.aio takes arrived calls from gRPC's core one event loop turn at a time, and the core's
+    shutdown cancels every call it has not handed over: on a busy loop, calls that arrived well
+    before SIGTERM. So the server stops once the loop has caught up. A call that arrives just as
+    it stops can still be cancelled: the race every HTTP/2 server has when it goes away.
+    """
+    started = time.monotonic()
+    while (now := time.monotonic()) - started < drain_timeout_s / 2:
+        if now - started >= accept_s and now - grpc_server.clock.last_taken >= QUIET_S:
+            break
+        await asyncio.sleep(0.05)
+    await grpc_server.server.stop(max(drain_timeout_s - (time.monotonic() - started), 0))
