@@ -133,7 +133,8 @@ def prometheus_text(data: dict) -> str:
         lines.append(f"# TYPE netfab_{name} {kind}")
         lines.extend(f"netfab_{name}{labels} {float(value):.9g}" for labels, value in samples)
 
-    metric("requests_total", "counter", "HTTP responses to the API, by status code",
+    metric("requests_total", "counter",
+           "responses to the API by HTTP status code (a gRPC call under the status of the same meaning)",
            [(f'{{code="{code}"}}', count) for code, count in sorted(data["requests"]["by_status"].items())]
            or [("", 0)])
     metric("requests_per_second", "gauge", "request rate over the last minute", [("", data["requests"]["rate_1m"])])
