@@ -1,13 +1,19 @@
-"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw rows (JSON or OIP v2 tensors).
+"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw rows (JSON, OIP v2 or gRPC tensors).
 
     app.py               ServerSettings and the aiohttp server: TF Serving's REST API, probes,
                          metrics, admin model swap
     oip_http.py          the Open Inference Protocol v2 (KServe v2) over HTTP: /v2/... on the same port
     oip_tensors.py       its tensors (JSON, or binary after a JSON header) -> checked columns, scores -> a tensor
     connections.py       the HTTP connections: a cap, the idle timeout, aiohttp's own errors as JSON, the drain's closing
+    grpc_server.py       --grpc-port: the gRPC server in the same event loop, started and drained with the HTTP one
+    grpc_tf_serving.py   TensorFlow Serving's gRPC PredictionService (Predict, GetModelMetadata)
+    grpc_inference.py    the Open Inference Protocol v2's GRPCInferenceService (ModelInfer, health, metadata)
+    grpc_calls.py        what both share with the REST API: the model named, the scoring path, errors, metrics
+    protos/              their generated modules and .proto sources (generate.sh makes them again)
     workers.py           --workers: forked server processes sharing the port
     model.py             a model zip loaded, warmed up and called (ServingModel)
     inputs.py            request bodies -> checked numpy columns (FeatureSchema); columns.py ByteSlices
+    tensors.py           binary tensors (gRPC's, OIP v2's) -> checked numpy columns
     batcher.py           MicroBatcher: concurrent requests merged into one model call
     cache.py             the LRU prediction cache
     metrics.py           pyformance registry, merged across workers, Prometheus text
