@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from netfab.model_zip import SERVING_OUTPUT
-from netfab.serve.grpc_calls import answer_timed, answered, refuse_version, score, served_model
+from netfab.serve.grpc_calls import Refusal, answer_timed, answered, refuse_version, score, served_model
 from netfab.serve.inputs import NUMBER, STRING, InputError
 from netfab.serve.protos import open_inference_grpc_pb2 as oip
 from netfab.serve.protos.open_inference_grpc_pb2_grpc import (
@@ -42,12 +42,15 @@ class InferenceService(GRPCInferenceServiceServicer):
     async def ServerReady(self, request, context):
         return oip.ServerReadyResponse(ready=self.server.ready)
 
-    @answered
     async def ModelReady(self, request, context):
+        """/readyz for one model (a probe: not counted as a request)."""
         if self.server.batcher is None:  # loading: no name to compare with yet
             return oip.ModelReadyResponse(ready=False)
-        model = self._model(request.name, request.version)
-        return oip.ModelReadyResponse(ready=self.server.ready and model is self.server.model)
+        try:
+            self._model(request.name, request.version)
+        except Refusal as refusal:
+            await context.abort(refusal.code, refusal.message)
+        return oip.ModelReadyResponse(ready=self.server.ready)
 
     async def ServerMetadata(self, request, context):
         try:

@@ -33,13 +33,10 @@ PREDICT = "/v1/models/deep_v1:predict"
 @pytest.fixture(scope="module")
 def server(trained_zip, tmp_path_factory):
     grpc_port = free_port()
-    process = ServerProcess(trained_zip, f"--grpc-port={grpc_port}", "--cache-rows=1000", "--max-body-mb=1",
-                            log_path=tmp_path_factory.mktemp("serve-grpc") / "serve.log")
-    process.grpc_port = grpc_port
-    try:
-        yield process.wait_ready()
-    finally:
-        process.stop()
+    with ServerProcess(trained_zip, f"--grpc-port={grpc_port}", "--cache-rows=1000", "--max-body-mb=1",
+                       log_path=tmp_path_factory.mktemp("serve-grpc") / "serve.log") as process:
+        process.grpc_port = grpc_port
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +211,7 @@ def test_a_message_over_max_body_mb_is_refused_by_grpc(stub, features):
     assert refusal(lambda: stub.Predict(request, timeout=30)).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_grpc_calls_count_in_the_metrics_and_share_the_cache(server, stub, features):
+def test_grpc_calls_count_in_the_metrics_and_use_the_cache(server, stub, features):
     rows = fixture_rows(60)[50:]
     before = call(server.port, "GET", "/metrics?format=json").body
     stub.Predict(predict_request(rows, features), timeout=30)
@@ -270,6 +267,7 @@ def test_oip_model_infer_reads_tensors_in_contents_too(server, features):
 def test_oip_health_and_metadata(server, triton_client, features):
     assert triton_client.is_server_live() and triton_client.is_server_ready()
     assert triton_client.is_model_ready("deep_v1")
+    assert triton_refusal(lambda: triton_client.is_model_ready("rnn_v9")).status() == "StatusCode.NOT_FOUND"
     metadata = triton_client.get_model_metadata("deep_v1")
     version = call(server.port, "GET", "/v1/models/deep_v1").body["model_version_status"][0]["version"]
     assert list(metadata.versions) == [version]
@@ -323,10 +321,8 @@ def test_workers_share_the_grpc_port_and_sigterm_answers_calls_in_flight(trained
     import tensorflow as tf
 
     grpc_port = free_port()
-    server = ServerProcess(trained_zip, "--workers=2", f"--grpc-port={grpc_port}", "--max-queue-rows=500000",
-                           log_path=tmp_path / "serve.log")
-    try:
-        server.wait_ready()
+    with ServerProcess(trained_zip, "--workers=2", f"--grpc-port={grpc_port}", "--max-queue-rows=500000",
+                       log_path=tmp_path / "serve.log") as server:
         rows = fixture_rows(12)
         expected = rest_scores(server, rows)
         for _ in range(10):  # a new channel is a new connection, handed by the kernel to either worker
@@ -350,5 +346,3 @@ def test_workers_share_the_grpc_port_and_sigterm_answers_calls_in_flight(trained
         assert server.log_tail().count("stopped") == 2
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", grpc_port), timeout=1).close()
-    finally:
-        server.stop()
