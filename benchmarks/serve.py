@@ -17,6 +17,12 @@ In one run, on this machine, with the client on loopback:
                  rounds' latencies pooled (wrk's full histograms), the worst round's p99 beside
   (e) fab predict's scoring on pre-loaded rows (batches of tensors), and end to end with NDJSON parsing
   and what JSON costs per 1,000-row request (orjson decode + input checks, encode) next to the model.
+  (f) fab serve --grpc-port: 1,000-row requests over gRPC, TensorFlow Serving's Predict and OIP v2's
+      ModelInfer (raw tensors), from 16 and 64 concurrent clients, one process and --workers=2, in
+      the rounds alternating with (a); the same servers as (b)
+  (g) fab serve --grpc-port: single-row Predict calls at concurrency 1 and 64, alternating with (c)
+The gRPC client is grpc.aio in this process, one connection per client (as wrk's), sending request
+messages serialized beforehand and leaving the answers unparsed: the least client CPU Python allows.
 Every load row also shows the machine's CPU time per request (servers and client). (b)'s floor is
 then put as CPU time per 1,000-row request: what it allows, what fab serve spent, and what the
 parts cost measured apart: the model as in (a), msgspec's typed decode with the input checks,
@@ -24,8 +30,9 @@ and HTTP with the client (an aiohttp server whose handler only reads the body an
 scores, measured in the same alternating rounds as (b)). The same budget is put for OIP v2
 binary, reading its tensors (netfab.serve.oip_tensors) and TensorFlow cutting its strings out of
 the bodies in the decode's place.
-Floors: (b) REST JSON >= 30% of (a); (b) OIP v2 binary >= 60% of (a); (c) at 64 >= 5x (d) at 64;
-(c) at 1 p99 <= 5 ms, REST and OIP v2 binary alike; (e) >= 600,000 items/s.
+Floors: (b) REST JSON >= 30% of (a); the best binary protocol, OIP v2 binary (b) or gRPC (f), >= 60%
+of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms, REST and OIP v2 binary alike, and (g)'s
+gRPC too; (e) >= 600,000 items/s.
 A floor is checked on the better of the two fab serve configurations (a user picks --workers);
 the table shows both. Exits 1 if a floor is missed.
 
@@ -158,6 +165,46 @@ def oip_bodies(rows: list[dict], schema, size: int) -> list[tuple[bytes, int]]:
             data.append(raw)
         header = orjson.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}})
         made.append((header + b"".join(data), len(header)))
+    return made
+
+
+GRPC_METHODS = {"TF Serving Predict": "/tensorflow.serving.PredictionService/Predict",
+                "OIP v2 ModelInfer": "/inference.GRPCInferenceService/ModelInfer"}
+
+
+def grpc_messages(rows: list[dict], schema, size: int, protocol: str) -> list[bytes]:
+    """BODIES gRPC request messages of `size` different rows each, serialized as the official
+    clients send them: TensorFlow Serving's TensorProtos (string_val, float32 tensor_content),
+    OIP v2's raw tensors (BYTES length-prefixed, FP32). Null as in oip_bodies: "" or the training mean."""
+    from netfab.serve.protos import open_inference_grpc_pb2 as oip
+    from netfab.serve.protos.tensorflow_serving.apis import predict_pb2
+
+    made = []
+    for chunk in (rows[i * size:(i + 1) * size] for i in range(BODIES)):
+        if protocol == "TF Serving Predict":
+            message = predict_pb2.PredictRequest()
+            message.model_spec.name = "deep_v1"
+        else:
+            message = oip.ModelInferRequest(model_name="deep_v1")
+        for name, kind in schema.features.items():
+            values = [row[name] for row in chunk]
+            if kind == "string":
+                encoded = [("" if x is None else x).encode() for x in values]
+            else:
+                numbers = np.array([schema.numeric_fill[name] if x is None else x for x in values], dtype="<f4")
+            if protocol == "TF Serving Predict":
+                tensor = message.inputs[name]
+                tensor.dtype = 7 if kind == "string" else 1  # DT_STRING, DT_FLOAT
+                tensor.tensor_shape.dim.add().size = len(chunk)
+                if kind == "string":
+                    tensor.string_val.extend(encoded)
+                else:
+                    tensor.tensor_content = numbers.tobytes()
+            else:
+                message.inputs.add(name=name, datatype="BYTES" if kind == "string" else "FP32", shape=[len(chunk)])
+                message.raw_input_contents.append(b"".join(struct.pack("<I", len(v)) + v for v in encoded)
+                                                  if kind == "string" else numbers.tobytes())
+        made.append(message.SerializeToString())
     return made
 
 
@@ -306,6 +353,40 @@ def combine(rounds: list[dict]) -> dict:
             "stolen": float(np.mean([r["stolen"] for r in rounds])), "repeats": sum(r["repeats"] for r in rounds),
             "cpu_ms": 1000 * sum(r["busy_s"] for r in rounds) / max(1, sum(r["requests"] for r in rounds)),
             "worst_round_p99_ms": max(r["p99_ms"] for r in rounds), **latency_figures(values, counts)}
+
+
+async def _grpc_load(port: int, method: str, messages: list[bytes], concurrency: int, seconds: float) -> dict:
+    """`concurrency` clients, each on its own connection, sending the messages in turn."""
+    import grpc
+
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(concurrency)]
+    await asyncio.gather(*(channel.channel_ready() for channel in channels))
+    latencies, failures = [], 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(offset):
+        nonlocal failures
+        call = channels[offset].unary_unary(method)  # bytes in, bytes out: no (de)serialization here
+        sent = offset
+        while (start := time.perf_counter()) < deadline:
+            sent += 1
+            try:
+                await call(messages[sent % len(messages)], timeout=10)
+            except grpc.aio.AioRpcError:
+                failures += 1
+            latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*(channel.close() for channel in channels))
+    return {"requests_per_s": len(latencies) / elapsed, "failures": failures, "requests": len(latencies),
+            **latency_figures(np.array(latencies) * 1000, np.ones(len(latencies)))}
+
+
+def grpc_load(port, method, messages, concurrency, seconds) -> dict:
+    return asyncio.run(_grpc_load(port, method, messages, concurrency, seconds))
 
 
 def load(port, path, bodies, concurrency, seconds) -> dict:
@@ -511,14 +592,19 @@ def main() -> None:
     json_costs = measure_json(model, rows)
     oip_big, oip_one = oip_bodies(rows, model.inputs, 1000), oip_bodies(rows, model.inputs, 1)
     oip_costs = measure_oip(model, oip_big)
+    messages = {protocol: grpc_messages(rows, model.inputs, 1000, protocol) for protocol in GRPC_METHODS}
+    one_message = grpc_messages(rows, model.inputs, 1, "TF Serving Predict")
 
     # All servers run at once (an idle one costs nothing, nor does the model loaded here for (a)),
     # and the measurements compared by a floor alternate in short rounds: (a) with (b), (c) with (d).
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     fab = str(Path(sys.executable).with_name("fab"))
     ports = {name: free_port() for name in ("1 process", "2 workers", "naive", "http floor")}
-    commands = {"1 process": [fab, "serve", f"--model={model_uri}", f"--port={ports['1 process']}"],
-                "2 workers": [fab, "serve", f"--model={model_uri}", f"--port={ports['2 workers']}", "--workers=2"],
+    grpc_ports = {name: free_port() for name in ("1 process", "2 workers")}
+    commands = {"1 process": [fab, "serve", f"--model={model_uri}", f"--port={ports['1 process']}",
+                              f"--grpc-port={grpc_ports['1 process']}"],
+                "2 workers": [fab, "serve", f"--model={model_uri}", f"--port={ports['2 workers']}", "--workers=2",
+                              f"--grpc-port={grpc_ports['2 workers']}"],
                 "naive": [sys.executable, __file__, "--naive-server", model_uri, str(ports["naive"])],
                 "http floor": [sys.executable, __file__, f"--http-floor-server={ports['http floor']}"]}
     servers = {name: subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
@@ -533,6 +619,8 @@ def main() -> None:
         for name in ("1 process", "2 workers"):
             load(ports[name], path, big, 4, 1)  # warm the connections
             load(ports[name], oip_path, oip_big, 4, 1)
+            for protocol, method in GRPC_METHODS.items():
+                grpc_load(grpc_ports[name], method, messages[protocol], 4, 1)
         big_runs = alternate({
             "limit": lambda seconds: measure_in_process(model, batches, seconds),
             "http floor": lambda seconds: load(ports["http floor"], path, big_columnar, 16, seconds),
@@ -544,8 +632,12 @@ def main() -> None:
                    ("2 workers", "columns", path, big_columnar, 64),
                    ("1 process", OIP_BINARY, oip_path, oip_big, 16), ("1 process", OIP_BINARY, oip_path, oip_big, 64),
                    ("2 workers", OIP_BINARY, oip_path, oip_big, 16),
-                   ("2 workers", OIP_BINARY, oip_path, oip_big, 64))}},
+                   ("2 workers", OIP_BINARY, oip_path, oip_big, 64))},
+            **{("gRPC", name, protocol, clients): lambda seconds, port=grpc_ports[name], protocol=protocol,
+               clients=clients: grpc_load(port, GRPC_METHODS[protocol], messages[protocol], clients, seconds)
+               for name in ("1 process", "2 workers") for protocol in GRPC_METHODS for clients in (16, 64)}},
             s)
+        grpc_big = {key[1:]: combine(big_runs.pop(key)) for key in list(big_runs) if key[0] == "gRPC"}
         limit_rounds = big_runs.pop("limit")
         http_floor = combine(big_runs.pop("http floor"))
         limit = {**{calls: float(np.mean([r[calls] for r in limit_rounds])) for calls in (1, 2)},
@@ -557,12 +649,15 @@ def main() -> None:
         print("(c) fab serve and (d) naive server, single rows, alternating ...", flush=True)
         load(ports["naive"], path, one, 4, 1)
         single = {key: combine(results) for key, results in alternate({
-            (name, c, form): lambda seconds, port=ports[name], c=c, form=form:
-            load(port, *((oip_path, oip_one) if form == OIP_BINARY else (path, one)), c, seconds)
-            for name, c, form in (("1 process", 1, "rows"), ("2 workers", 1, "rows"), ("1 process", 8, "rows"),
-                                  ("1 process", 64, "rows"), ("2 workers", 64, "rows"), ("1 process", 1, OIP_BINARY),
-                                  ("2 workers", 1, OIP_BINARY), ("naive", 1, "rows"), ("naive", 64, "rows"))},
+            **{(name, c, form): lambda seconds, port=ports[name], c=c, form=form:
+               load(port, *((oip_path, oip_one) if form == OIP_BINARY else (path, one)), c, seconds)
+               for name, c, form in (("1 process", 1, "rows"), ("2 workers", 1, "rows"), ("1 process", 8, "rows"),
+                                     ("1 process", 64, "rows"), ("2 workers", 64, "rows"), ("1 process", 1, OIP_BINARY),
+                                     ("2 workers", 1, OIP_BINARY), ("naive", 1, "rows"), ("naive", 64, "rows"))},
+            **{("gRPC", c): lambda seconds, c=c: grpc_load(grpc_ports["1 process"], GRPC_METHODS["TF Serving Predict"],
+                                                            one_message, c, seconds) for c in (1, 64)}},
             s).items()}
+        grpc_single = {key[1]: single.pop(key) for key in list(single) if key[0] == "gRPC"}
     finally:
         for process in servers.values():
             process.terminate()
@@ -572,7 +667,11 @@ def main() -> None:
     best_big = max((key for key in serve_big if key[1] != OIP_BINARY), key=lambda key: serve_big[key]["requests_per_s"])
     serve_items = serve_big[best_big]["requests_per_s"] * 1000
     best_oip = max((key for key in serve_big if key[1] == OIP_BINARY), key=lambda key: serve_big[key]["requests_per_s"])
-    oip_items = serve_big[best_oip]["requests_per_s"] * 1000
+    # the binary protocols' 1,000-row rows: OIP v2 binary over HTTP (b) and gRPC (f)
+    binary = {**{key: serve_big[key] for key in serve_big if key[1] == OIP_BINARY},
+              **{(name, f"gRPC {protocol}", clients): r for (name, protocol, clients), r in grpc_big.items()}}
+    best_binary = max(binary, key=lambda key: binary[key]["requests_per_s"])
+    binary_items = binary[best_binary]["requests_per_s"] * 1000
     best_64 = max(("1 process", "2 workers"), key=lambda name: single[(name, 64, "rows")]["requests_per_s"])
     gain = single[(best_64, 64, "rows")]["requests_per_s"] / single[("naive", 64, "rows")]["requests_per_s"]
     best_1 = min(("1 process", "2 workers"), key=lambda name: single[(name, 1, "rows")]["p99_ms"])
@@ -580,13 +679,14 @@ def main() -> None:
     checks = [
         ("(b) REST >= 30% of (a)", serve_items / best_limit >= FLOOR_REST_SHARE,
          f"{serve_items / best_limit:.0%} ({best_big[0]}, {best_big[1]}, c={best_big[2]})"),
-        ("(b) OIP >= 60% of (a)", oip_items / best_limit >= FLOOR_BINARY_SHARE,
-         f"{oip_items / best_limit:.0%} ({best_oip[0]}, c={best_oip[2]})"),
+        ("(b)/(f) binary >= 60% of (a)", binary_items / best_limit >= FLOOR_BINARY_SHARE,
+         f"{binary_items / best_limit:.0%} ({best_binary[0]}, {best_binary[1]}, c={best_binary[2]})"),
         ("(c) c=64 >= 5x naive", gain >= FLOOR_BATCHING_GAIN, f"{gain:.1f}x ({best_64})"),
         ("(c) c=1 p99 <= 5 ms", single[(best_1, 1, "rows")]["p99_ms"] <= FLOOR_P99_MS,
          f"{single[(best_1, 1, 'rows')]['p99_ms']:.2f} ms ({best_1})"),
         ("(c) OIP c=1 p99 <= 5 ms", single[(best_oip_1, 1, OIP_BINARY)]["p99_ms"] <= FLOOR_P99_MS,
          f"{single[(best_oip_1, 1, OIP_BINARY)]['p99_ms']:.2f} ms ({best_oip_1})"),
+        ("(g) gRPC c=1 p99 <= 5 ms", grpc_single[1]["p99_ms"] <= FLOOR_P99_MS, f"{grpc_single[1]['p99_ms']:.2f} ms"),
         ("(e) >= 600K items/s", predict["preloaded_items_per_s"] >= FLOOR_PREDICT_ITEMS,
          f"{predict['preloaded_items_per_s']:,.0f}"),
     ]
@@ -604,11 +704,19 @@ def main() -> None:
         print(row.format(f"(b) fab serve ({name}), 1000-row requests ({form}), c={clients}",
                          r["requests_per_s"] * 1000, r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
                          r["stolen"], r["repeats"], r["worst_round_p99_ms"], r["cpu_ms"]))
+    for (name, protocol, clients), r in grpc_big.items():
+        print(row.format(f"(f) gRPC ({name}), {protocol}, 1000 rows, c={clients}",
+                         r["requests_per_s"] * 1000, r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
+                         r["stolen"], r["repeats"], r["worst_round_p99_ms"], r["cpu_ms"]))
     for (name, c, form), r in single.items():
         label = f"(d) naive server, 1-row requests, c={c}" if name == "naive" else \
             f"(c) fab serve ({name}), 1-row requests{f' ({form})' * (form == OIP_BINARY)}, c={c}"
         print(row.format(label, r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"],
                          r["stolen"], r["repeats"], r["worst_round_p99_ms"], r["cpu_ms"]))
+    for c, r in grpc_single.items():
+        print(row.format(f"(g) gRPC (1 process), TF Serving Predict, 1 row, c={c}", r["requests_per_s"],
+                         r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"], r["repeats"],
+                         r["worst_round_p99_ms"], r["cpu_ms"]))
     print(f"{'(e) fab predict scoring, pre-loaded rows':<68}{predict['preloaded_items_per_s']:>12,.0f}")
     print(f"{'(e) fab predict with NDJSON parsing':<68}{predict['with_parsing_items_per_s']:>12,.0f}"
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
