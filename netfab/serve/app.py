@@ -510,7 +510,7 @@ class PredictionServer:
             log.info("draining: no new connections, finishing %d request(s) in flight", self._in_flight)
             for site in list(runner.sites):
                 await site.stop()
-            # gRPC refuses new calls after the same grace and answers those in flight (which the loop below waits for too)
+            # gRPC takes calls a little longer (stop_grpc says why), then refuses new ones and answers those in flight
             grpc_stopped = asyncio.ensure_future(stop_grpc(grpc, self.settings.drain_timeout_s, min(
                 DRAIN_IDLE_GRACE_S, self.settings.drain_timeout_s))) if grpc else None
             # Wait ourselves rather than in runner.cleanup(): aiohttp's shutdown stops reading
