@@ -1,4 +1,4 @@
-"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw rows (JSON, OIP v2 or gRPC tensors).
+"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw rows (JSON, OIP v2, gRPC).
 
     app.py               ServerSettings and the aiohttp server: TF Serving's REST API, probes,
                          metrics, admin model swap

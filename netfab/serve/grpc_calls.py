@@ -7,19 +7,19 @@
             model = served_model(self.server, request.model_spec.name)   # or a Refusal
             scores = await score(self.server, model, columns, rows, started)
 
-A call goes through the PredictionServer's own path (its _scores: cache, lone small requests,
-the batcher, the queue limit, --timeout), counted in its requests in flight (what the drain
-waits for) and in its metrics. A refusal is the call's gRPC status, with a message that says
-what to do, as the REST API's 4xx/5xx say it; `netfab_requests_total{code}` counts each call
-under the HTTP status of the same meaning, so that one error rate covers every protocol.
+A call goes through the PredictionServer's own path (PredictionServer.score: cache, lone small
+requests, the batcher, the queue limit, --timeout), counted in its requests in flight (what the
+drain and the lone-request check count) and in its metrics. A refusal is the call's gRPC
+status, with a message that says what to do, as the REST API's 4xx/5xx say it;
+`netfab_requests_total{code}` counts each call under the HTTP status of the same meaning, so
+that one error rate covers every protocol.
 """
-import asyncio
 import functools
 import time
 
 import grpc
+import orjson
 
-from netfab.serve.batcher import QueueFull
 from netfab.serve.inputs import InputError
 
 # the HTTP status a gRPC status is counted under in netfab_requests_total{code}
@@ -78,21 +78,14 @@ def refuse_version(model, label: str, number_given: bool) -> None:
 
 
 async def score(server, model, columns: dict, rows: int, started: float):
-    """The model's scores for checked columns, the way the REST API gets them; a Refusal when it cannot."""
-    metrics = server.metrics
-    metrics.observe(metrics.decode_seconds, time.perf_counter() - started)
-    try:
-        scores = await server._scores(model, columns, rows, started)
-    except QueueFull as error:
-        metrics.rejected_requests.inc()
-        raise Refusal(grpc.StatusCode.UNAVAILABLE,
-                      f"overloaded: {error}; retry after {server.settings.retry_after_s} s") from None
-    except asyncio.TimeoutError:
-        metrics.timed_out_requests.inc()
-        raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED,
-                      f"no answer within {server.settings.timeout_s:g} s (--timeout); send fewer rows per "
-                      f"request or retry later") from None
-    metrics.predicted_rows.inc(rows)
+    """The model's scores for checked columns, the REST API's way (PredictionServer.score: the cache,
+    the batcher, the queue, the timeout, their metrics); its 503 or 504 as the gRPC status of the same meaning."""
+    server.metrics.observe(server.metrics.decode_seconds, time.perf_counter() - started)
+    scores, problem = await server.score(model, columns, rows, started)
+    if problem is not None:
+        code = grpc.StatusCode.DEADLINE_EXCEEDED if problem.status == 504 else grpc.StatusCode.UNAVAILABLE
+        raise Refusal(code, orjson.loads(problem.body)["error"])
+    server.metrics.predicted_rows.inc(rows)
     return scores
 
 

@@ -8,8 +8,9 @@
     scores = client.infer("deep_v1", inputs).as_numpy("probability")
 
 ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer. Inputs are
-rank-1 tensors, BYTES (UTF-8) for a string feature and FP32 for a number (NaN: unknown, see
-netfab.serve.tensors), in `contents` or all in `raw_input_contents`. The answer's "probability"
+rank-1 tensors, BYTES (UTF-8) for a string feature and FP32 for a number (no NaN: send the
+training mean for an unknown number), in `contents` or all in `raw_input_contents`, whose BYTES
+are read as OIP over HTTP reads its binary ones (netfab.serve.oip_tensors). The answer's "probability"
 is FP32 [rows] in raw_output_contents, as Triton answers. The model's version is its run id.
 """
 import importlib.metadata
@@ -23,7 +24,8 @@ from netfab.serve.inputs import NUMBER, STRING, InputError
 from netfab.serve.protos import open_inference_grpc_pb2 as oip
 from netfab.serve.protos.open_inference_grpc_pb2_grpc import (
     GRPCInferenceServiceServicer, add_GRPCInferenceServiceServicer_to_server)
-from netfab.serve.tensors import common_length, length_prefixed, missing_input_error, number_column, string_column
+from netfab.serve.grpc_tensors import common_length, missing_input_error, number_column, string_column
+from netfab.serve.oip_tensors import binary_column
 
 DATATYPES = {STRING: "BYTES", NUMBER: "FP32"}
 
@@ -110,18 +112,24 @@ def _columns(model, request) -> dict[str, np.ndarray]:
         if tensor.datatype != DATATYPES[kind]:
             raise InputError(f"input {name!r}: expected datatype {DATATYPES[kind]}, got {tensor.datatype!r}; "
                              f"the model takes {name!r} as {'strings' if kind == STRING else 'float32 numbers'}")
-        if len(tensor.shape) != 1:
-            raise InputError(f"input {name!r}: shape {list(tensor.shape)}; send one value per row, shape [rows]")
+        if len(tensor.shape) != 1 or tensor.shape[0] < 1:
+            raise InputError(f"input {name!r}: shape {list(tensor.shape)}; send one value per row, shape [rows], "
+                             f"rows at least 1")
+        rows = tensor.shape[0]
+        if raw and kind == STRING:  # read as OIP over HTTP reads its binary BYTES: in numpy, no str per value
+            columns[name] = binary_column(model.inputs, name, raw[index], 0, len(raw[index]), rows)
+            continue
         if kind == STRING:
-            values = length_prefixed(name, raw[index]) if raw else tensor.contents.bytes_contents
+            values = tensor.contents.bytes_contents
         elif raw:
-            if len(raw[index]) % 4:
-                raise InputError(f"input {name!r}: {len(raw[index])} raw bytes are not whole FP32 values")
+            if len(raw[index]) != 4 * rows:
+                raise InputError(f"input {name!r}: {len(raw[index])} raw bytes, but shape [{rows}] of FP32 takes "
+                                 f"{4 * rows} (4 bytes, little-endian float32, per element)")
             values = np.frombuffer(raw[index], dtype="<f4")
         else:
             values = np.array(tensor.contents.fp32_contents, dtype=np.float32)
-        if len(values) != tensor.shape[0]:
-            raise InputError(f"input {name!r}: shape [{tensor.shape[0]}] but {len(values)} values")
+        if len(values) != rows:
+            raise InputError(f"input {name!r}: shape [{rows}] but {len(values)} values")
         columns[name] = (string_column(name, values) if kind == STRING
                          else number_column(name, values, model.inputs.numeric_fill[name]))
     problem = missing_input_error(model.inputs, columns, DATATYPES)

@@ -10,10 +10,11 @@
     scores = tf.make_ndarray(stub.Predict(request, timeout=10).outputs["probability"])
 
 Each input is a rank-1 TensorProto, one value per row: DT_STRING (string_val, UTF-8) for a
-string feature, DT_FLOAT (float_val or tensor_content) for a number; NaN is an unknown number
-(netfab.serve.tensors). Inputs the signature does not name are ignored, as in the REST API. The
-answer's "probability" is DT_FLOAT [rows] in tensor_content (tf.make_ndarray reads it); its
-model_spec names the version served in version_label: it is a run id, not a number.
+string feature, DT_FLOAT (float_val or tensor_content) for a number, finite (send the training
+mean for an unknown number, what REST's null stands for). Inputs the signature does not name
+are ignored, as in the REST API. The answer's "probability" is DT_FLOAT [rows] in
+tensor_content (tf.make_ndarray reads it); its model_spec names the version served in
+version_label: it is a run id, not a number.
 Classify, Regress and MultiInference (tf.Example inputs) answer UNIMPLEMENTED.
 """
 import time
@@ -28,7 +29,7 @@ from netfab.serve.inputs import NUMBER, STRING, InputError
 from netfab.serve.protos.tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
 from netfab.serve.protos.tensorflow_serving.apis.prediction_service_pb2_grpc import (
     PredictionServiceServicer, add_PredictionServiceServicer_to_server)
-from netfab.serve.tensors import common_length, missing_input_error, number_column, string_column
+from netfab.serve.grpc_tensors import common_length, missing_input_error, number_column, string_column
 
 DTYPES = {STRING: types_pb2.DT_STRING, NUMBER: types_pb2.DT_FLOAT}
 DTYPE_NAMES = {STRING: "DT_STRING", NUMBER: "DT_FLOAT"}
@@ -102,12 +103,12 @@ def _describe(spec, model) -> None:
 def _column(name: str, kind: str, tensor, numeric_fill: dict) -> np.ndarray:
     """One input TensorProto as a checked column; an InputError names the input."""
     if tensor.dtype != DTYPES[kind]:
-        raise InputError(f"input {name!r}: expected {DTYPE_NAMES[kind]}, got "
-                         f"{types_pb2.DataType.Name(tensor.dtype)}; the model takes {name!r} as "
+        got = types_pb2.DataType.Name(tensor.dtype) if tensor.dtype in types_pb2.DataType.values() else tensor.dtype
+        raise InputError(f"input {name!r}: expected {DTYPE_NAMES[kind]}, got {got}; the model takes {name!r} as "
                          f"{'strings' if kind == STRING else 'float32 numbers'}")
     dims = [dim.size for dim in tensor.tensor_shape.dim]
-    if len(dims) != 1:
-        raise InputError(f"input {name!r}: shape {dims}; send one value per row, shape [rows]")
+    if len(dims) != 1 or dims[0] < 1:
+        raise InputError(f"input {name!r}: shape {dims}; send one value per row, shape [rows], rows at least 1")
     rows = dims[0]
     if kind == STRING:
         values = tensor.string_val
@@ -118,8 +119,6 @@ def _column(name: str, kind: str, tensor, numeric_fill: dict) -> np.ndarray:
         values = np.frombuffer(tensor.tensor_content, dtype="<f4")  # host order, as TensorFlow writes it
     else:
         values = np.array(tensor.float_val, dtype=np.float32)
-    if len(values) == 1 and rows > 1:  # a TensorProto may hold one value for all its elements
-        values = [values[0]] * rows if kind == STRING else np.full(rows, values[0], dtype=np.float32)
     if len(values) != rows:
         raise InputError(f"input {name!r}: shape [{rows}] but {len(values)} values")
     if kind == STRING:

@@ -124,7 +124,6 @@ def _rows(name: str, kind: str, tensor: dict) -> int:
 
 
 def _column(schema: FeatureSchema, name: str, tensor: dict, segment, body: bytes, rows: int):
-    kind = schema.features[name]
     if segment is None:
         if "data" not in tensor:
             raise InputError(f"input {name!r} has no data: send \"data\" (a list of {rows} values) or "
@@ -138,13 +137,19 @@ def _column(schema: FeatureSchema, name: str, tensor: dict, segment, body: bytes
     if "data" in tensor:
         raise InputError(f"input {name!r} has both data and parameters.binary_data_size; send one of them")
     start, size = segment
-    if kind == NUMBER:
-        return _float32_column(schema, name, body, start, size, rows)
+    return binary_column(schema, name, body, start, size, rows)
+
+
+def binary_column(schema: FeatureSchema, name: str, buffer: bytes, start: int, size: int, rows: int):
+    """A feature's column from its binary data, buffer[start:start + size] (FP32 or BYTES by the
+    feature's kind): the binary tensor data extension's, and OIP over gRPC's raw_input_contents."""
+    if schema.features[name] == NUMBER:
+        return _float32_column(schema, name, buffer, start, size, rows)
     if rows < BYTE_SLICES_MIN_ROWS:
-        return _strings(body, start, size, rows, name)
-    starts, lengths = byte_elements(body, start, size, rows, name)
-    _check_utf8(body, start, size, starts, lengths, name)
-    return ByteSlices(body, starts, lengths)
+        return _strings(buffer, start, size, rows, name)
+    starts, lengths = byte_elements(buffer, start, size, rows, name)
+    _check_utf8(buffer, start, size, starts, lengths, name)
+    return ByteSlices(buffer, starts, lengths)
 
 
 def _strings(body: bytes, start: int, size: int, rows: int, name: str) -> np.ndarray:

@@ -19,6 +19,7 @@ from tritonclient.grpc import service_pb2 as triton_messages
 from tritonclient.grpc import service_pb2_grpc as triton_services
 from tritonclient.utils import InferenceServerException
 
+from netfab import model_zip
 from tests.helpers import fixture_rows, run_fab
 from tests.serve.helpers import ServerProcess, call, free_port
 
@@ -47,6 +48,13 @@ def features(server) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def means(trained_zip) -> dict[str, float]:
+    """The training mean of each number: what a client sends for an unknown one (REST's null)."""
+    with model_zip.ModelZip(trained_zip) as package:
+        return {name: stats["mean"] for name, stats in package.json("dataset_metadata.json")["numeric"].items()}
+
+
+@pytest.fixture(scope="module")
 def stub(server):
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -58,14 +66,14 @@ def rest_scores(server, rows) -> list[float]:
     return reply.body["predictions"]
 
 
-def column(rows, name, dtype):
-    """A feature's values as a client sends them: a null string as "", a null number as NaN."""
+def column(rows, name, dtype, means):
+    """A feature's values as a client sends them: a null string as "", a null number as its training mean."""
     if dtype == "DT_STRING":
         return [(row[name] or "").encode() for row in rows]
-    return np.array([np.nan if row[name] is None else row[name] for row in rows], dtype=np.float32)
+    return np.array([means[name] if row[name] is None else row[name] for row in rows], dtype=np.float32)
 
 
-def predict_request(rows, features, floats_as="tensor_content", name="deep_v1"):
+def predict_request(rows, features, means, floats_as="tensor_content", name="deep_v1"):
     """A PredictRequest as TensorFlow Serving's clients build it (tf.make_tensor_proto: tensor_content for
     numbers), or with the numbers in float_val."""
     import tensorflow as tf
@@ -73,7 +81,7 @@ def predict_request(rows, features, floats_as="tensor_content", name="deep_v1"):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
     for feature, dtype in features.items():
-        values = column(rows, feature, dtype)
+        values = column(rows, feature, dtype, means)
         if dtype == "DT_FLOAT" and floats_as == "float_val":
             tensor = request.inputs[feature]
             tensor.dtype = tf.float32.as_datatype_enum
@@ -93,11 +101,11 @@ def refusal(call_rpc) -> grpc.RpcError:
 
 # --- TensorFlow Serving's PredictionService ----------------------------------------------------------
 @pytest.mark.parametrize("floats_as", ["tensor_content", "float_val"])
-def test_predict_gives_the_rest_apis_scores(server, stub, features, floats_as):
+def test_predict_gives_the_rest_apis_scores(server, stub, features, floats_as, means):
     import tensorflow as tf
 
     rows = fixture_rows(40)
-    response = stub.Predict(predict_request(rows, features, floats_as), timeout=30)
+    response = stub.Predict(predict_request(rows, features, means, floats_as), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["probability"]), rest_scores(server, rows),
                                atol=1e-6)
     version = call(server.port, "GET", "/v1/models/deep_v1").body["model_version_status"][0]["version"]
@@ -105,15 +113,22 @@ def test_predict_gives_the_rest_apis_scores(server, stub, features, floats_as):
     assert response.model_spec.signature_name == "serving_default"
 
 
-def test_predict_takes_nan_as_an_unknown_number_like_a_json_null(server, stub, features):
+def test_a_row_with_a_null_scores_alike_with_the_training_mean_sent_and_nan_is_refused(server, stub, features,
+                                                                                        means):
     import tensorflow as tf
 
     rows = fixture_rows(3)
     number = next(name for name, dtype in features.items() if dtype == "DT_FLOAT")
-    rows[1][number] = None
-    response = stub.Predict(predict_request(rows, features), timeout=30)
+    rows[1][number] = None  # REST fills in the training mean; a tensor has no null, so the client sends it
+    response = stub.Predict(predict_request(rows, features, means), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["probability"]), rest_scores(server, rows),
                                atol=1e-6)
+    request = predict_request(rows, features, means)
+    request.inputs[number].CopyFrom(tf.make_tensor_proto([1.0, np.nan, 2.0], dtype=tf.float32))
+    error = refusal(lambda: stub.Predict(request, timeout=30))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"input '{number}', element 1: NaN is not a value the model can score; "
+                                      f"for an unknown number send the training mean, {means[number]!r}")
 
 
 def test_get_model_metadata_shows_the_rest_apis_signature(server, stub):
@@ -127,8 +142,8 @@ def test_get_model_metadata_shows_the_rest_apis_signature(server, stub):
     assert signatures.signature_def["serving_default"].outputs["probability"].dtype == 1  # DT_FLOAT
 
 
-def test_unknown_model_is_not_found_naming_the_served_one(stub, features):
-    error = refusal(lambda: stub.Predict(predict_request(fixture_rows(2), features, name="rnn_v9"), timeout=30))
+def test_unknown_model_is_not_found_naming_the_served_one(stub, features, means):
+    error = refusal(lambda: stub.Predict(predict_request(fixture_rows(2), features, means, name="rnn_v9"), timeout=30))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert "'rnn_v9' is not served here; this server serves 'deep_v1'" in error.details()
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
@@ -136,15 +151,15 @@ def test_unknown_model_is_not_found_naming_the_served_one(stub, features):
     assert refusal(lambda: stub.GetModelMetadata(request, timeout=30)).code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_an_unknown_version_is_not_found(stub, features):
-    request = predict_request(fixture_rows(2), features)
+def test_an_unknown_version_is_not_found(stub, features, means):
+    request = predict_request(fixture_rows(2), features, means)
     request.model_spec.version.value = 3
     error = refusal(lambda: stub.Predict(request, timeout=30))
     assert error.code() == grpc.StatusCode.NOT_FOUND and "served in version" in error.details()
 
 
-def test_missing_input_is_invalid_argument_naming_it(stub, features):
-    request = predict_request(fixture_rows(2), features)
+def test_missing_input_is_invalid_argument_naming_it(stub, features, means):
+    request = predict_request(fixture_rows(2), features, means)
     missing = sorted(features)[0]
     del request.inputs[missing]
     error = refusal(lambda: stub.Predict(request, timeout=30))
@@ -152,10 +167,10 @@ def test_missing_input_is_invalid_argument_naming_it(stub, features):
     assert error.details().startswith(f"missing input(s) '{missing}'; the model takes")
 
 
-def test_wrong_dtype_is_invalid_argument_naming_the_input(stub, features):
+def test_wrong_dtype_is_invalid_argument_naming_the_input(stub, features, means):
     import tensorflow as tf
 
-    request = predict_request(fixture_rows(2), features)
+    request = predict_request(fixture_rows(2), features, means)
     number = next(name for name, dtype in features.items() if dtype == "DT_FLOAT")
     request.inputs[number].CopyFrom(tf.make_tensor_proto([1.0, 2.0], dtype=tf.float64))
     error = refusal(lambda: stub.Predict(request, timeout=30))
@@ -188,15 +203,15 @@ def _other_output(request, string, number):
 
 
 @pytest.mark.parametrize("change, words", [
-    (_not_utf8, "row 0: b'\\xff\\xfe' is not UTF-8 text"),
-    (_infinite, "row 0: inf is not a value the model can score; send NaN for an unknown number"),
+    (_not_utf8, "element 0: not UTF-8 text; send strings encoded as UTF-8"),
+    (_infinite, "element 0: inf is not a finite float32 number"),
     (_too_many_values, "shape [2] but 3 values"),
     (_two_dimensions, "shape [2, 1]; send one value per row, shape [rows]"),
     (_other_signature, "signature_name 'classify' is unknown; this model has only 'serving_default'"),
     (_other_output, "output_filter names 'logits'; the model's only output is 'probability'"),
 ])
-def test_bad_tensors_are_invalid_argument_saying_what_to_send(stub, features, change, words):
-    request = predict_request(fixture_rows(2), features, floats_as="float_val")
+def test_bad_tensors_are_invalid_argument_saying_what_to_send(stub, features, change, words, means):
+    request = predict_request(fixture_rows(2), features, means, floats_as="float_val")
     string = next(name for name, dtype in features.items() if dtype == "DT_STRING")
     number = next(name for name, dtype in features.items() if dtype == "DT_FLOAT")
     change(request, string, number)
@@ -204,19 +219,19 @@ def test_bad_tensors_are_invalid_argument_saying_what_to_send(stub, features, ch
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and words in error.details(), error.details()
 
 
-def test_a_message_over_max_body_mb_is_refused_by_grpc(stub, features):
-    request = predict_request(fixture_rows(1), features)
+def test_a_message_over_max_body_mb_is_refused_by_grpc(stub, features, means):
+    request = predict_request(fixture_rows(1), features, means)
     string = next(name for name, dtype in features.items() if dtype == "DT_STRING")
     request.inputs[string].string_val[0] = b"x" * (2 * 2**20)  # --max-body-mb=1
     assert refusal(lambda: stub.Predict(request, timeout=30)).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_grpc_calls_count_in_the_metrics_and_use_the_cache(server, stub, features):
+def test_grpc_calls_count_in_the_metrics_and_use_the_cache(server, stub, features, means):
     rows = fixture_rows(60)[50:]
     before = call(server.port, "GET", "/metrics?format=json").body
-    stub.Predict(predict_request(rows, features), timeout=30)
-    stub.Predict(predict_request(rows, features), timeout=30)  # the same rows again: from the cache
-    refusal(lambda: stub.Predict(predict_request(rows, features, name="rnn_v9"), timeout=30))
+    stub.Predict(predict_request(rows, features, means), timeout=30)
+    stub.Predict(predict_request(rows, features, means), timeout=30)  # the same rows again: from the cache
+    refusal(lambda: stub.Predict(predict_request(rows, features, means, name="rnn_v9"), timeout=30))
     after = call(server.port, "GET", "/metrics?format=json").body
     by_status = {code: after["requests"]["by_status"].get(code, 0) - before["requests"]["by_status"].get(code, 0)
                  for code in ("200", "404")}
@@ -232,31 +247,31 @@ def triton_client(server):
     client.close()
 
 
-def triton_inputs(rows, features):
+def triton_inputs(rows, features, means):
     """InferInputs as Triton's client sends them: raw_input_contents, BYTES and FP32."""
     inputs = []
     for name, dtype in features.items():
-        values = column(rows, name, dtype)
+        values = column(rows, name, dtype, means)
         tensor = triton.InferInput(name, [len(rows)], "BYTES" if dtype == "DT_STRING" else "FP32")
         tensor.set_data_from_numpy(np.array(values, dtype=object) if dtype == "DT_STRING" else values)
         inputs.append(tensor)
     return inputs
 
 
-def test_oip_model_infer_gives_the_rest_apis_scores(server, triton_client, features):
+def test_oip_model_infer_gives_the_rest_apis_scores(server, triton_client, features, means):
     rows = fixture_rows(40)
-    result = triton_client.infer("deep_v1", triton_inputs(rows, features), request_id="r1")
+    result = triton_client.infer("deep_v1", triton_inputs(rows, features, means), request_id="r1")
     np.testing.assert_allclose(result.as_numpy("probability"), rest_scores(server, rows), atol=1e-6)
     assert result.get_response().id == "r1"
 
 
-def test_oip_model_infer_reads_tensors_in_contents_too(server, features):
+def test_oip_model_infer_reads_tensors_in_contents_too(server, features, means):
     """Not raw_input_contents: each tensor's values in its `contents`, sent with Triton's own messages."""
     rows = fixture_rows(20)
     request = triton_messages.ModelInferRequest(model_name="deep_v1")
     for name, dtype in features.items():
         tensor = request.inputs.add(name=name, datatype="BYTES" if dtype == "DT_STRING" else "FP32", shape=[len(rows)])
-        values = column(rows, name, dtype)
+        values = column(rows, name, dtype, means)
         (tensor.contents.bytes_contents if dtype == "DT_STRING" else tensor.contents.fp32_contents).extend(values)
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         response = triton_services.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
@@ -282,8 +297,8 @@ def triton_refusal(call_rpc) -> InferenceServerException:
     return caught.value
 
 
-def test_oip_errors_are_grpc_statuses_naming_the_input(triton_client, features):
-    inputs = triton_inputs(fixture_rows(2), features)
+def test_oip_errors_are_grpc_statuses_naming_the_input(triton_client, features, means):
+    inputs = triton_inputs(fixture_rows(2), features, means)
     error = triton_refusal(lambda: triton_client.infer("rnn_v9", inputs))
     assert error.status() == "StatusCode.NOT_FOUND" and "'rnn_v9' is not served here" in error.message()
     assert triton_refusal(lambda: triton_client.get_model_metadata("rnn_v9")).status() == "StatusCode.NOT_FOUND"
@@ -296,6 +311,13 @@ def test_oip_errors_are_grpc_statuses_naming_the_input(triton_client, features):
     error = triton_refusal(lambda: triton_client.infer("deep_v1", [wrong] + [i for i in inputs if i.name() != string]))
     assert error.status() == "StatusCode.INVALID_ARGUMENT"
     assert error.message().startswith(f"input '{string}': expected datatype BYTES, got 'FP32'")
+
+
+def test_oip_reads_200_raw_rows_as_oip_over_http_does(server, triton_client, features, means):
+    """From 128 rows on, raw BYTES are read in numpy (netfab.serve.oip_tensors), not value by value."""
+    rows = fixture_rows(200)
+    result = triton_client.infer("deep_v1", triton_inputs(rows, features, means))
+    np.testing.assert_allclose(result.as_numpy("probability"), rest_scores(server, rows), atol=1e-6)
 
 
 # --- the port: refused when taken, shared by --workers, drained on SIGTERM ------------------------------
@@ -317,7 +339,7 @@ def test_a_grpc_port_taken_by_another_server_is_one_error_line_not_shared(tmp_pa
 
 
 @pytest.mark.slow  # two workers each load the model
-def test_workers_share_the_grpc_port_and_sigterm_answers_calls_in_flight(trained_zip, tmp_path, features):
+def test_workers_share_the_grpc_port_and_sigterm_answers_calls_in_flight(trained_zip, tmp_path, features, means):
     import tensorflow as tf
 
     grpc_port = free_port()
@@ -328,12 +350,12 @@ def test_workers_share_the_grpc_port_and_sigterm_answers_calls_in_flight(trained
         for _ in range(10):  # a new channel is a new connection, handed by the kernel to either worker
             with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
                 response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-                    predict_request(rows, features), timeout=30)
+                    predict_request(rows, features, means), timeout=30)
             np.testing.assert_allclose(tf.make_ndarray(response.outputs["probability"]), expected, atol=1e-5)
         assert server.log_tail().count("listening for gRPC") == 2
 
         # Calls big enough to be still in flight when SIGTERM arrives: each must be answered.
-        big = predict_request(fixture_rows(2000) * 10, features)
+        big = predict_request(fixture_rows(2000) * 10, features, means)
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             calls = [stub.Predict.future(big, timeout=60) for _ in range(12)]
