@@ -9,11 +9,11 @@
     grpc_tf_serving.py   TensorFlow Serving's gRPC PredictionService (Predict, GetModelMetadata)
     grpc_inference.py    the Open Inference Protocol v2's GRPCInferenceService (ModelInfer, health, metadata)
     grpc_calls.py        what both share with the REST API: the model named, the scoring path, errors, metrics
+    grpc_tensors.py      their tensors (TensorProtos, OIP's contents) -> checked columns; raw OIP via oip_tensors
     protos/              their generated modules and .proto sources (generate.sh makes them again)
     workers.py           --workers: forked server processes sharing the port
     model.py             a model zip loaded, warmed up and called (ServingModel)
     inputs.py            request bodies -> checked numpy columns (FeatureSchema); columns.py ByteSlices
-    tensors.py           binary tensors (gRPC's, OIP v2's) -> checked numpy columns
     batcher.py           MicroBatcher: concurrent requests merged into one model call
     cache.py             the LRU prediction cache
     metrics.py           pyformance registry, merged across workers, Prometheus text
