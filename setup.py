@@ -30,8 +30,11 @@ setup(
         "orjson>=3.8,<4",  # fab serve / fab predict JSON
         "msgspec>=0.18,<1",  # fab serve: request bodies decoded and type-checked in one step
         "pyformance>=0.4,<0.5",  # fab serve metrics
-        # fab serve --grpc-port; netfab/serve/protos was generated for grpcio 1.78 (protobuf comes with TensorFlow)
+        # fab serve --grpc-port; netfab/serve/protos was generated for grpcio 1.78 and loads with
+        # protobuf 6.31.1 and later; below 7 as tritonclient[grpc] (tests) needs, so that the image
+        # runs the protobuf the tests ran
         "grpcio>=1.78,<2",
+        "protobuf>=6.31.1,<7",
         # the data path: gs:// storage, BigQuery, and the embedded DuckDB engine
         "google-cloud-storage>=3.4,<4",
         "google-cloud-bigquery>=3.30,<4",
