@@ -14,6 +14,7 @@ aiohttp (one event loop) does HTTP and JSON; the model runs in the MicroBatcher'
 TensorFlow releases the GIL while it computes, so parsing the next requests overlaps the model.
 """
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import gc
@@ -179,9 +180,28 @@ class PredictionServer:
         return self.batcher is not None and not self.draining and (self.group is None or self.group.all_warm())
 
     # --- middleware ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def handling(self):
+        """One request being handled, over any protocol: the drain waits for it to finish, and a
+        small request scores in the event loop only when it is the one alone."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
     @web.middleware
     async def _errors_as_json(self, request, handler):
-        self._in_flight += 1  # a handler starts once the headers are in: its body may still be on the way
+        with self.handling():  # a handler starts once the headers are in: its body may still be on the way
+            response = await self._answer(request, handler)
+        if self.draining:  # the client opens a new connection next time: to a server that is up
+            response.force_close()
+        if request.path.startswith(("/v1/", "/v2/models/")):  # not the probes
+            self.metrics.count_response(response.status)
+        return response
+
+    async def _answer(self, request, handler) -> web.StreamResponse:
+        """The handler's response, or the JSON error for what it raised."""
         try:
             if (request.content_length or 0) > self.max_body_bytes:  # refused before a byte of it is read
                 raise web.HTTPRequestEntityTooLarge(self.max_body_bytes, request.content_length)
@@ -201,16 +221,11 @@ class PredictionServer:
                 raise
             response = json_error(error.status, f"{request.method} {request.path}: {error.reason}; "
                                                 f"see GET /openapi.json for the API")
-        finally:
-            self._in_flight -= 1
-        if self.draining:  # the client opens a new connection next time: to a server that is up
-            response.force_close()
-        if request.path.startswith(("/v1/", "/v2/models/")):  # not the probes
-            self.metrics.count_response(response.status)
         return response
 
-    async def _body(self, request) -> bytes:
-        """The request's body, read within the request's time (a client sending slowly holds a connection)."""
+    async def read_body(self, request) -> bytes:
+        """The request's body, read within the request's time (a client sending slowly holds a
+        connection); else 408, answered by the middleware."""
         try:
             async with asyncio.timeout(self.settings.timeout_s):
                 return await request.read()
@@ -267,7 +282,7 @@ class PredictionServer:
         model, problem = self._served_model(request)
         if problem:
             return problem
-        body = await self._body(request)
+        body = await self.read_body(request)
         decode_started = time.perf_counter()
         try:
             # The typed decoder reads a well-formed body in one step; any other body goes the
@@ -353,10 +368,6 @@ class PredictionServer:
         return scores
 
     # --- what every protocol's handlers share (the REST API above, netfab.serve.oip_http) -----------
-    async def read_body(self, request) -> bytes:
-        """The request's body, read within the request's time (else 408, by the middleware)."""
-        return await self._body(request)
-
     async def score(self, model, columns: dict, rows: int, started: float) -> tuple:
         """(scores, None), or (None, the 503 or 504 answer): the REST API's way through the cache,
         the batcher, the queue and the timeout, counted in the same metrics."""
@@ -399,7 +410,7 @@ class PredictionServer:
         if not self.ready:
             return json_error(503, "not ready; swap models once /readyz answers 200")
         try:
-            payload = parse_body(await self._body(request))
+            payload = parse_body(await self.read_body(request))
         except InputError as error:
             return json_error(400, str(error))
         uri = payload.get("model") if isinstance(payload, dict) else None

@@ -40,9 +40,9 @@ def answered(method):
     @functools.wraps(method)
     async def call(self, request, context):
         server = self.server
-        server._in_flight += 1  # what the drain and the lone-request check count
         try:
-            response = await method(self, request, context)
+            with server.handling():  # what the drain and the lone-request check count
+                response = await method(self, request, context)
         except InputError as error:
             refusal = Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except Refusal as error:
@@ -50,8 +50,6 @@ def answered(method):
         else:
             server.metrics.count_response(200)
             return response
-        finally:
-            server._in_flight -= 1
         server.metrics.count_response(HTTP_STATUS[refusal.code])
         await context.abort(refusal.code, refusal.message)  # raises: grpc answers with this status
 
