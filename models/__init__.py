@@ -30,9 +30,25 @@ def build(config, shapes):
 
 
 def load(path):
-    """A saved .keras model of any network here; its custom layers are registered first."""
+    """A saved .keras model of any network here; its custom layers are registered first.
+
+    A model saved by other code (a layer since renamed or removed) is a NetfabError that says
+    so, not Keras's deserialization traceback.
+    """
     import keras
 
     import models.frontend  # noqa: F401  registers the custom layers with keras.saving (common's too)
+    from netfab.errors import NetfabError
 
-    return keras.saving.load_model(path)
+    try:
+        return keras.saving.load_model(path)
+    except TypeError as error:  # what Keras raises for a class or config it cannot rebuild
+        root = error
+        while root.__context__ is not None:  # Keras wraps the class it could not find in further errors
+            root = root.__context__
+        cause = str(root).split(". ")[0][:200]
+        raise NetfabError(f"{path}: this checkout's code cannot rebuild the Keras model saved there "
+                          f"({cause}); it was saved by other code, such as an earlier netfab with a "
+                          f"layer since renamed: retrain with this checkout, or use the commit that "
+                          f"trained it (environment.json). Its SavedModel still serves as it is "
+                          f"(fab serve, fab predict)") from None

@@ -155,7 +155,7 @@ class PredictionServer:
                 configure_tf_threads(self.settings.tf_threads or
                                      (max(1, (os.cpu_count() or 1) // self.settings.workers) if self.group else 0))
             model = ServingModel.from_zip(package, self.settings.model_name or None)
-        log.info("warm-up took %.2f s", model.warm_up())
+        log.info("warm-up took %.2f s", model.warm_up(self.settings.max_batch_rows))
         return model
 
     async def load_model(self) -> None:

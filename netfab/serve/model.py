@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # (rows, single_threaded) of the warm-up calls: the first call of each batch size and of each
 # executor pays for its setup (~50 ms for the single-threaded one a lone request uses): pay it before ready.
 WARMUP_CALLS = ((1, True), (1, False), (8, False), (64, False), (512, False))
+# A core compiled by XLA (fab optimize --to=xla) compiles once per power-of-two batch size: the
+# warm-up pays for every size up to the batcher's largest batch, not the first request of each.
+COMPILED_PER_BATCH_SIZE = {"xla"}
 
 # Weak references to every loaded model, so that the server can show that a swapped-out model
 # has really left memory (the `netfab_models_in_memory` metric).
@@ -66,6 +69,7 @@ class ServingModel:
         self._folder = folder  # removed when this object is garbage collected
         self._call = FlatCaller(function)
         self.loaded_at = time.time()
+        self.optimized_form = None  # fab optimize's form of the core, for a zip it wrote
         _LOADED.add(self)
 
     @classmethod
@@ -88,6 +92,8 @@ class ServingModel:
         inputs = FeatureSchema.from_signature(function, metadata)
         model = cls(str(package.uri), folder, function, name or config["variant"], config["run_id"], inputs,
                     config["values"])
+        if model_zip.OPTIMIZATION in package.manifest["files"]:
+            model.optimized_form = package.json(model_zip.OPTIMIZATION)["form"]
         log.info("loaded %s (%s, version %s) in %.1f s", package.uri, model.name, model.version,
                  time.perf_counter() - started)
         return model
@@ -99,10 +105,19 @@ class ServingModel:
         """
         return self._call(columns, single_threaded)
 
-    def warm_up(self) -> float:
+    def warmup_calls(self, max_batch_rows: int) -> list[tuple[int, bool]]:
+        """(rows, single_threaded) of each warm-up call; max_batch_rows: the largest batch the
+        caller will make (a core compiled per batch size is warmed for each power of two up to it)."""
+        calls = list(WARMUP_CALLS)
+        if self.optimized_form in COMPILED_PER_BATCH_SIZE:
+            calls += [(1 << power, False) for power in range(max(1, max_batch_rows - 1).bit_length() + 1)
+                      if (1 << power, False) not in calls]
+        return calls
+
+    def warm_up(self, max_batch_rows: int = 512) -> float:
         """Call the model on sample rows of several batch sizes; returns the seconds it took."""
         started = time.perf_counter()
-        for size, single_threaded in WARMUP_CALLS:
+        for size, single_threaded in self.warmup_calls(max_batch_rows):
             scores = self.predict(self.inputs.sample_columns(size), single_threaded)
             if scores.shape != (size,) or not np.isfinite(scores).all():
                 raise NetfabError(f"{self.uri}: warm-up on {size} sample rows returned "

@@ -86,3 +86,21 @@ def test_empty_text_gives_a_finite_probability(network, small_data):
     x = raw_columns(fixture_rows(4), config)
     x[config.text_column] = np.array(["", "", "!!!", "unknownword"], dtype=object)
     assert np.isfinite(exported.predict(x, verbose=0)).all()
+
+
+def test_a_keras_file_saved_by_other_code_is_one_clear_error(trained_zip, tmp_path):
+    """A model.keras naming a layer class this checkout no longer has (renamed since it was saved)."""
+    import zipfile
+
+    from netfab.errors import NetfabError
+    from netfab.model_zip import ModelZip
+
+    with ModelZip(trained_zip) as package:
+        saved = package.extract(tmp_path / "unpacked") / "model.keras"
+    renamed = tmp_path / "renamed.keras"
+    with zipfile.ZipFile(saved) as old, zipfile.ZipFile(renamed, "w") as new:
+        for name in old.namelist():
+            data = old.read(name)
+            new.writestr(name, data.replace(b'PerDistinct"', b'PerDistinctOld"') if name == "config.json" else data)
+    with pytest.raises(NetfabError, match="cannot rebuild the Keras model.*Could not locate class 'PerDistinctOld'"):
+        models.load(renamed)

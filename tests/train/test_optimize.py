@@ -43,6 +43,10 @@ def test_each_form_is_a_verified_zip_that_serves_like_the_original(form, trained
     # What fab serve and fab predict load; one row, an odd count and a batch (xla pads each to a
     # power of two) score like the original zip.
     model = ServingModel.load(report.output)
+    assert model.optimized_form == form
+    sizes = {rows for rows, _ in model.warmup_calls(max_batch_rows=16384)}
+    # xla compiles per power-of-two batch size: fab serve's warm-up pays for each one, not a request
+    assert ({1 << power for power in range(15)} <= sizes) == (form == "xla") and max(sizes) <= 16384
     rows, expected = original_scores
     for count in (1, 3, len(rows)):
         scores = model.predict(model.inputs.columns_from_rows(rows[:count]), single_threaded=count == 1)
