@@ -32,9 +32,10 @@ from netfab import model_zip
 from netfab.serve.batcher import MicroBatcher, QueueFull
 from netfab.errors import NetfabError
 from netfab.serve.cache import PredictionCache
-from netfab.serve.connections import Runner, close_idle, json_error
+from netfab.serve.connections import Runner, close_idle, json_error, json_response
 from netfab.serve.workers import PUBLISH_SECONDS, WorkerGroup, run_workers
 from netfab.serve.inputs import InputError
+from netfab.serve.refused import Refused
 from netfab.serve.oip_http import OpenInferenceHttp
 from netfab.serve.metrics import ServingMetrics, merge, prometheus_text
 
@@ -80,10 +81,6 @@ class ServerSettings:
                      "idle_timeout_s"):
             if getattr(self, name) < 0:
                 raise NetfabError(f"{name} must not be negative, got {getattr(self, name)}")
-
-
-def _json_response(payload, status=200, headers=None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type=JSON, headers=headers)
 
 
 class _BodyLate(Exception):
@@ -206,6 +203,11 @@ class PredictionServer:
             if (request.content_length or 0) > self.max_body_bytes:  # refused before a byte of it is read
                 raise web.HTTPRequestEntityTooLarge(self.max_body_bytes, request.content_length)
             response = await handler(request)
+        except InputError as error:  # the request's own mistake, named by the check that found it
+            response = json_error(400, str(error))
+        except Refused as refused:
+            headers = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
+            response = json_error(refused.status, refused.message, headers)
         except web.HTTPRequestEntityTooLarge:
             size = f"{request.content_length} bytes" if request.content_length else "too large"
             response = json_error(413, f"request body is {size}, over the {self.settings.max_body_mb:g} MB "
@@ -234,12 +236,12 @@ class PredictionServer:
 
     # --- probes -------------------------------------------------------------------------------
     async def healthz(self, request):
-        return _json_response({"alive": True})
+        return json_response({"alive": True})
 
     async def readyz(self, request):
         if self.ready:
-            return _json_response({"ready": True, **self.model.describe()})
-        return _json_response({"ready": False, "reason": self.not_ready_reason()}, 503)
+            return json_response({"ready": True, **self.model.describe()})
+        return json_response({"ready": False, "reason": self.not_ready_reason()}, 503)
 
     def not_ready_reason(self) -> str:
         return ("draining after SIGTERM" if self.draining else
@@ -248,62 +250,36 @@ class PredictionServer:
                 "other workers are still loading the model")
 
     # --- the TensorFlow Serving API -------------------------------------------------------------
-    def _served_model(self, request):
-        """The model named in the path, or the error response to send instead."""
-        # While draining, requests that still arrive on open connections are answered.
-        if self.batcher is None:
-            return None, json_error(503, "not ready (loading the model); retry shortly (GET /readyz)",
-                                {"Retry-After": str(self.settings.retry_after_s)})
-        model, name = self.model, request.match_info["name"]
-        if name != model.name:
-            return None, json_error(404, f"model {name!r} is not served here; this server serves "
-                                     f"{model.name!r} (GET /v1/models/{model.name})")
-        return model, None
-
     async def status(self, request):
-        model, problem = self._served_model(request)
-        if problem:
-            return problem
-        return _json_response({"model_version_status": [{
+        model = self.model_named(request.match_info["name"], listing="/v1/models")
+        return json_response({"model_version_status": [{
             "version": model.version, "state": "AVAILABLE",
             "status": {"error_code": "OK", "error_message": ""}}]})
 
     async def metadata(self, request):
-        model, problem = self._served_model(request)
-        if problem:
-            return problem
-        return _json_response({
+        model = self.model_named(request.match_info["name"], listing="/v1/models")
+        return json_response({
             "model_spec": {"name": model.name, "signature_name": "", "version": model.version},
             "metadata": {"signature_def": {"signature_def": model.inputs.signature_def(
                 model_zip.SERVING_SIGNATURE, model_zip.SERVING_OUTPUT)}}})
 
     async def predict(self, request):
         started = time.perf_counter()
-        model, problem = self._served_model(request)
-        if problem:
-            return problem
+        model = self.model_named(request.match_info["name"], listing="/v1/models")
         body = await self.read_body(request)
         decode_started = time.perf_counter()
-        try:
-            # The typed decoder reads a well-formed body in one step; any other body goes the
-            # careful way, whose error names the row and the field.
-            columns, row_form = model.inputs.decode(body) or self._columns(model, parse_body(body))
-        except InputError as error:
-            return json_error(400, str(error))
+        # The typed decoder reads a well-formed body in one step; any other body goes the
+        # careful way, whose error names the row and the field.
+        columns, row_form = model.inputs.decode(body) or self._columns(model, parse_body(body))
         rows = len(next(iter(columns.values())))
         self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
-        scores, problem = await self.score(model, columns, rows, started)
-        if problem:
-            return problem
+        scores = await self.score(model, columns, rows, started)
         encode_started = time.perf_counter()
         # TF Serving omits the output name when a model has one output: a plain list per form.
         response = web.Response(body=orjson.dumps({"predictions" if row_form else "outputs": scores},
                                                   option=orjson.OPT_SERIALIZE_NUMPY),
                                 content_type=JSON)
-        now = time.perf_counter()
-        self.metrics.observe(self.metrics.encode_seconds, now - encode_started)
-        self.metrics.observe(self.metrics.request_seconds, now - started)
-        self.metrics.predicted_rows.inc(rows)
+        self.record_answer(rows, started, encode_started)
         return response
 
     @staticmethod
@@ -367,20 +343,44 @@ class PredictionServer:
         scores[missing] = computed
         return scores
 
-    # --- what every protocol's handlers share (the REST API above, netfab.serve.oip_http) -----------
-    async def score(self, model, columns: dict, rows: int, started: float) -> tuple:
-        """(scores, None), or (None, the 503 or 504 answer): the REST API's way through the cache,
-        the batcher, the queue and the timeout, counted in the same metrics."""
+    # --- what every protocol's handlers share (the REST API above, oip_http, grpc_calls) ------------
+    def model_named(self, name: str, version: str | None = None, listing: str = ""):
+        """The served model, when a request names it (and, if it names one, its version); else
+        Refused: 503 while loading, 404 for another model or version. listing: the path under
+        which the protocol describes a model, for the message (e.g. /v1/models)."""
+        # While draining, requests that still arrive on open connections are answered.
+        if self.batcher is None:
+            raise Refused(503, "not ready (loading the model); retry shortly", self.settings.retry_after_s)
+        model = self.model
+        if name != model.name:
+            where = f" (GET {listing}/{model.name})" if listing else ""
+            raise Refused(404, f"model {name!r} is not served here; this server serves {model.name!r}{where}")
+        if version is not None and version != model.version:
+            raise Refused(404, f"model {name!r} has no version {version!r} here: it is served in version "
+                               f"{model.version!r} only (its training run id); leave the version out, or ask "
+                               f"for that one")
+        return model
+
+    async def score(self, model, columns: dict, rows: int, started: float) -> np.ndarray:
+        """The scores, the REST API's way through the cache, the batcher, the queue and the timeout,
+        counted in the same metrics; Refused 503 when overloaded, 504 when too slow."""
         try:
-            return await self._scores(model, columns, rows, started), None
+            return await self._scores(model, columns, rows, started)
         except QueueFull as error:
             self.metrics.rejected_requests.inc()
-            return None, json_error(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
-                                    {"Retry-After": str(self.settings.retry_after_s)})
+            raise Refused(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
+                          self.settings.retry_after_s) from None
         except asyncio.TimeoutError:
             self.metrics.timed_out_requests.inc()
-            return None, json_error(504, f"no answer within {self.settings.timeout_s} s (--timeout); "
-                                         f"send fewer rows per request or retry later")
+            raise Refused(504, f"no answer within {self.settings.timeout_s} s (--timeout); send fewer rows "
+                               f"per request or retry later") from None
+
+    def record_answer(self, rows: int, started: float, encode_started: float) -> None:
+        """A scored request answered: its rows, its encoding time and its whole time."""
+        now = time.perf_counter()
+        self.metrics.observe(self.metrics.encode_seconds, now - encode_started)
+        self.metrics.observe(self.metrics.request_seconds, now - started)
+        self.metrics.predicted_rows.inc(rows)
 
     # --- metrics, docs, admin -------------------------------------------------------------------
     async def metrics_view(self, request):
@@ -390,14 +390,14 @@ class PredictionServer:
                        for state in self.group.states()]
             data = merge([worker for worker in workers if worker] or [data])
         if request.query.get("format") == "json":
-            return _json_response(data)
+            return json_response(data)
         return web.Response(text=prometheus_text(data), content_type="text/plain",
                             headers={"X-Prometheus-Format": "0.0.4"})
 
     async def openapi(self, request):
         from netfab.serve.openapi import openapi_document
 
-        return _json_response(openapi_document(self.model))
+        return json_response(openapi_document(self.model))
 
     async def admin_model(self, request):
         """Swap in another model zip: load and warm it beside the current one, then switch."""
@@ -409,10 +409,7 @@ class PredictionServer:
             return json_error(401, "send the admin token as 'Authorization: Bearer <token>'")
         if not self.ready:
             return json_error(503, "not ready; swap models once /readyz answers 200")
-        try:
-            payload = parse_body(await self.read_body(request))
-        except InputError as error:
-            return json_error(400, str(error))
+        payload = parse_body(await self.read_body(request))
         uri = payload.get("model") if isinstance(payload, dict) else None
         if not isinstance(uri, str) or not uri:
             return json_error(400, 'send {"model": "URI of a model zip"}')
@@ -430,7 +427,7 @@ class PredictionServer:
             if failed:
                 return json_error(500, f"worker(s) could not load {uri} and still serve the previous model: "
                                    f"{'; '.join(failed)}; POST a model that loads to bring them in line")
-        return _json_response(answer)
+        return json_response(answer)
 
     async def _swap(self, uri: str) -> None:
         """Load and warm `uri` beside the current model, then send later requests to it."""

@@ -26,9 +26,13 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
 
 
+def json_response(payload, status=200, headers=None) -> web.Response:
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json",
+                        headers=headers)
+
+
 def json_error(status: int, message: str, headers=None) -> web.Response:
-    return web.Response(body=orjson.dumps({"error": message}), status=status,
-                        content_type="application/json", headers=headers)
+    return json_response({"error": message}, status, headers)
 
 
 def _over_capacity(limit: int) -> bytes:

@@ -13,14 +13,15 @@ training mean for an unknown number), in `contents` or all in `raw_input_content
 are read as OIP over HTTP reads its binary ones (netfab.serve.oip_tensors). The answer's "probability"
 is FP32 [rows] in raw_output_contents, as Triton answers. The model's version is its run id.
 """
-import importlib.metadata
 import time
 
 import numpy as np
 
+import netfab
 from netfab.model_zip import SERVING_OUTPUT
-from netfab.serve.grpc_calls import Refusal, answer_timed, answered, refuse_version, score, served_model
+from netfab.serve.grpc_calls import GRPC_CODE, answered, score, served_model
 from netfab.serve.inputs import NUMBER, STRING, InputError
+from netfab.serve.refused import Refused
 from netfab.serve.protos import open_inference_grpc_pb2 as oip
 from netfab.serve.protos.open_inference_grpc_pb2_grpc import (
     GRPCInferenceServiceServicer, add_GRPCInferenceServiceServicer_to_server)
@@ -50,16 +51,12 @@ class InferenceService(GRPCInferenceServiceServicer):
             return oip.ModelReadyResponse(ready=False)
         try:
             self._model(request.name, request.version)
-        except Refusal as refusal:
-            await context.abort(refusal.code, refusal.message)
+        except Refused as refused:
+            await context.abort(GRPC_CODE[refused.status], refused.message)
         return oip.ModelReadyResponse(ready=self.server.ready)
 
     async def ServerMetadata(self, request, context):
-        try:
-            version = importlib.metadata.version("netfab")
-        except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
-            version = ""
-        return oip.ServerMetadataResponse(name="netfab", version=version)
+        return oip.ServerMetadataResponse(name="netfab", version=netfab.__version__)
 
     # --- the model ----------------------------------------------------------------------------
     @answered
@@ -88,13 +85,11 @@ class InferenceService(GRPCInferenceServiceServicer):
             model_name=model.name, model_version=model.version, id=request.id,
             outputs=[oip.ModelInferResponse.InferOutputTensor(name=SERVING_OUTPUT, datatype="FP32", shape=[rows])],
             raw_output_contents=[scores.astype("<f4", copy=False).tobytes()])
-        answer_timed(self.server, started, encode_started)
+        self.server.record_answer(rows, started, encode_started)
         return response
 
     def _model(self, name: str, version: str):
-        model = served_model(self.server, name)
-        refuse_version(model, version, number_given=False)
-        return model
+        return served_model(self.server, name, version)
 
 
 def _columns(model, request) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 
 from netfab.model_zip import SERVING_OUTPUT, SERVING_SIGNATURE
-from netfab.serve.grpc_calls import answer_timed, answered, refuse_version, score, served_model
+from netfab.serve.grpc_calls import answered, score, served_model
 from netfab.serve.inputs import NUMBER, STRING, InputError
 from netfab.serve.protos.tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
 from netfab.serve.protos.tensorflow_serving.apis.prediction_service_pb2_grpc import (
@@ -65,7 +65,7 @@ class PredictionService(PredictionServiceServicer):
         output.dtype = types_pb2.DT_FLOAT
         output.tensor_shape.dim.add().size = rows
         output.tensor_content = scores.astype("<f4", copy=False).tobytes()  # one copy, no value by value
-        answer_timed(self.server, started, encode_started)
+        self.server.record_answer(rows, started, encode_started)
         return response
 
     @answered
@@ -86,8 +86,8 @@ class PredictionService(PredictionServiceServicer):
 
     def _model(self, spec):
         """The model the request's ModelSpec names, at the version served, with its one signature."""
-        model = served_model(self.server, spec.name)
-        refuse_version(model, spec.version_label, spec.HasField("version"))
+        version = str(spec.version.value) if spec.HasField("version") else spec.version_label
+        model = served_model(self.server, spec.name, version)
         if spec.signature_name not in ("", SERVING_SIGNATURE):
             raise InputError(f"signature_name {spec.signature_name!r} is unknown; this model has only "
                              f"{SERVING_SIGNATURE!r}")

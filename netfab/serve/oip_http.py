@@ -15,7 +15,8 @@
 
 From the columns on, a request goes the REST API's way (PredictionServer.score: the cache, the
 batcher, the queue, the timeout), so probes, the drain, metrics and model swaps cover both alike.
-Errors are {"error": "..."}, the protocol's own shape. oip_tensors.py reads the tensors.
+Errors are {"error": "..."}, the protocol's own shape, answered by the server's middleware for
+an InputError (400) or a Refused (netfab.serve.refused). oip_tensors.py reads the tensors.
 """
 import time
 
@@ -24,17 +25,13 @@ from aiohttp import web
 
 import netfab
 from netfab.model_zip import SERVING_OUTPUT
-from netfab.serve.connections import json_error
+from netfab.serve.connections import json_response
 from netfab.serve.inputs import InputError
 from netfab.serve.oip_tensors import DATATYPES, OUTPUT_DATATYPE, columns_from_inputs, output_tensor
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 JSON, BINARY = "application/json", "application/octet-stream"
 EXTENSIONS = ["binary_tensor_data"]
-
-
-def _json_response(payload, status=200, headers=None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type=JSON, headers=headers)
 
 
 class OpenInferenceHttp:
@@ -56,71 +53,50 @@ class OpenInferenceHttp:
 
     # --- server ---------------------------------------------------------------------------------
     async def server_metadata(self, request):
-        return _json_response({"name": "netfab", "version": netfab.__version__, "extensions": EXTENSIONS})
+        return json_response({"name": "netfab", "version": netfab.__version__, "extensions": EXTENSIONS})
 
     async def live(self, request):
-        return _json_response({"live": True})
+        return json_response({"live": True})
 
     async def ready(self, request):
         """Ready as /readyz is: the model warm (every worker's), not draining."""
         if self.server.ready:
-            return _json_response({"ready": True})
-        return _json_response({"ready": False, "error": self.server.not_ready_reason()}, 503)
+            return json_response({"ready": True})
+        return json_response({"ready": False, "error": self.server.not_ready_reason()}, 503)
 
     # --- model ----------------------------------------------------------------------------------
     def _served_model(self, request):
-        """The model named in the path, or the error response to send instead."""
-        if self.server.batcher is None:
-            return None, json_error(503, "not ready (loading the model); retry shortly (GET /v2/health/ready)",
-                                    {"Retry-After": str(self.server.settings.retry_after_s)})
-        model, name = self.server.model, request.match_info["name"]
-        if name != model.name:
-            return None, json_error(404, f"model {name!r} is not served here; this server serves "
-                                         f"{model.name!r} (GET /v2/models/{model.name})")
-        version = request.match_info.get("version")
-        if version is not None and version != model.version:
-            return None, json_error(404, f"model {name!r} has no version {version!r} here; it serves version "
-                                         f"{model.version!r} (or leave the version out of the path)")
-        return model, None
+        """The model (and version) named in the path; Refused otherwise (the middleware answers it)."""
+        return self.server.model_named(request.match_info["name"], request.match_info.get("version"),
+                                       listing="/v2/models")
 
     async def model_metadata(self, request):
-        model, problem = self._served_model(request)
-        if problem:
-            return problem
-        return _json_response({
+        model = self._served_model(request)
+        return json_response({
             "name": model.name, "versions": [model.version], "platform": "tensorflow_savedmodel",
             "inputs": [{"name": name, "datatype": DATATYPES[kind], "shape": [-1]}
                        for name, kind in model.inputs.features.items()],
             "outputs": [{"name": SERVING_OUTPUT, "datatype": OUTPUT_DATATYPE, "shape": [-1]}]})
 
     async def model_ready(self, request):
-        model, problem = self._served_model(request)
-        if problem:
-            return problem
+        model = self._served_model(request)
         if self.server.ready:
-            return _json_response({"name": model.name, "ready": True})
-        return _json_response({"name": model.name, "ready": False, "error": self.server.not_ready_reason()}, 503)
+            return json_response({"name": model.name, "ready": True})
+        return json_response({"name": model.name, "ready": False, "error": self.server.not_ready_reason()}, 503)
 
     # --- inference ------------------------------------------------------------------------------
     async def infer(self, request):
         started = time.perf_counter()
-        model, problem = self._served_model(request)
-        if problem:
-            return problem
+        model = self._served_model(request)
         server = self.server
         body = await server.read_body(request)
         decode_started = time.perf_counter()
-        try:
-            binary_start = _binary_start(request, body)
-            payload = _header(body if binary_start is None else body[:binary_start])
-            binary_output = _binary_output(payload)
-            columns, rows = columns_from_inputs(model.inputs, payload.get("inputs"), body, binary_start)
-        except InputError as error:
-            return json_error(400, str(error))
+        binary_start = _binary_start(request, body)
+        payload = _header(body if binary_start is None else body[:binary_start])
+        binary_output = _binary_output(payload)
+        columns, rows = columns_from_inputs(model.inputs, payload.get("inputs"), body, binary_start)
         server.metrics.observe(server.metrics.decode_seconds, time.perf_counter() - decode_started)
-        scores, problem = await server.score(model, columns, rows, started)
-        if problem:
-            return problem
+        scores = await server.score(model, columns, rows, started)
         encode_started = time.perf_counter()
         output, data = output_tensor(SERVING_OUTPUT, scores, binary_output)
         answer = {"model_name": model.name, "model_version": model.version, "outputs": [output]}
@@ -132,10 +108,7 @@ class OpenInferenceHttp:
                                     headers={HEADER_LENGTH: str(len(header))})
         else:
             response = web.Response(body=header, content_type=JSON)
-        now = time.perf_counter()
-        server.metrics.observe(server.metrics.encode_seconds, now - encode_started)
-        server.metrics.observe(server.metrics.request_seconds, now - started)
-        server.metrics.predicted_rows.inc(rows)
+        server.record_answer(rows, started, encode_started)
         return response
 
 
