@@ -117,17 +117,20 @@ def variants(c):
 
 @task(help={"rows": "how many rows (default 2000)", "seed": "generator seed (default 7)",
             "out": "output file, .json or .json.gz (required, unless --force)",
-            "force": "with no --out: regenerate the bundled fixture data/fixtures/sanity_2k.json"})
-def fixture(c, rows=2000, seed=7, out=None, force=False):
+            "force": "with no --out: regenerate the bundled fixture data/fixtures/sanity_2k.json",
+            "shift": "draw from a moved population (more JP/BR/IN rows, prices x1.6): rows to test drift on"})
+def fixture(c, rows=2000, seed=7, out=None, force=False, shift=False):
     """Write a deterministic booking dataset (newline-delimited JSON)."""
     with exit_on_user_error():
         from data.fixture import write_fixture
         from netfab.errors import NetfabError
 
+        if not out and shift:
+            raise NetfabError("fab fixture --shift needs --out=PATH: the bundled fixture stays the unshifted rows")
         if not out and not force:  # the bundled fixture is what CI and the tests train on
             raise NetfabError(f"fab fixture needs --out=PATH for the rows it writes; to regenerate the "
                               f"bundled fixture {_fixture_path()} itself, pass --force (or name it in --out)")
-        summary = write_fixture(out or _fixture_path(), int(rows), int(seed), progress=True)
+        summary = write_fixture(out or _fixture_path(), int(rows), int(seed), progress=True, shift=shift)
     print(f"{summary.rows} rows -> {summary.path} (label rate {summary.label_rate:.3f}, "
           f"{summary.seconds:.1f} s)")
 
