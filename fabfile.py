@@ -162,6 +162,42 @@ def optimize(c, model, output, to="all", dataset=None, max_auc_drop=0.002):
     print(format_table(report))
 
 
+@task(help={"model": "the candidate model zip URI",
+            "baseline": "the model zip it must not be worse than (e.g. the live one); without it only the floors gate",
+            "dataset": "score every row of this dataset instead (default: the candidate's test split, rebuilt "
+                       "from its training data)",
+            "slice": "also report AUC and log loss per value of this column (numbers: per quartile)",
+            "output": "folder (or gs:// prefix) for evaluation.json and evaluation.png (default artifacts/evaluation)",
+            "max_auc_drop": "AUC the candidate may lose against the baseline (default 0.005)",
+            "max_log_loss_rise": "log loss the candidate may gain against the baseline (default 0.01)",
+            "min_auc": "fail below this AUC (default: no floor)",
+            "max_calibration_error": "fail above this expected calibration error (default: no ceiling)"})
+def evaluate(c, model, baseline=None, dataset=None, slice="", output="artifacts/evaluation", max_auc_drop=0.005,
+             max_log_loss_rise=0.01, min_auc: float | None = None, max_calibration_error: float | None = None):
+    """Score a candidate zip beside a baseline on the same rows; exit 1 when the candidate is worse (docs/evaluation.md)."""
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.train.evaluate import Gate, check_gate, evaluate_zips, format_table
+
+        gate = Gate(float(max_auc_drop), float(max_log_loss_rise), min_auc, max_calibration_error)
+        report = evaluate_zips(model, baseline, dataset, slice, gate, output)
+        print(format_table(report))
+        check_gate(report)
+
+
+@task(help={"model": "model zip URI whose reference profile (written by fab train) is the reference",
+            "dataset": "rows to compare with it: a file, folder or glob of NDJSON shards (they need no label)",
+            "output": "folder (or gs:// prefix) for drift.json and drift.png (default artifacts/drift)"})
+def drift(c, model, dataset, output="artifacts/drift"):
+    """Per-feature and score drift (PSI) of a dataset against a model's training rows (docs/evaluation.md)."""
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.train.drift_report import drift_report, format_table
+
+        report = drift_report(model, dataset, output)
+    print(format_table(report))
+
+
 _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per host: run it once
 
 
