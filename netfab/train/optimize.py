@@ -25,8 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from netfab import model_zip, storage
 from netfab.config import config_from_values
 from netfab.errors import NetfabError, closest
