@@ -22,14 +22,17 @@ training split, so there it is 0, while new rows from the same distribution brin
 that share comes out of the rest-of-vocabulary bin, the tail where unseen values come from) and the
 score (the model fitted its training rows).
 
-Counting is vectorised: a string column is factorised (one hash per row, in C) and only its
-distinct values are looked up; a number is placed by a binary search over the edges.
+Counting costs O(rows): a string is one dict lookup, a text's tokens are remembered per distinct text
+(titles repeat; a larger batch's texts are factorised by pandas in C first), a column of numbers is
+one binary search over the edges in numpy.
 """
 import dataclasses
+import itertools
+import re
 
 import numpy as np
-import pandas as pd
 
+from data.preparation import KERAS_PUNCTUATION
 from netfab.drift.psi import population_stability
 from netfab.errors import PackageError
 
@@ -40,6 +43,10 @@ QUANTILE_BINS = 10
 TOP_VALUES = 20
 NUMERIC, CATEGORICAL, TEXT = "numeric", "categorical", "text"
 VERSION = 1
+TEXT_CACHE = 100_000  # distinct texts whose token bins are remembered
+FACTORIZE_ROWS = 64  # more texts than this: factorised in C first, then each distinct one split
+# The tokens of one text as the front end splits them (data.preparation.tokenize does it for a column).
+_PUNCTUATION = re.compile(KERAS_PUNCTUATION)
 
 
 @dataclasses.dataclass
@@ -50,8 +57,10 @@ class Bins:
     labels: list[str]  # one per bin, for tables and plots
     fractions: np.ndarray  # the reference's share in each bin, summing to 1
     edges: np.ndarray | None = None  # numeric and score: interior cut points, ascending
-    vocabulary: pd.Index | None = None  # categorical and text: the front end's, most frequent first
+    vocabulary: list[str] | None = None  # categorical and text: the front end's, most frequent first
     top: int = 0  # categorical and text: bins of their own for the first `top` vocabulary entries
+    _bins_of: dict | None = dataclasses.field(default=None, repr=False)
+    _texts: dict = dataclasses.field(default_factory=dict, repr=False)
 
     # Categorical and text bins after the top values, in this order.
     REST, OOV, NULL = 0, 1, 2
@@ -60,26 +69,43 @@ class Bins:
         """A float64 histogram of `values` (a row each, or a distinct value each with `weights`)."""
         if self.kind in (NUMERIC, SCORE):
             return self._count_numbers(values, weights)
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object).ravel())  # None -> -1
-        codes[codes < 0] = len(uniques)  # nulls counted after the distinct values
-        per_value = np.bincount(codes, weights, minlength=len(uniques) + 1)
+        values = values.ravel() if isinstance(values, np.ndarray) else values
+        if self.kind == TEXT and len(values) > FACTORIZE_ROWS and weights is None:  # each distinct text once
+            import pandas as pd
+
+            codes, uniques = pd.factorize(np.asarray(values, dtype=object))  # a null's code: -1, counted last
+            codes[codes < 0] = len(uniques)
+            return self.count(np.append(uniques, None), np.bincount(codes, minlength=len(uniques) + 1))
         if self.kind == CATEGORICAL:
-            value_bins = np.append(self._vocabulary_bins(uniques), self.top + self.NULL)
-            value_bins[:-1][uniques == ""] = self.top + self.NULL
-            return np.bincount(value_bins, per_value, minlength=len(self.labels))
-        from data.preparation import tokenize  # the front end's own split: the tokens the model sees
+            lookup, oov = self._lookup(), self.top + self.OOV
+            bins = np.fromiter(map(lookup.get, values, itertools.repeat(oov)), np.intp, len(values))
+            return np.bincount(bins, weights, minlength=len(self.labels)).astype(np.float64)
+        token_bins = [self._token_bins(value) for value in values]
+        lengths = np.fromiter(map(len, token_bins), np.intp, len(token_bins))
+        bins = np.fromiter(itertools.chain.from_iterable(token_bins), np.intp, int(lengths.sum()))
+        return np.bincount(bins, None if weights is None else np.repeat(weights, lengths),
+                           minlength=len(self.labels)).astype(np.float64)
 
-        tokens = tokenize(pd.Series(uniques, dtype=object))
-        lengths = tokens.str.len().to_numpy(dtype=np.int64)
-        flat = np.concatenate(tokens.to_numpy()) if lengths.sum() else np.array([], dtype=object)
-        counts = np.bincount(self._vocabulary_bins(flat), np.repeat(per_value[:-1], lengths),
-                             minlength=len(self.labels))
-        counts[self.top + self.NULL] += per_value[-1] + per_value[:-1][lengths == 0].sum()
-        return counts
+    def _lookup(self) -> dict:
+        """Value -> bin for every vocabulary entry and for null; built once (a dict lookup per row
+        beats numpy and pandas calls at the sizes a server scores)."""
+        if self._bins_of is None:
+            bins_of = {value: min(rank, self.top + self.REST) for rank, value in enumerate(self.vocabulary)}
+            self._bins_of = {**bins_of, "": self.top + self.NULL, None: self.top + self.NULL}
+        return self._bins_of
 
-    def _vocabulary_bins(self, values: np.ndarray) -> np.ndarray:
-        ranks = self.vocabulary.get_indexer(values)
-        return np.where(ranks < 0, self.top + self.OOV, np.minimum(ranks, self.top + self.REST))
+    def _token_bins(self, text) -> tuple[int, ...]:
+        """The bins of a text's tokens (an empty text: the empty bin once); remembered per text, as
+        titles repeat (TEXT_CACHE distinct texts at most)."""
+        bins = self._texts.get(text)
+        if bins is None:
+            lookup, oov = self._lookup(), self.top + self.OOV
+            tokens = _PUNCTUATION.sub("", text.lower()).split() if isinstance(text, str) else []
+            bins = tuple(lookup.get(token, oov) for token in tokens) or (self.top + self.NULL,)
+            if len(self._texts) >= TEXT_CACHE:
+                self._texts.clear()
+            self._texts[text] = bins
+        return bins
 
     def _count_numbers(self, values, weights) -> np.ndarray:
         # As float32 first, as training read them and the server checks them: 4.1 then falls in the
@@ -104,7 +130,7 @@ class Bins:
         if "edges" in entry:
             bins.edges = np.asarray(entry["edges"], dtype=np.float64)
         else:
-            bins.vocabulary, bins.top = pd.Index(vocabulary, dtype=object), int(entry["top"])
+            bins.vocabulary, bins.top = list(vocabulary), int(entry["top"])
         return bins
 
 
@@ -125,7 +151,7 @@ def vocabulary_bins(kind: str, vocabulary: list[str]) -> Bins:
     top = min(TOP_VALUES, len(vocabulary))
     labels = list(vocabulary[:top]) + ["(rest of vocabulary)", "(out of vocabulary)",
                                         "(null)" if kind == CATEGORICAL else "(empty)"]
-    return Bins(kind, labels, np.array([]), vocabulary=pd.Index(vocabulary, dtype=object), top=top)
+    return Bins(kind, labels, np.array([]), vocabulary=list(vocabulary), top=top)
 
 
 def _fractions(counts: np.ndarray) -> np.ndarray:
