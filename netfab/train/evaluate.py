@@ -11,7 +11,9 @@ Rows: by default the candidate's test split, rebuilt from the data it was traine
 same rows (zip_scores.py). A baseline trained on the same data but split another way has trained
 on some of the candidate's test rows, so it is refused: its figures would flatter it.
 Per model: AUC, log loss, Brier score, calibration (reliability bins, expected calibration error),
-score histograms by label; per slice of one column: rows, label rate, AUC and log loss.
+score histograms by label; per slice of one column: rows, label rate, AUC and log loss; with a
+baseline, the AUC change with its 95% interval (DeLong's paired method): the gate reads the change
+itself, the interval says whether it is larger than chance on this many rows.
 evaluation.json and evaluation.png are written to output_uri whether or not the gate passes.
 The gate: the candidate's AUC at most max_auc_drop below the baseline's, its log loss at most
 max_log_loss_rise above; with or without a baseline, optional floors min_auc and max_calibration_error.
@@ -30,7 +32,7 @@ import pandas as pd
 from netfab import model_zip, storage
 from netfab.config import column_roles, config_from_values
 from netfab.errors import ConfigError, DataError, NetfabError
-from netfab.train.metrics import log_loss, roc_auc
+from netfab.train.metrics import auc_difference, log_loss, roc_auc
 
 log = logging.getLogger(__name__)
 CALIBRATION_BINS = 10  # equal-width score bins of the reliability diagram
@@ -38,6 +40,7 @@ HISTOGRAM_BINS = 20
 MAX_SLICES = 12  # a slice column's most frequent values; the rest are one "(other)" slice
 NUMERIC_SLICES = 4  # a numeric slice column is cut at its quartiles on the evaluated rows
 MIN_SLICE_ROWS = 30  # fewer rows, or one class only: the slice's AUC is not reported (it would be noise)
+Z95 = 1.959964  # a 95% interval is +- this many standard errors
 SPLIT_KEYS = ("seed", "validation_fraction", "test_fraction", "sample_rows")  # what chooses a zip's test rows
 FILES = ("evaluation.json", "evaluation.png")
 
@@ -79,6 +82,7 @@ class Evaluation:
     baseline: ModelFigures | None
     slice_column: str
     slices: list[dict]  # value, rows, label_rate, and per model its auc (None: too few rows) and log_loss
+    auc_change: dict | None  # with a baseline: value, standard_error (DeLong, paired), low and high of its 95% interval
     failures: list[str]  # each threshold failed, and by how much
     notes: list[str]  # what a reader should know about the rows
     labels: np.ndarray = dataclasses.field(repr=False)  # of the rows, for the plot's ROC curves
@@ -130,10 +134,18 @@ def evaluate_zips(model_uri: str, baseline_uri: str | None = None, dataset_uri: 
     report = Evaluation(len(rows), rows_from, float(labels.mean()), gate, figures[0],
                         figures[1] if baseline_uri else None, slice_column,
                         _slices(rows.columns[slice_column], labels, figures) if slice_column else [],
-                        [], notes, labels)
+                        _auc_change(labels, figures), [], notes, labels)
     report.failures = gate_failures(report)
     report.outputs = _write(report, output_uri)
     return report
+
+
+def _auc_change(labels: np.ndarray, figures: list[ModelFigures]) -> dict | None:
+    """The candidate's AUC minus the baseline's on the same rows, with its 95% interval."""
+    if len(figures) < 2:
+        return None
+    value, error = auc_difference(labels, figures[0].scores, figures[1].scores)
+    return {"value": value, "standard_error": error, "low": value - Z95 * error, "high": value + Z95 * error}
 
 
 def gate_failures(report: Evaluation) -> list[str]:
@@ -291,10 +303,12 @@ def _record(report: Evaluation) -> dict:
     return {"rows": report.rows, "rows_from": report.rows_from, "label_rate": report.label_rate,
             "gate": dataclasses.asdict(report.gate), "passed": not report.failures, "failures": report.failures,
             "notes": report.notes, "candidate": model(report.candidate), "baseline": model(report.baseline),
-            "slice_column": report.slice_column, "slices": report.slices,
+            "auc_change": report.auc_change, "slice_column": report.slice_column, "slices": report.slices,
             "measured_as": {"calibration_error": f"expected calibration error over {CALIBRATION_BINS} equal-width "
                                                  f"score bins: sum of rows/total x |mean score - positive rate|",
                             "brier": "mean squared difference between score and label",
+                            "auc_change": "candidate AUC - baseline AUC; standard error by DeLong's method "
+                                          "for two models scoring the same rows; low/high: its 95% interval",
                             "slices": f"AUC only where a slice has both labels and {MIN_SLICE_ROWS}+ rows"},
             "environment": describe_environment(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -320,6 +334,10 @@ def format_table(report: Evaluation) -> str:
         new, old = report.candidate, report.baseline
         lines.append(f"{'change':<10} {new.auc - old.auc:>+7.4f} {new.log_loss - old.log_loss:>+9.4f} "
                      f"{new.brier - old.brier:>+7.4f} {new.calibration_error - old.calibration_error:>+10.4f}")
+        change = report.auc_change
+        chance = "larger than chance" if change["low"] > 0 or change["high"] < 0 else "within chance"
+        lines.append(f"AUC change {change['value']:+.4f}, 95% interval {change['low']:+.4f} to {change['high']:+.4f} "
+                     f"(DeLong, paired): {chance}")
     if report.slices:
         def auc(value):
             return f"{value:.4f}" if value is not None else "-"

@@ -40,6 +40,8 @@ def test_a_better_candidate_passes_on_the_same_rows_with_slices(worse_zip, train
     report = evaluate_zips(trained_zip, worse_zip, slice_column="country", output_uri=str(tmp_path))
     check_gate(report)  # passes: no GateError
     assert report.failures == [] and report.candidate.auc > report.baseline.auc
+    change = report.auc_change  # larger than chance even on 200 rows
+    assert change["value"] == pytest.approx(report.candidate.auc - report.baseline.auc) and change["low"] > 0
     with ModelZip(trained_zip) as package:  # the candidate's test split, rebuilt: its recorded test figures
         recorded = package.json("config.json")["result"]
         assert report.rows == package.json("dataset_metadata.json")["rows"]["test"]
