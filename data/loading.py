@@ -85,9 +85,14 @@ class _StringCodes:
         return remap[indices]
 
 
-def load_rows(files: list[Path], config) -> LoadedRows:
-    """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
+def load_rows(files: list[Path], config, labelled: bool = True) -> LoadedRows:
+    """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded.
+
+    labelled=False: the label is not read (rows to score or to compare, e.g. logged requests); `label` is NaN.
+    """
     roles = column_roles(config)
+    if not labelled:
+        del roles[config.label_column]
     strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_column")}
     numeric = [c for c, r in roles.items() if r == "numeric_columns"]
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
@@ -103,7 +108,8 @@ def load_rows(files: list[Path], config) -> LoadedRows:
             for column in numeric:
                 part[column] = pc.fill_null(pc.cast(batch.column(column), pa.float32()),
                                             float("nan")).to_numpy(zero_copy_only=False)
-            part[config.label_column] = _label(batch.column(config.label_column), path, roles)
+            part[config.label_column] = (_label(batch.column(config.label_column), path, roles) if labelled
+                                         else np.full(batch.num_rows, np.nan, np.float32))
             if sample:
                 parts = sample.add(parts, part)
             else:
@@ -155,9 +161,9 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
         column = missing[0]
         raise DataError(f"{path} has no column {column!r} (named by {roles[column]} in the config); "
                         f"its columns are: {', '.join(first[0])}")
-    label = first[0][config.label_column]
-    schema = pa.schema([(c, _ARROW_TYPES[r]) for c, r in roles.items() if r != "label_column"] +
-                       [(config.label_column, pa.bool_() if isinstance(label, bool) else pa.float64())])
+    label = [(config.label_column, pa.bool_() if isinstance(first[0][config.label_column], bool) else pa.float64())
+             ] if config.label_column in roles else []
+    schema = pa.schema([(c, _ARROW_TYPES[r]) for c, r in roles.items() if r != "label_column"] + label)
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         with pa.input_stream(str(path), compression="detect") as stream:

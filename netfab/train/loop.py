@@ -30,11 +30,12 @@ import tensorflow as tf
 
 import models
 from data.loading import load_rows
-from data.preparation import prepare
+from data.preparation import prepare, split_indices
 from models.frontend import build_front_end, with_front_end
 from netfab import storage
 from netfab import model_zip
 from netfab.dataset.make import read_provenance
+from netfab.drift.profile import PROFILE_KEY, TrainingCounts
 from netfab.environment import describe_environment
 from netfab.train.metrics import log_loss, roc_auc
 from netfab.train.plots import plot_metrics
@@ -65,6 +66,9 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     file_info, content_sha256 = storage.dataset_checksums(files)
     loaded = load_rows(files, config)
     rows_read, nulls = loaded.rows_read, loaded.nulls
+    # The drift profile's counts of the raw values, before prepare frees them (prepare draws the same
+    # seeded split); finished with the fitted vocabularies and the validation scores in step 5.
+    profile_counts = TrainingCounts(loaded, split_indices(loaded.rows, config), config)
     prepared = prepare(loaded, config)  # takes the loaded columns over, freeing them as it goes
     del loaded
     rows = prepared.summary["rows"]
@@ -135,7 +139,8 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
         "columns": {"label": config.label_column, "id": config.id_column,
                     "categorical": list(config.categorical_columns),
                     "numeric": list(config.numeric_columns), "text": config.text_column},
-        **prepared.summary}
+        **prepared.summary,
+        PROFILE_KEY: profile_counts.reference(prepared.shapes, scores["validation"])}
     config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,
                      "result": metrics}
     model = with_front_end(core, build_front_end(config, prepared.shapes), config)

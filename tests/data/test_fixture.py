@@ -143,3 +143,15 @@ def test_fewer_than_one_row_is_refused_before_writing(tmp_path, rows):
 def test_progress_reports_rows_per_second_on_stderr(tmp_path, capsys):
     write_fixture(tmp_path / "rows.json", 10, progress=True)
     assert re.search(r"10/10 rows, [\d,]+ rows/s", capsys.readouterr().err)
+
+
+def test_a_shifted_set_moves_countries_and_prices_only(tmp_path):
+    import pandas as pd
+
+    plain = pd.read_json(write_fixture(tmp_path / "a.json", 3000, seed=11).path, lines=True)
+    shifted = pd.read_json(write_fixture(tmp_path / "b.json", 3000, seed=11, shift=True).path, lines=True)
+    far = ["JP", "BR", "IN"]
+    assert plain["country"].isin(far).mean() < 0.2 < 0.5 < shifted["country"].isin(far).mean()
+    # The same draws otherwise: the same items, each price 1.6 times (to the cent).
+    assert (plain["item_id"] == shifted["item_id"]).all()
+    assert (shifted["price"] / plain["price"]).between(1.59, 1.61).all()

@@ -165,3 +165,13 @@ def test_empty_shards_are_skipped_but_an_empty_dataset_is_an_error(tmp_path):
         load(tmp_path)
     write_ndjson(tmp_path / "part-1.json", fixture_rows(30))
     assert load(tmp_path).rows == 30
+
+
+def test_rows_without_a_label_load_when_no_label_is_asked_for(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "booked"} for row in fixture_rows(50)]
+    path = write_ndjson(tmp_path / "logged.json", rows)
+    with pytest.raises(DataError, match="no column 'booked'"):
+        load_rows([path], config_for().config)
+    loaded = load_rows([path], config_for().config, labelled=False)
+    assert loaded.rows == 50 and np.isnan(loaded.label).all()
+    assert loaded.numbers["price"][0] == pytest.approx(rows[0]["price"])
