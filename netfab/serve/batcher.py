@@ -2,7 +2,7 @@
 
     batcher = MicroBatcher(model, max_batch_rows=16384, max_wait_ms=2, max_queue_rows=50_000)
     future = batcher.submit(columns, rows=len(rows))   # concurrent.futures.Future -> float32 scores
-    batcher.swap(new_model)                             # later requests go to the new model
+    batcher.submit(columns, rows, model=other_model)    # several models: a call holds one model's rows
     batcher.stop()                                      # finishes everything queued, then returns
 
 Why: PredictionTime = RequestOverhead + N x ComputationTime, and the per-call overhead of the
@@ -86,12 +86,6 @@ class MicroBatcher:
             self._lock.notify()
         return future
 
-    def swap(self, model):
-        """Send later requests to `model`; requests already queued finish on the model they were checked against."""
-        with self._lock:
-            old, self.model = self.model, model
-        return old
-
     def stop(self, timeout: float = 60) -> None:
         """Refuse new requests, finish the queued ones, end the thread."""
         with self._lock:
@@ -117,13 +111,24 @@ class MicroBatcher:
                     if left <= 0:
                         break
                     self._lock.wait(left)
-            batch, rows = [self._queue.popleft()], 0
+            batch = [self._queue.popleft()]
             rows = batch[0].rows
-            # Only requests checked against the same model share a call (a swap may be under way).
-            while (self._queue and self._queue[0].model is batch[0].model
-                   and rows + self._queue[0].rows <= self.max_batch_rows):
-                batch.append(self._queue.popleft())
-                rows += batch[-1].rows
+            # Only requests for the same model share a call (several models are served, or a swap
+            # is under way): the first request's model takes every request of its own from the
+            # queue, the others keep their order for the next calls.
+            if any(pending.model is not batch[0].model for pending in self._queue):
+                kept = collections.deque()
+                for pending in self._queue:
+                    if pending.model is batch[0].model and rows + pending.rows <= self.max_batch_rows:
+                        batch.append(pending)
+                        rows += pending.rows
+                    else:
+                        kept.append(pending)
+                self._queue = kept
+            else:
+                while self._queue and rows + self._queue[0].rows <= self.max_batch_rows:
+                    batch.append(self._queue.popleft())
+                    rows += batch[-1].rows
             self._queued_rows -= rows
             self._running = True
             return batch
