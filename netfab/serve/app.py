@@ -8,8 +8,8 @@
     curl -d '...' localhost:8501/v1/models/deep_v1/labels/canary:predict
     curl -d '...' -H 'X-User-Id: 42' localhost:8501/v1/models/bookings:predict  # an experiment's endpoint
 
-Several models (names, versions, labels: netfab.serve.model_set) share the process and one
-micro-batcher; an experiment (netfab.serve.experiment) splits an endpoint's requests across them.
+Several models (names, versions, labels: netfab.serve.model_set) share the process, each with
+its own micro-batcher; an experiment (netfab.serve.experiment) splits an endpoint's requests across them.
 What is served is one `state` ({"models": [zip URIs], "labels", "experiment"}): every admin
 change builds the next state, loads what it lacks beside what serves, checks it whole, and only
 then swaps it in, so a request never finds a model missing (zero failed requests).
@@ -23,6 +23,7 @@ aiohttp (one event loop) does HTTP and JSON; the model runs in the MicroBatcher'
 TensorFlow releases the GIL while it computes, so parsing the next requests overlaps the model.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import errno
@@ -38,7 +39,8 @@ import orjson
 from aiohttp import web
 
 from netfab import model_zip, storage
-from netfab.serve.batcher import MicroBatcher, QueueFull
+from netfab.serve import columns as serving_columns
+from netfab.serve.batcher import ModelBatchers, QueueFull
 from netfab.errors import NetfabError
 from netfab.serve.experiment import Experiment, ExperimentCall, answer_headers
 from netfab.serve.model_set import ModelSet, find_model_zips, parse_reference
@@ -56,6 +58,8 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 DRAIN_IDLE_GRACE_S = 1.0  # draining: how long a kept-alive connection may still send its next request
 LONE_ROWS = 16  # a request this small, alone on the server, is scored in the event loop
+SHADOW_WAIT_S = 0.2  # shadow calls wait at most this long to be scored together (the answer does not wait)
+SHADOW_MAX_CALLS = 20_000  # shadow calls waiting per shadow at most; beyond, the oldest are dropped (and counted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,16 +170,20 @@ class PredictionServer:
         # URI, the ModelSet requests look models up in, the experiment. Replaced whole by _apply.
         self.state = {"models": [], "labels": {}, "experiment": None}
         self._loaded: dict = {}
+        self._tf_configured = False  # TensorFlow's threads are set once, before its first op
         self.served = ModelSet.of([])
         self.experiment: Experiment | None = None
-        self.batcher: MicroBatcher | None = None
+        self.arm_models: dict = {}  # the experiment's references -> their models in self.served
+        self.batcher: ModelBatchers | None = None  # a MicroBatcher per model
         self.caches: dict[tuple[str, str], PredictionCache] = {}  # (name, version) -> its scores
         self.draining = False
         self._in_flight = 0
         self.load_error: str | None = None
         self._swap_lock = asyncio.Lock()
         self._experiment_text: str | None = None  # the experiment file as last read (a change re-reads it)
-        self._shadows: set[asyncio.Future] = set()  # shadow scorings under way (kept from the collector)
+        self._shadow_waiting: dict[tuple, list] = {}  # (endpoint, reference, model) -> shadow calls not yet sent
+        self._shadow_running: asyncio.Future | None = None  # the one shadow model call under way
+        self._shadow_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="shadow")
         self.max_body_bytes = int(settings.max_body_mb * 2**20)
         # Each scored part of a request (a model's or an arm's rows) goes to every observer: the
         # request log, and the hook for a per-arm drift monitor (observer(ScoredRows) -> None,
@@ -234,7 +242,8 @@ class PredictionServer:
         # The zip is verified before TensorFlow loads: a hostile or damaged zip is refused by a
         # process that still holds only its HTTP server.
         with model_zip.ModelZip(uri) as package:
-            if not self._loaded:  # before TensorFlow's first op; workers share the cores
+            if not self._tf_configured:  # before TensorFlow's first op; workers share the cores
+                self._tf_configured = True
                 configure_tf_threads(self.settings.tf_threads or
                                      (max(1, (os.cpu_count() or 1) // self.settings.workers) if self.group else 0))
             model = ServingModel.from_zip(package, self.settings.model_name or None)
@@ -262,8 +271,7 @@ class PredictionServer:
         # Freezing them leaves the collector only what requests allocate.
         gc.collect()
         gc.freeze()
-        # no default model: every request names its own, and an unloaded model must not stay held here
-        self.batcher = MicroBatcher(None, self.settings.max_batch_rows, self.settings.max_wait_ms,
+        self.batcher = ModelBatchers(self.settings.max_batch_rows, self.settings.max_wait_ms,
                                     self.settings.max_queue_rows, on_batch=self.metrics.record_batch)
         log.info("ready: %s", ", ".join(f"{m.name} version {m.version}" for m in self.served))
 
@@ -278,13 +286,12 @@ class PredictionServer:
                     pool[uri] = await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm, uri)
             models = ModelSet.of([pool[uri] for uri in state["models"]], state["labels"])
             experiment = Experiment.from_dict(state["experiment"], source) if state["experiment"] else None
-            if experiment is not None:
-                experiment.check(models)
-            elif self.batcher is not None and not len(models):
+            arm_models = experiment.check(models) if experiment is not None else {}
+            if self.batcher is not None and not len(models):
                 raise NetfabError("that would leave no model served; load another first")
             before = {(m.name, m.version) for m in self.served}
             self._loaded = {uri: pool[uri] for uri in state["models"]}
-            self.served, self.experiment, self.state = models, experiment, state
+            self.served, self.experiment, self.arm_models, self.state = models, experiment, arm_models, state
             # a score belongs to one model version: a cache per loaded version, none for one unloaded
             if self.settings.cache_rows:
                 self.caches = {(m.name, m.version): self.caches.get((m.name, m.version)) or
@@ -499,7 +506,7 @@ class PredictionServer:
                 raise Refused(404, f"{name!r} is an experiment's endpoint: it has no versions or labels of its own; "
                                    f"name it alone, or name a model of its arms ({', '.join(experiment.arms)})")
             key = experiment.header_name()
-            return ExperimentCall(experiment, self.served, headers.get(key) if key and headers is not None else None)
+            return ExperimentCall(experiment, self.arm_models, headers.get(key) if key and headers is not None else None)
         return self.served.find(name, version, label, listing=listing)
 
     async def score(self, model, columns: dict, rows: int, started: float, body: bytes | None = None) -> np.ndarray:
@@ -527,55 +534,106 @@ class PredictionServer:
     async def _score_experiment(self, call: ExperimentCall, columns: dict, rows: int, started: float,
                                 body: bytes | None) -> np.ndarray:
         """Each row scored by its arm (one arm per request, unless keyed by a feature), then the
-        shadows scheduled on the same rows; the arms that answered are in call.answered."""
+        shadows queued on the same rows; the arms that answered are in call.answered."""
         experiment = call.experiment
         assigned = experiment.assign(columns, rows, call.header_value)
         request_id, sampled = self._sampling() if self.observers else ("", False)
-        if isinstance(assigned, (int, np.integer)):
-            parts = [(int(assigned), None)]
+        if isinstance(assigned, (int, np.integer)):  # the usual case: no task, no copy
+            scores = await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request_id,
+                                           sampled, body, None)
         else:
             parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
-        scored = await asyncio.gather(*(
-            self._score_arm(call, experiment.arms[arm], "live", columns, rows, started, request_id, sampled,
-                            body, part) for arm, part in parts))
-        if len(parts) == 1:
-            scores = scored[0]
-        else:
+            scored = await asyncio.gather(*(
+                self._score_arm(call, experiment.arms[arm], columns, rows, started, request_id, sampled, body, part)
+                for arm, part in parts))
             scores = np.empty(rows, dtype=np.float32)
             for (_, part), part_scores in zip(parts, scored):
                 scores[part] = part_scores
         for reference in experiment.shadow:  # after the answer's scores: a shadow never delays it
-            task = asyncio.ensure_future(self._score_arm(call, reference, "shadow", columns, rows, time.perf_counter(),
-                                                         request_id, sampled, body, None))
-            self._shadows.add(task)
-            task.add_done_callback(self._shadow_done)
+            self._queue_shadow(call.name, reference, call.arm_models[reference], columns, rows,
+                               (request_id, sampled, body))
         return scores
 
-    async def _score_arm(self, call: ExperimentCall, reference: str, role: str, columns: dict, rows: int,
-                         started: float, request_id: str, sampled: bool, body, part) -> np.ndarray:
-        model = call.models.find(reference)  # the set the request started with: a relabel since does not matter
+    async def _score_arm(self, call: ExperimentCall, reference: str, columns: dict, rows: int, started: float,
+                         request_id: str, sampled: bool, body, part) -> np.ndarray:
+        model = call.arm_models[reference]  # the set the request started with: a relabel since does not matter
         if part is not None:
             columns = {name: column[part] for name, column in columns.items()}
             rows = len(part)
-        metrics = self.metrics.arm(call.name, reference, role)
+        metrics = self.metrics.arm(call.name, reference, "live")
         arm_started = time.perf_counter()
         try:
             scores = await self._scores(model, columns, rows, started)
         except BaseException:
             metrics.record_error()
             raise
-        metrics.record(rows, time.perf_counter() - arm_started, scores)
-        if role == "live":
-            call.answered.append((reference, model))
+        metrics.record(1, rows, time.perf_counter() - arm_started, scores)
+        call.answered.append((reference, model))
         if self.observers:
-            self._observe(ScoredRows(call.name, reference, role, model, columns, scores, request_id, sampled, body,
+            self._observe(ScoredRows(call.name, reference, "live", model, columns, scores, request_id, sampled, body,
                                      part))
         return scores
 
-    def _shadow_done(self, task: asyncio.Future) -> None:
-        self._shadows.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # counted in its arm's errors already
-            log.debug("shadow scoring failed: %s", task.exception())
+    # Shadows are scored apart from the live traffic, in a thread of their own, one model call at a
+    # time and single-threaded (TensorFlow's pools stay with the live calls): shadow calls wait up
+    # to SHADOW_WAIT_S and go as one call, so a shadow costs its rows' model work and little else
+    # (benchmarks/serve.py, (h)). While a call runs, the next calls wait; beyond SHADOW_MAX_ROWS
+    # waiting, the oldest are dropped and counted in the shadow's errors: a shadow never holds
+    # live requests back or grows memory without bound.
+    def _queue_shadow(self, endpoint: str, reference: str, model, columns: dict, rows: int, request: tuple) -> None:
+        key = (endpoint, reference, model)
+        waiting = self._shadow_waiting.get(key)
+        if waiting is None:
+            waiting = self._shadow_waiting[key] = []
+            asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._send_shadow, key)
+        waiting.append((columns, rows, request))
+        if len(waiting) > SHADOW_MAX_CALLS:
+            waiting.pop(0)
+            self.metrics.arm(endpoint, reference, "shadow").record_error()
+
+    def _send_shadow(self, key: tuple) -> None:
+        if self._shadow_running is not None and not self._shadow_running.done():
+            asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._send_shadow, key)  # after the one running
+            return
+        waiting = self._shadow_waiting.pop(key, None)
+        if waiting:
+            self._shadow_running = asyncio.ensure_future(self._score_shadow(key, waiting))
+
+    async def _score_shadow(self, key: tuple, waiting: list) -> None:
+        endpoint, reference, model = key
+        metrics = self.metrics.arm(endpoint, reference, "shadow")
+        started = time.perf_counter()
+        rows = sum(count for _, count, _ in waiting)
+
+        def predict():
+            return model.predict(serving_columns.concatenate([c for c, _, _ in waiting]), single_threaded=True)
+
+        try:
+            scores = await asyncio.get_running_loop().run_in_executor(self._shadow_thread, predict)
+        except Exception as error:  # never the live requests' problem
+            for _ in waiting:
+                metrics.record_error()
+            log.warning("shadow %s: %d calls not scored: %s", reference, len(waiting), error)
+            return
+        metrics.record(len(waiting), rows, time.perf_counter() - started, scores)
+        if self.observers:
+            offset = 0
+            for columns, count, (request_id, sampled, body) in waiting:
+                self._observe(ScoredRows(endpoint, reference, "shadow", model, columns,
+                                         scores[offset:offset + count], request_id, sampled, body))
+                offset += count
+
+    async def _finish_shadows(self) -> None:
+        """The shadow calls waiting and running, scored and observed (the drain's last answers' shadows)."""
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        while (self._shadow_waiting or (self._shadow_running and not self._shadow_running.done())) and \
+                time.monotonic() < deadline:
+            if self._shadow_running is not None and not self._shadow_running.done():
+                await asyncio.wait([self._shadow_running], timeout=max(0.0, deadline - time.monotonic()))
+            for key in list(self._shadow_waiting):
+                self._send_shadow(key)
+                break
+        self._shadow_thread.shutdown(wait=False)
 
     def _sampling(self) -> tuple[str, bool]:
         """A request's id and whether the request log keeps it (one draw for all its parts)."""
@@ -866,8 +924,7 @@ class PredictionServer:
             await runner.cleanup()
             if grpc_stopped:
                 await grpc_stopped
-            if self._shadows:  # shadows of the last answers: scored and logged before the batcher stops
-                await asyncio.wait(list(self._shadows), timeout=self.settings.drain_timeout_s)
+            await self._finish_shadows()  # the last answers' shadows: scored and logged before the end
             if self.batcher:
                 self.batcher.stop()
             if self.request_log is not None:

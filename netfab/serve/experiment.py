@@ -110,16 +110,16 @@ class Experiment:
                 "assign_by": self.assign_by, "salt": self.salt}
 
     # --- against the served models --------------------------------------------------------------
-    def check(self, models) -> None:
+    def check(self, models) -> dict:
         """Every arm and shadow served (netfab.serve.model_set.ModelSet), all taking the same features,
-        the endpoint not a model's name; else a NetfabError naming the arm."""
+        the endpoint not a model's name; else a NetfabError naming the arm. Returns each reference's model."""
         if self.endpoint in models.models:
             raise NetfabError(f"experiment endpoint {self.endpoint!r} is also a served model's name; name the "
                               f"endpoint otherwise (requests to a model's name go to that model)")
-        first = None
+        first, found = None, {}
         for reference in (*self.arms, *self.shadow):
             try:
-                model = models.find(reference)
+                model = found[reference] = models.find(reference)
             except Refused as refused:
                 raise NetfabError(f"experiment {self.endpoint!r}, arm {reference!r}: {refused.message}") from None
             if first is None:
@@ -133,6 +133,7 @@ class Experiment:
             raise NetfabError(f"experiment {self.endpoint!r}: assign_by feature {name!r} is not a feature of its "
                               f"models ({_features(first[1])}); key on a header (header:X-User-Id) for a value "
                               f"the models do not take")
+        return found
 
     # --- assignment -----------------------------------------------------------------------------
     def assign(self, columns: dict, rows: int, header_value: str | None) -> np.ndarray | int:
@@ -201,26 +202,26 @@ def _features(model) -> str:
 
 class ExperimentCall:
     """One request to an experiment's endpoint, as a protocol handler holds it in the place of a model:
-    `name` and `inputs` (the arms' shared schema) to read the request, `arms` once scored."""
+    `name` and `inputs` (the arms' shared schema) to read the request, `answered` once scored.
+    arm_models: each arm's and shadow's model in the set the request started with (resolved once
+    per change of what is served, not per request)."""
+    __slots__ = ("experiment", "arm_models", "header_value", "name", "inputs", "answered")
 
-    def __init__(self, experiment: Experiment, models, header_value: str | None):
-        self.experiment, self.models, self.header_value = experiment, models, header_value
+    def __init__(self, experiment: Experiment, arm_models: dict, header_value: str | None):
+        self.experiment, self.arm_models, self.header_value = experiment, arm_models, header_value
         self.name = experiment.endpoint
-        self.inputs = models.find(experiment.arms[0]).inputs
+        self.inputs = arm_models[experiment.arms[0]].inputs
         self.answered: list[tuple[str, object]] = []  # (arm, model) that answered this request's rows
 
     @property
     def version(self) -> str:
         """The version(s) of the model(s) that answered; before scoring, the first arm's."""
         if not self.answered:
-            return self.models.find(self.experiment.arms[0]).version
+            return self.arm_models[self.experiment.arms[0]].version
         return ",".join(dict.fromkeys(model.version for _, model in self.answered))
 
     def headers(self) -> dict:
         return {ARM_HEADER: ",".join(arm for arm, _ in self.answered)}
-
-    def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "arms": [arm for arm, _ in self.answered]}
 
 
 def answer_headers(target) -> dict | None:

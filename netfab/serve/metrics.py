@@ -3,7 +3,7 @@
     metrics = ServingMetrics(queue_rows=lambda: batcher.queued_rows, model=lambda: current_model,
                              models_in_memory=models_in_memory, models=lambda: model_set, in_flight=lambda: 3)
     metrics.observe(metrics.request_seconds, 0.004)
-    metrics.arm("bookings", "deep_v1/labels/canary", "live").record(rows=1, seconds=0.003, scores=scores)
+    metrics.arm("bookings", "deep_v1/labels/canary", "live").record(requests=1, rows=1, seconds=0.003, scores=scores)
     metrics.as_json()                             # GET /metrics?format=json
     prometheus_text(metrics.as_json())            # GET /metrics (Prometheus text format 0.0.4)
     prometheus_text(merge([worker_1, worker_2]))  # the same for fab serve --workers=2
@@ -15,6 +15,8 @@ requests, rows, errors, latency, and the score's distribution as a Prometheus hi
 Latencies are pyformance timers (exponentially decaying reservoirs: the percentiles describe
 roughly the last five minutes). Names are prefixed netfab_ and in seconds, as Prometheus expects.
 """
+import bisect
+
 import numpy as np
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
@@ -43,6 +45,7 @@ COUNTERS = {
 
 
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))  # the upper bounds of the score histogram
+SCORE_BUCKET_ARRAY, LAST_BUCKET = np.array(SCORE_BUCKETS, dtype=np.float32), len(SCORE_BUCKETS) - 1
 ARM_ROLES = ("live", "shadow")  # an arm answers its requests; a shadow is scored beside, never answering
 
 
@@ -52,15 +55,24 @@ class ArmMetrics:
     def __init__(self):
         self.requests = self.rows = self.errors = 0
         self.latency = MetricsRegistry().timer("arm_seconds")
-        self.score_counts = np.zeros(len(SCORE_BUCKETS), dtype=np.int64)  # not cumulative: one per bucket
+        self.score_counts = [0] * len(SCORE_BUCKETS)  # not cumulative: one per bucket
         self.score_sum = 0.0
 
-    def record(self, rows: int, seconds: float, scores) -> None:
-        self.requests += 1
+    def record(self, requests: int, rows: int, seconds: float, scores) -> None:
+        """`requests` scored together (shadow calls are) in `seconds`: their rows' scores."""
+        self.requests += requests
         self.rows += rows
         self.latency._update(seconds)
-        self.score_counts += np.bincount(np.searchsorted(SCORE_BUCKETS, scores, side="left").clip(
-            0, len(SCORE_BUCKETS) - 1), minlength=len(SCORE_BUCKETS))
+        counts = self.score_counts
+        if len(scores) <= 16:  # a few rows (the usual request): plain Python beats numpy's per-call cost
+            for score in scores.tolist():
+                counts[min(bisect.bisect_left(SCORE_BUCKETS, score), LAST_BUCKET)] += 1
+                self.score_sum += score
+            return
+        binned = np.bincount(np.searchsorted(SCORE_BUCKET_ARRAY, scores, side="left").clip(0, LAST_BUCKET),
+                             minlength=len(SCORE_BUCKETS))
+        for bucket, count in enumerate(binned.tolist()):
+            counts[bucket] += count
         self.score_sum += float(np.sum(scores, dtype=np.float64))
 
     def record_error(self) -> None:
@@ -70,7 +82,7 @@ class ArmMetrics:
     def as_json(self) -> dict:
         return {"requests": self.requests, "rows": self.rows, "errors": self.errors,
                 "seconds": ServingMetrics._quantiles(self.latency),
-                "score_buckets": self.score_counts.tolist(), "score_sum": self.score_sum}
+                "score_buckets": list(self.score_counts), "score_sum": self.score_sum}
 
 
 class ServingMetrics:
