@@ -132,6 +132,8 @@ class MicroBatcher:
                 self._score(batch)
             finally:
                 self._running = False
+            # not kept while waiting for the next: it holds its model, which may be unloaded meanwhile
+            del batch
 
     def _score(self, batch: list[_Pending]) -> None:
         # A request whose client gave up (timeout) is dropped here rather than computed.

@@ -81,7 +81,7 @@ class ModelSet:
             where = f" (GET {listing}/{names[0] if len(names) == 1 else '<name>'})" if listing and names else ""
             raise Refused(404, f"model {name!r} is not served here; this server serves "
                                f"{', '.join(map(repr, names)) or 'no model'}{where}")
-        if version is not None and version not in versions and LABEL_RULE.match(version):
+        if version is not None and version not in versions and version in self.labels.get(name, {}):
             version, label = None, version  # TF Serving's gRPC version_label, or a label given as a version
         if label is not None:
             version = self.labels.get(name, {}).get(label)
@@ -93,7 +93,8 @@ class ModelSet:
             return versions[self.default_version(name)]
         if version not in versions:
             raise Refused(404, f"model {name!r} has no version {version!r} here: it is served in version(s) "
-                               f"{_listed(versions)} only (training run ids); leave the version out, or ask for one")
+                               f"{_listed(versions)} only (training run ids; labels: "
+                               f"{_listed(self.labels.get(name, {}))}); leave the version out, or ask for one")
         return versions[version]
 
     def describe(self) -> list[dict]:
