@@ -70,6 +70,7 @@ class ServingModel:
         self._call = FlatCaller(function)
         self.loaded_at = time.time()
         self.optimized_form = None  # fab optimize's form of the core, for a zip it wrote
+        self.memory_bytes = 0  # what the server grew by loading it (netfab.serve.app), 0 if not measured
         _LOADED.add(self)
 
     @classmethod
