@@ -44,6 +44,7 @@ from netfab.serve.batcher import ModelBatchers, QueueFull
 from netfab.errors import NetfabError
 from netfab.serve.experiment import Experiment, ExperimentCall, answer_headers
 from netfab.serve.model_set import ModelSet, find_model_zips, parse_reference
+from netfab.serve.drift_tracking import DriftTracking
 from netfab.serve.request_log import RequestLog, ScoredRows, new_request_id
 from netfab.serve.cache import PredictionCache
 from netfab.serve.connections import Runner, close_idle, json_error, json_response
@@ -89,6 +90,7 @@ class ServerSettings:
     log_fraction: float = 0.01  # share of requests logged
     log_shard_mb: float = 64.0  # a shard is published once it holds this much
     log_shard_seconds: float = 300.0  # or once it is this old
+    drift_rows_per_s: float = 2000  # rows a second per model/arm binned for drift (netfab.serve.drift_tracking); 0 = off
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -101,7 +103,7 @@ class ServerSettings:
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s", "tf_threads",
-                     "idle_timeout_s", "experiment_poll_s"):
+                     "idle_timeout_s", "experiment_poll_s", "drift_rows_per_s"):
             if getattr(self, name) < 0:
                 raise NetfabError(f"{name} must not be negative, got {getattr(self, name)}")
         start_labels(self.labels)  # a malformed --label is refused before anything loads
@@ -193,11 +195,15 @@ class PredictionServer:
                                        settings.log_shard_seconds) if settings.log_uri else None)
         if self.request_log is not None:
             self.observers.append(self.request_log.observe)
+        self.drift = DriftTracking(settings.drift_rows_per_s) if settings.drift_rows_per_s else None
+        if self.drift is not None:
+            self.observers.append(self.drift.observe)
         from netfab.serve.model import models_in_memory
 
         self.metrics = ServingMetrics(queue_rows=lambda: self.batcher.queued_rows if self.batcher else 0,
                                       model=lambda: self.model, models_in_memory=models_in_memory,
-                                      models=lambda: self.served, in_flight=lambda: self._in_flight)
+                                      models=lambda: self.served, in_flight=lambda: self._in_flight,
+                                      drift=lambda: self.drift.as_json() if self.drift else [])
         self.app = self._make_app()
 
     @property

@@ -11,6 +11,8 @@
 Per model: its memory (the process's resident memory growth while it loaded and warmed up).
 Per experiment arm (netfab.serve.experiment), labelled {experiment, arm, role="live"|"shadow"}:
 requests, rows, errors, latency, and the score's distribution as a Prometheus histogram.
+Per model or arm whose zip has a reference profile: drift, netfab_drift_psi{model, arm, role,
+version, feature} over a sliding window of its traffic (netfab.serve.drift_tracking).
 
 Latencies are pyformance timers (exponentially decaying reservoirs: the percentiles describe
 roughly the last five minutes). Names are prefixed netfab_ and in seconds, as Prometheus expects.
@@ -20,6 +22,9 @@ import bisect
 import numpy as np
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
+
+from netfab.drift.psi import ACT, WATCH
+from netfab.serve.drift_tracking import SCORE, drift_scores, merge_drift
 
 QUANTILES = (0.5, 0.95, 0.99)
 
@@ -86,8 +91,10 @@ class ArmMetrics:
 
 
 class ServingMetrics:
-    def __init__(self, queue_rows, model, models_in_memory, models=lambda: (), in_flight=lambda: 0):
+    def __init__(self, queue_rows, model, models_in_memory, models=lambda: (), in_flight=lambda: 0,
+                 drift=lambda: []):
         self.registry = MetricsRegistry()
+        self._drift = drift
         self._model = model
         self._models, self._in_flight = models, in_flight
         self.arms: dict[tuple[str, str, str], ArmMetrics] = {}
@@ -147,6 +154,7 @@ class ServingMetrics:
             "in_flight": self._in_flight(),
             "arms": [{"experiment": e, "arm": a, "role": r, **metrics.as_json()}
                      for (e, a, r), metrics in sorted(self.arms.items())],
+            "drift": self._drift(),
         }
 
     @staticmethod
@@ -186,6 +194,7 @@ def merge(workers: list[dict]) -> dict:
     # every worker holds every model: one process's figure is what a replica needs per copy
     merged["models"] = first.get("models", [])
     merged["arms"] = _merge_arms([w.get("arms", []) for w in workers])
+    merged["drift"] = merge_drift([w.get("drift", []) for w in workers])
     lookups = merged["cache_hits"] + merged["cache_misses"]
     merged["cache_hit_rate"] = merged["cache_hits"] / lookups if lookups else 0.0
     return merged
@@ -276,4 +285,16 @@ def prometheus_text(data: dict) -> str:
             histogram += [(f"_bucket{labels(a, le='+Inf')}", cumulative[-1]), (f"_sum{labels(a)}", a["score_sum"]),
                           (f"_count{labels(a)}", cumulative[-1])]
         metric("arm_score", "histogram", "the distribution of the scores each experiment arm gave", histogram)
+    drift = data.get("drift", [])
+    if drift:
+        def drift_labels(entry, **extra) -> str:
+            pairs = {"model": entry["endpoint"], "arm": entry["arm"], "role": entry["role"],
+                     "version": entry["version"], **extra}
+            return "{" + ",".join(f'{key}="{value}"' for key, value in pairs.items()) + "}"
+
+        metric("drift_window_rows", "gauge", "rows in the sliding window drift is measured on (per model or arm)",
+               [(drift_labels(e), e["rows"]) for e in drift])
+        metric("drift_psi", "gauge", f"population stability index of the window against the training profile, per "
+                                     f"feature and for the score (feature=\"{SCORE}\"): {WATCH} watch, {ACT} act",
+               [(drift_labels(e, feature=name), psi) for e in drift for name, psi in drift_scores(e).items()])
     return "\n".join(lines) + "\n"
