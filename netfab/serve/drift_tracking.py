@@ -7,8 +7,9 @@
 
 Each (endpoint, arm, role, model version) whose zip holds a reference profile (netfab.drift) gets
 a DriftMonitor over a sliding window of its rows. The event loop only hands a part over (or drops
-it): the binning runs in a thread of its own, at most `rows_per_s` rows a second per key, so the
-cost of tracking has a ceiling whatever the traffic (a drift estimate needs a sample, not every row).
+it): the binning runs in a thread of its own, a few times a second on what was queued meanwhile,
+at most `rows_per_s` rows a second per key, so the cost of tracking has a ceiling whatever the
+traffic (a drift estimate needs a sample, not every row).
 
 The metrics carry the window's histogram counts, not PSI, so that the counts of several workers
 (fab serve --workers) add up before PSI is computed (merge_drift).
@@ -24,12 +25,14 @@ import numpy as np
 from netfab.drift.monitor import DriftMonitor
 from netfab.drift.profile import SCORE
 from netfab.drift.psi import population_stability
+from netfab.serve import columns as serving_columns
 from netfab.serve.columns import ByteSlices
 
 log = logging.getLogger(__name__)
 
 DRIFT_ROWS_PER_S = 2000  # rows binned per second and key at most: a 10,000-row window in 5 s of traffic
-QUEUE_PARTS = 256  # parts waiting for the drift thread; beyond it parts are dropped (counted)
+QUEUE_PARTS = 1024  # parts waiting for the drift thread; beyond it parts are dropped (counted)
+TICK_S = 0.1  # how often the drift thread bins what was queued meanwhile
 
 
 class DriftTracking:
@@ -65,16 +68,30 @@ class DriftTracking:
 
     # --- the drift thread ---------------------------------------------------------------------------
     def _bin(self) -> None:
+        """Every TICK_S, the parts queued meanwhile, joined per key and binned in one call each: a
+        call's fixed cost is most of a one-row part's, so a busy server of single rows pays it a few
+        times a second, not once a request."""
         while True:
-            key, model, columns, scores, take = self._queue.get()
-            try:
-                monitor = self.monitors.get(key)
-                if monitor is None:
-                    monitor = self.monitors[key] = DriftMonitor(model.drift_profile)
+            time.sleep(TICK_S)
+            parts: dict[tuple, list] = {}
+            for _ in range(QUEUE_PARTS):
+                try:
+                    key, model, columns, scores, take = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 rows = slice(None) if take >= len(scores) else slice(0, take)
-                monitor.observe(raw_columns(columns, model, monitor.profile.features, rows), scores[rows])
-            except Exception:  # a monitor's bug must not stop the thread (nor the requests, which never wait)
-                log.exception("drift: a part of %s could not be binned", key)
+                parts.setdefault((key, model), []).append(({name: column[rows] for name, column in columns.items()},
+                                                           scores[rows]))
+            for (key, model), scored in parts.items():
+                try:
+                    monitor = self.monitors.get(key)
+                    if monitor is None:
+                        monitor = self.monitors[key] = DriftMonitor(model.drift_profile)
+                    columns = serving_columns.concatenate([c for c, _ in scored])
+                    monitor.observe(raw_columns(columns, model, monitor.profile.features),
+                                    np.concatenate([s for _, s in scored]))
+                except Exception:  # a bug here must not stop the thread (nor the requests, which never wait)
+                    log.exception("drift: %d parts of %s could not be binned", len(scored), key)
 
     # --- the metrics' side ----------------------------------------------------------------------
     def as_json(self) -> list[dict]:
@@ -88,7 +105,7 @@ class DriftTracking:
         return entries
 
 
-def raw_columns(columns: dict, model, features, rows: slice) -> dict:
+def raw_columns(columns: dict, model, features) -> dict:
     """The checked columns as the profile counts them: strings as text, and a number equal to its
     training mean as null (the server filled every null with it; a real value hits that float32
     exactly almost never, and counting the fills as values would read as drift of the null rate)."""
@@ -98,7 +115,6 @@ def raw_columns(columns: dict, model, features, rows: slice) -> dict:
         column = columns.get(name)
         if column is None:
             continue
-        column = column[rows]
         if isinstance(column, ByteSlices):
             column = column.to_numpy()
         elif name in fill and isinstance(column, np.ndarray):
