@@ -516,7 +516,7 @@ def experiment_only(model_uri: str, tmp: Path, seconds: float) -> None:
     print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"\n{'measurement':<68}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}{'stolen':>8}{'CPU ms/req':>12}")
     labels = {"1 process": "(c) fab serve (1 process), one model, 1-row requests, c=64",
-              "experiment": "(h) fab serve --experiment: 2 arms + 1 shadow, 1-row requests, c=64"}
+              "experiment": "(h) fab serve --experiment, 2 arms + 1 shadow, 1-row requests, c=64"}
     for name, r in results.items():
         print(f"{labels[name]:<68}{r['requests_per_s']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
               f"{r['failures']:>6}{r['stolen']:>8.1%}{r['cpu_ms']:>12.2f}")
@@ -803,7 +803,7 @@ def main() -> None:
                          r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"], r["repeats"],
                          r["worst_round_p99_ms"], r["cpu_ms"]))
     r = experiment
-    print(row.format("(h) fab serve --experiment (1 process): 2 arms + 1 shadow, 1-row requests, c=64",
+    print(row.format("(h) fab serve --experiment, 2 arms + 1 shadow, 1-row requests, c=64",
                      r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"],
                      r["repeats"], r["worst_round_p99_ms"], r["cpu_ms"]))
     print(f"{'(e) fab predict scoring, pre-loaded rows':<68}{predict['preloaded_items_per_s']:>12,.0f}")
