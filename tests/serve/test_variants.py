@@ -391,3 +391,22 @@ def test_a_gs_model_repository_is_every_zip_under_its_prefix(gcs):
                                                    gcs.uri("models/rnn_v1/r2/model.zip")]
     with pytest.raises(NetfabError, match="no model zips"):
         find_model_zips(gcs.uri("empty/"))
+
+
+def test_workers_all_take_a_relabel_and_a_reweight(repository, experiment_file, tmp_path):
+    """fab serve --workers=2: a change sent to one worker reaches the other (fresh connections reach both)."""
+    stable, canary = _version(repository["stable"]), _version(repository["canary"])
+    with ServerProcess(repository["folder"], "--workers=2", f"--admin-token={TOKEN}", f"--experiment={experiment_file}",
+                       f"--label=deep_v1/labels/stable={stable}", f"--label=deep_v1/labels/canary={canary}",
+                       log_path=tmp_path / "serve.log") as server:
+        body = json.dumps({"instances": fixture_rows(1)}).encode()
+        relabel = call(server.port, "PUT", "/admin/models/deep_v1/labels/stable", {"version": canary}, headers=ADMIN)
+        assert relabel.status == 200 and relabel.body["workers"] == 2, relabel.body
+        reweight = call(server.port, "PUT", "/admin/experiment", {"endpoint": "bookings", "arms": {STABLE: 1}},
+                        headers=ADMIN)
+        assert reweight.status == 200, reweight.body
+        for i in range(20):  # each call a new connection, which the kernel hands to either worker
+            stable_answer = call(server.port, "POST", "/v1/models/deep_v1:predict", body)
+            canary_answer = call(server.port, "POST", "/v1/models/deep_v1/labels/canary:predict", body)
+            assert stable_answer.body["predictions"] == canary_answer.body["predictions"]
+            assert call(server.port, "POST", ENDPOINT, body).headers["Netfab-Arm"] == STABLE
