@@ -812,7 +812,7 @@ def main() -> None:
                          r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"], r["repeats"],
                          r["worst_round_p99_ms"], r["cpu_ms"]))
     r = experiment
-    print(row.format("(h) fab serve --experiment (1 process): 2 arms + 1 shadow, 1-row requests, c=64",
+    print(row.format("(h) fab serve --experiment, 2 arms + 1 shadow, 1-row requests, c=64",
                      r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"],
                      r["repeats"], r["worst_round_p99_ms"], r["cpu_ms"]))
     print(f"{'(e) fab predict scoring, pre-loaded rows':<68}{predict['preloaded_items_per_s']:>12,.0f}")

@@ -93,7 +93,7 @@ class RequestLog:
         rows = scored.rows.tolist() if scored.rows is not None else range(count)
         model = scored.model
         lines = []
-        for i, (row, score) in enumerate(zip(rows, scored.scores.tolist())):
+        for i, (row, score) in enumerate(zip(rows, _values(scored.scores))):
             record = {name: values[i] for name, values in columns.items()}
             if ids is not None:
                 record[model.id_column] = ids[i]

@@ -391,3 +391,49 @@ def test_a_gs_model_repository_is_every_zip_under_its_prefix(gcs):
                                                    gcs.uri("models/rnn_v1/r2/model.zip")]
     with pytest.raises(NetfabError, match="no model zips"):
         find_model_zips(gcs.uri("empty/"))
+
+
+def test_workers_all_take_a_relabel_and_a_reweight(repository, experiment_file, tmp_path):
+    """fab serve --workers=2: a change sent to one worker reaches the other (fresh connections reach both)."""
+    stable, canary = _version(repository["stable"]), _version(repository["canary"])
+    with ServerProcess(repository["folder"], "--workers=2", f"--admin-token={TOKEN}", f"--experiment={experiment_file}",
+                       f"--label=deep_v1/labels/stable={stable}", f"--label=deep_v1/labels/canary={canary}",
+                       log_path=tmp_path / "serve.log") as server:
+        body = json.dumps({"instances": fixture_rows(1)}).encode()
+        relabel = call(server.port, "PUT", "/admin/models/deep_v1/labels/stable", {"version": canary}, headers=ADMIN)
+        assert relabel.status == 200 and relabel.body["workers"] == 2, relabel.body
+        reweight = call(server.port, "PUT", "/admin/experiment", {"endpoint": "bookings", "arms": {STABLE: 1}},
+                        headers=ADMIN)
+        assert reweight.status == 200, reweight.body
+        for i in range(20):  # each call a new connection, which the kernel hands to either worker
+            stable_answer = call(server.port, "POST", "/v1/models/deep_v1:predict", body)
+            canary_answer = call(server.port, "POST", "/v1/models/deep_v1/labels/canary:predict", body)
+            assert stable_answer.body["predictions"] == canary_answer.body["predictions"]
+            assert call(server.port, "POST", ENDPOINT, body).headers["Netfab-Arm"] == STABLE
+
+
+def test_the_request_log_and_the_experiment_file_work_on_gs(gcs):
+    """On the GCS emulator: shards are published whole to a gs:// prefix; a changed gs:// experiment is re-read."""
+    from types import SimpleNamespace
+
+    from netfab.serve.app import _read_text
+    from netfab.serve.request_log import RequestLog, ScoredRows
+
+    log = RequestLog(gcs.uri("request-log"), fraction=1.0)
+    model = SimpleNamespace(name="deep_v1", version="v1", id_column="impression_id")
+    rows = fixture_rows(3)
+    body = json.dumps({"instances": rows}).encode()
+    columns = {"country": np.array([r["country"] for r in rows], dtype=object),
+               "price": np.array([r["price"] for r in rows], dtype=np.float32)}
+    log.observe(ScoredRows("bookings", STABLE, "live", model, columns, np.array([0.1, 0.2, 0.3], dtype=np.float32),
+                           "r1", True, body))
+    log.close()
+    [shard] = gcs.names("request-log/")
+    lines = [json.loads(line) for line in gcs.client.bucket(gcs.bucket).blob(shard).download_as_text().splitlines()]
+    assert [(r["impression_id"], r["price"], r["score"], r["arm"]) for r in lines] == [
+        (row["impression_id"], row["price"], score, STABLE) for row, score in zip(rows, (0.1, 0.2, 0.3))]
+
+    gcs.put("experiments/bookings.json", b'{"endpoint": "bookings", "arms": {"deep_v1": 1}}')
+    assert '"deep_v1": 1' in _read_text(gcs.uri("experiments/bookings.json"))
+    gcs.put("experiments/bookings.json", b'{"endpoint": "bookings", "arms": {"rnn_v1": 1}}')
+    assert '"rnn_v1": 1' in _read_text(gcs.uri("experiments/bookings.json"))
