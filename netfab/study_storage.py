@@ -1,9 +1,10 @@
-"""An Optuna study's storage, opened from its URL: the tuning wing's workers and a training run
-that reports its epochs to a study (`fab train` as a tuning trial) open it the same way.
+"""An Optuna study's storage, opened from its URL, and its pruner: the tuning wing's workers and a
+training run that reports its epochs to a study (`fab train` as a tuning trial) share them.
 
-    from netfab.study_storage import open_storage, sqlite_url
+    from netfab.study_storage import open_storage, sqlite_url, make_pruner
     storage = open_storage(sqlite_url("studies/lr"))                       # the default: one file
     storage = open_storage("postgresql://tuner@db/netfab", heartbeat=60)   # many hosts
+    make_pruner("median", startup_trials=5, epochs=20)                     # what a trial asks
 
 Every URL goes to Optuna's RDBStorage (SQLAlchemy): `sqlite:///…` for one machine, any server
 SQLAlchemy speaks (`postgresql://…`, `mysql://…`) for many. A password is best left out of the
@@ -18,6 +19,8 @@ ENV_STORAGE = "NETFAB_TRIAL_STORAGE"  # the study's storage URL
 ENV_STUDY = "NETFAB_TRIAL_STUDY"  # the study's name in that storage
 ENV_TRIAL_ID = "NETFAB_TRIAL_ID"  # Optuna's trial id (unique in the storage)
 STUDY_DB = "study.db"  # the default storage, in the study folder
+SPEC_ATTR = "netfab_spec"  # the study's settings (study.json), kept in the storage as well
+PRUNERS = ("median", "hyperband", "none")
 SQLITE_BUSY_SECONDS = 60  # a writer waits this long for another process's lock, not 5 s
 
 
@@ -54,3 +57,16 @@ def shown_url(url: str) -> str:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:  # not even a URL: show it as given
         return url
+
+
+def make_pruner(kind: str, startup_trials: int, epochs: int):
+    """The study's pruner: `median` stops a trial whose validation AUC after an epoch is below
+    the median of the earlier trials at that epoch, once `startup_trials` have finished;
+    `hyperband` runs brackets over 1..`epochs` epochs."""
+    import optuna
+
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+    return optuna.pruners.NopPruner()

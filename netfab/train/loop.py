@@ -104,7 +104,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     #    every epoch, a checkpoint and the early-stopping decision after each.
     package = run_dir / "package"
     validation = prepared.validation
-    reporter = StudyReporter.from_environ(os.environ)  # only when a tuning worker started this run
+    reporter = StudyReporter.from_environ(os.environ, config.epochs)  # only when a tuning worker started this run
     if not state["finished"]:
         # Keras would copy numpy arrays into tensors: hand it tensors, each array freed once copied.
         features = prepared.train.features

@@ -1,7 +1,7 @@
 """A training run that is a tuning trial: its validation AUC goes to the study after every epoch,
 and it stops when the study's pruner says the trial is not worth finishing.
 
-    reporter = StudyReporter.from_environ(os.environ)   # None unless a tuning worker started us
+    reporter = StudyReporter.from_environ(os.environ, config.epochs)   # None unless a tuning worker started us
     core.fit(..., callbacks=[..., reporter])
     if reporter and reporter.pruned_at:                 # loop.train removes the run, raises TrialPruned
 
@@ -11,7 +11,7 @@ value reported is Keras's validation AUC of the epoch (the same figure the epoch
 """
 import keras
 
-from netfab.study_storage import ENV_STORAGE, ENV_STUDY, ENV_TRIAL_ID, open_storage
+from netfab.study_storage import ENV_STORAGE, ENV_STUDY, ENV_TRIAL_ID, SPEC_ATTR, make_pruner, open_storage
 
 
 class TrialPruned(Exception):
@@ -30,13 +30,18 @@ class StudyReporter(keras.callbacks.Callback):
         self.value = float("nan")
 
     @classmethod
-    def from_environ(cls, environ) -> "StudyReporter | None":
+    def from_environ(cls, environ, epochs: int) -> "StudyReporter | None":
+        """The reporter for the trial the NETFAB_TRIAL_* variables name, judged by the pruner the
+        study's settings name; None without them. `epochs`: this run's epoch budget."""
         if not environ.get(ENV_TRIAL_ID):
             return None
         import optuna
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=environ[ENV_STUDY],
                                   storage=open_storage(environ[ENV_STORAGE]))
+        settings = study.user_attrs[SPEC_ATTR]
+        study.pruner = make_pruner(settings["pruner"], settings["startup_trials"], epochs)
         return cls(optuna.trial.Trial(study, int(environ[ENV_TRIAL_ID])))
 
     def on_epoch_end(self, epoch, logs=None):

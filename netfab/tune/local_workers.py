@@ -12,7 +12,7 @@ import sys
 
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import NetfabError
-from netfab.tune.worker import die_with_parent
+from netfab.tune.worker import ENV_WORKER, die_with_parent
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class LocalWorker:
             code = subprocess.run([sys.executable, "-m", "netfab.tune.worker", spec.folder, *worker_args],
                                   cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL,
-                                  env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                                  env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), ENV_WORKER: self.name},
                                   preexec_fn=die_with_parent).returncode  # no worker outlives fab tune
         with open(log_path, errors="replace") as log:
             return code, log.read()

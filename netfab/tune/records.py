@@ -20,7 +20,7 @@ STATUS = {TrialState.COMPLETE: "ok", TrialState.PRUNED: "pruned", TrialState.FAI
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 # What the worker records on each trial (Optuna user attributes), beside the storage's own fields.
 ATTRS = ("values", "validation_loss", "test_auc", "test_loss", "best_epoch", "seconds",
-         "train_seconds", "host", "gpu", "folder", "zip_uri", "command", "error")
+         "train_seconds", "worker", "host", "gpu", "folder", "zip_uri", "command", "error")
 
 
 def trial_records(trials) -> dict[int, dict]:

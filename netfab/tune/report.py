@@ -25,7 +25,7 @@ from netfab.tune.records import trial_records
 
 METRIC = "validation_auc"  # what ranks trials; higher is better
 RESULT_COLUMNS = ("validation_auc", "validation_loss", "test_auc", "test_loss", "best_epoch", "epochs",
-                  "curve", "seconds", "train_seconds", "status", "error", "host", "gpu", "zip_uri",
+                  "curve", "seconds", "train_seconds", "status", "error", "worker", "host", "gpu", "zip_uri",
                   "command")
 PICTURES = ("study.png", "history.png", "importances.png", "curves.png")
 

@@ -149,8 +149,7 @@ class _Watch:
             if number not in self.started and record["values"]:  # the worker has written them
                 self.started.add(number)
                 values = ", ".join(f"{k}={v}" for k, v in record["values"].items())
-                where = f"{record['host']}" + (f"/gpu{record['gpu']}" if record["gpu"] else "")
-                self.progress(f"trial {number} on {where}: {values}")
+                self.progress(f"trial {number} on {record['worker']}: {values}")
             for epoch in range(self.epochs.get(number, 0), record["epochs"]):
                 self.progress(f"  trial {number}: epoch {epoch + 1} validation AUC {record['curve'][epoch]:.4f}")
             self.epochs[number] = record["epochs"]

@@ -10,12 +10,12 @@ The contract for a host: the project checked out at `project_dir` with netfab im
 (PostgreSQL: every host asks it for trials) and the study folder path writable (each trial's
 log and zip go there: shared storage, or the host's own disk). Each worker runs as
 
-    cd <project_dir> && env PYTHONPATH=<project_dir> CUDA_VISIBLE_DEVICES=<gpu> NETFAB_STUDY=<spec> \\
+    cd <project_dir> && env PYTHONPATH=<project_dir> NETFAB_WORKER=<host/gpuN> NETFAB_STUDY=<spec> CUDA_VISIBLE_DEVICES=<gpu> \\
         <python> -m netfab.tune.worker <study folder> --trials N --heartbeat S --max-failures M
 
 with a pseudo-terminal, so that when the SSH session dies the worker gets SIGHUP and stops
-instead of running on as an orphan; its trial is then failed by the storage after two missed
-heartbeats and run again by another worker. In the GPU image the same line runs with
+instead of running on as an orphan, giving its trial back to the study; if it cannot (the host
+is gone), the storage fails the trial after two missed heartbeats and another worker runs it again. In the GPU image the same line runs with
 `python=docker run --rm --gpus all --entrypoint python -v <study>:<study> -w /app netfab:gpu` (see docs/tuning.md).
 """
 import dataclasses
@@ -42,7 +42,7 @@ class SshWorker:
     python: str
 
     def command(self, spec, worker_args: list[str]) -> str:
-        env = [f"PYTHONPATH={shlex.quote(self.project_dir)}",
+        env = [f"PYTHONPATH={shlex.quote(self.project_dir)}", f"NETFAB_WORKER={shlex.quote(self.name)}",
                f"NETFAB_STUDY={shlex.quote(json.dumps(spec.to_json()))}"]
         if self.gpu:
             env.append(f"CUDA_VISIBLE_DEVICES={self.gpu}")

@@ -27,13 +27,11 @@ from data.fixture import FIXTURE_PATH
 from netfab import storage
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import ConfigError
-from netfab.study_storage import shown_url, sqlite_url
+from netfab.study_storage import PRUNERS, SPEC_ATTR, shown_url, sqlite_url
 from netfab.tune.search_space import SearchSpace
 
 SPEC = "study.json"
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
-SPEC_ATTR = "netfab_spec"  # the settings, also kept in the storage for hosts without the folder
 # Relative to the project checkout a trial runs in, which may be on another host.
 FIXTURE_DATASET = str(FIXTURE_PATH.relative_to(PROJECT_ROOT))
 
@@ -102,15 +100,16 @@ def open_study(spec: StudySpec) -> StudySpec:
 
 
 def load_optuna_study(spec: StudySpec, optuna_storage, trials_so_far: int = 0):
-    """The spec's Optuna study (created if it is the first to ask) with its sampler and pruner,
-    refusing a study of that name that was started with other settings. The sampler is seeded
-    with (seed, trials so far): a sequential study draws the same values on every run and resume."""
+    """The spec's Optuna study (created if it is the first to ask) with its sampler, refusing a
+    study of that name that was started with other settings. The sampler is seeded with (seed,
+    trials so far): a sequential study draws the same values on every run and resume. The
+    pruner is the trial's own process's (netfab/train/trial_reporting.py), built from the
+    settings this records in the storage."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
     study = optuna.create_study(storage=optuna_storage, study_name=spec.name, direction="maximize",
-                                load_if_exists=True, sampler=make_sampler(spec, trials_so_far),
-                                pruner=make_pruner(spec))
+                                load_if_exists=True, sampler=make_sampler(spec, trials_so_far))
     recorded = study.user_attrs.get(SPEC_ATTR)
     if recorded:
         _refuse_other_settings(spec, recorded, shown_url(spec.storage_url))
@@ -133,23 +132,6 @@ def make_sampler(spec: StudySpec, trials_so_far: int):
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
-
-
-def make_pruner(spec: StudySpec):
-    import optuna
-
-    if spec.pruner == "median":  # from the 2nd epoch on: the first says little about a trial
-        return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=1)
-    if spec.pruner == "hyperband":
-        epochs = int(spec.fixed_env.get("NET_EPOCHS") or _variant_epochs(spec.variant))
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
-    return optuna.pruners.NopPruner()
-
-
-def _variant_epochs(variant: str) -> int:
-    from netfab.config import load_config
-
-    return load_config(variant, environ={}).config.epochs
 
 
 def _refuse_other_settings(spec: StudySpec, recorded: dict, where: str) -> None:

@@ -22,6 +22,7 @@ import argparse
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +36,7 @@ from netfab.tune.records import budget_spent, failures_in_a_row, first_of_retrie
 from netfab.tune.study import StudySpec, ask_trial, load_optuna_study, read_spec
 
 RESULT_FILE = "result.json"  # what `fab train --result` writes for the trial
+ENV_WORKER = "NETFAB_WORKER"  # the name a launcher gives this worker (local-0, gpu1/gpu0), recorded per trial
 HEARTBEAT_SECONDS = 60  # a trial is failed and queued again after two beats missed
 MAX_RETRIES = 3  # times a lost trial runs again before it stays lost
 STOPPED_FOR_FAILURES = 3  # exit code
@@ -77,6 +79,7 @@ def run_trial(spec, study, trial, storage, heartbeat, retry, progress) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     values = spec.search_space().decode(trial.params)
     attrs = {"values": values, "folder": str(folder), "command": spec.trial_command(values, folder),
+             "worker": os.environ.get(ENV_WORKER) or socket.gethostname(),
              "host": socket.gethostname(), "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
@@ -112,7 +115,9 @@ def run_trial(spec, study, trial, storage, heartbeat, retry, progress) -> None:
     trial.set_user_attr("seconds", seconds)
     result = json.loads(result_file.read_text()) if returncode == 0 and result_file.is_file() else None
     if result and result.get("pruned"):
-        trial.set_user_attr("best_epoch", None)
+        # fab train removed its run; what is left of the folder is log.txt, which says why
+        shutil.rmtree(folder / spec.variant, ignore_errors=True)
+        result_file.unlink()
         study.tell(trial, state=TrialState.PRUNED)
         progress(f"trial {trial.number} pruned after epoch {result['pruned']['epoch']} "
                  f"(validation AUC {result['pruned']['validation_auc']:.4f}, {seconds:.0f} s)")
@@ -178,8 +183,10 @@ def main(argv=None) -> int:
         spec = StudySpec(**json.loads(os.environ["NETFAB_STUDY"]))
     else:
         spec = read_spec(args.study)
-    # SIGTERM (kill, a pod's end, fab tune stopping) unwinds like Ctrl-C: the trial is given back.
+    # SIGTERM (kill, a pod's end, fab tune stopping) and SIGHUP (its SSH session gone) unwind
+    # like Ctrl-C: the trial is given back to the study at once.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     try:
         return work(spec, args.trials, args.heartbeat, args.max_failures,
                     progress=lambda line: print(line, flush=True))
