@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from netfab.environment import PROJECT_ROOT
@@ -170,6 +171,14 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
+def _stop(signum, frame) -> None:
+    # A stop can arrive twice (seen when fab tune is killed): the first one unwinds,
+    # and the trial must be given back whole, not interrupted by the next.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    sys.exit(128 + signum)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="the study folder (as this host sees it)")
@@ -179,14 +188,20 @@ def main(argv=None) -> int:
     parser.add_argument("--max-failures", type=int, default=3,
                         help="stop after this many failed trials in a row (default 3)")
     args = parser.parse_args(argv)
+    # Heartbeats and stale-trial retries are marked experimental since Optuna 2.8/2.9, and are
+    # meant for Study.optimize; this worker beats each trial's heartbeat itself (run_trial).
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     if os.environ.get("NETFAB_STUDY"):
         spec = StudySpec(**json.loads(os.environ["NETFAB_STUDY"]))
     else:
         spec = read_spec(args.study)
     # SIGTERM (kill, a pod's end, fab tune stopping) and SIGHUP (its SSH session gone) unwind
     # like Ctrl-C: the trial is given back to the study at once.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     try:
         return work(spec, args.trials, args.heartbeat, args.max_failures,
                     progress=lambda line: print(line, flush=True))
