@@ -146,7 +146,8 @@ class _Watch:
         records = trial_records(self.study.get_trials(deepcopy=False))
         done = sum(1 for r in records.values() if r["status"] in ("ok", "pruned", "failed"))
         for number, record in sorted(records.items()):
-            if number not in self.started and record["values"]:  # the worker has written them
+            # A queued retry carries its lost trial's values and worker: shown once a worker takes it.
+            if number not in self.started and record["status"] != "waiting" and record["values"]:
                 self.started.add(number)
                 values = ", ".join(f"{k}={v}" for k, v in record["values"].items())
                 self.progress(f"trial {number} on {record['worker']}: {values}")

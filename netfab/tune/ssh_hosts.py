@@ -66,6 +66,9 @@ class SshWorker:
             raise
         finally:
             connection.close()
+        if result.exited == -1:  # paramiko's code for a channel closed without an exit status
+            tail = (result.stdout.strip().splitlines() or ["no output"])[-1]
+            raise HostLost(f"the session closed mid-study ({tail[-200:]})")
         return result.exited, result.stdout
 
 
