@@ -129,6 +129,9 @@ def plot_optuna(spec, study) -> list[str]:
             except (ValueError, RuntimeError) as error:  # e.g. one finished trial: no importances
                 notes.append(f"{name} not drawn: {error}")
                 continue
+        if name == "curves.png":  # Optuna's generic "Step" / "Intermediate Value"
+            axis.set_xlabel("epoch")
+            axis.set_ylabel("validation AUC (pruned trials end early)")
         _publish_figure(axis.figure, spec, name)
     return notes
 
