@@ -148,15 +148,15 @@ def _publish_figure(figure, spec, name: str) -> str:
 
 def edge_warnings(spec, best: dict) -> list[str]:
     """A best value in the outer tenth of its range: the optimum may lie outside the space."""
-    warnings = []
+    found = []
     for key, dim in spec.search_space().dimensions.items():
         value = best["values"][key]
         side = dim.at_edge(tuple(value) if isinstance(value, list) else value)
         if side:
-            warnings.append(f"warning: best {key} = {json.dumps(value)} sits at the {side} edge of "
+            found.append(f"warning: best {key} = {json.dumps(value)} sits at the {side} edge of "
                             f"its range ({dim.describe()}); widen the range in {spec.space_file} "
                             f"and run a new study")
-    return warnings
+    return found
 
 
 def summarize(spec, records: dict[int, dict]) -> str:
