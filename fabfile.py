@@ -60,8 +60,16 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
         effective = load_config(variant)
         storage.dataset_files(dataset or _fixture_path())
         from netfab.train.loop import train as run_training
+        from netfab.train.trial_reporting import TrialPruned
 
-        run = run_training(effective, dataset or _fixture_path(), output)
+        try:
+            run = run_training(effective, dataset or _fixture_path(), output)
+        except TrialPruned as pruned:  # a tuning trial its study stopped: no zip, a result saying so
+            if result:
+                storage.write_json_atomically(storage.local_path(result), {
+                    "pruned": {"epoch": pruned.epoch, "validation_auc": pruned.value}})
+            print(f"trial {pruned}")
+            return
         if result:  # for programs (a tuning trial): whole or absent, so never half a record
             import dataclasses
 
@@ -214,21 +222,29 @@ _TUNED_IN_THIS_RUN: set = set()  # `fab -H a,b tune` calls the task once per hos
 @task(help={"variant": f"variant in variant_config.json (default {netconfig.DEFAULT_VARIANT})",
             "space": "search space JSON (default search_spaces/<variant>.json)",
             "trials": "how many trials the study holds (default 10); a rerun adds the missing ones",
-            "seed": "sampling seed: trial N's values depend only on (seed, N) (default 0)",
+            "seed": "sampler seed: a sequential study draws the same values every time (default 0)",
             "study": "study name (default <variant>-seed<seed>); the same name resumes it",
             "output": "where study folders go: <output>/<study>/ (default ./studies)",
             "dataset": f"dataset URI (default: {FIXTURE})",
+            "sampler": "tpe (learns from finished trials) or random (default tpe)",
+            "pruner": "median, hyperband or none: stop a trial whose validation AUC lags (default median)",
+            "startup_trials": "random trials before TPE models, finished ones before median prunes (default 5)",
+            "storage": "Optuna storage URL, e.g. postgresql://user@host/db for many hosts "
+                       "(default: <study>/study.db, SQLite, one machine)",
             "parallel": "local worker processes, one trial each (default 1)",
             "max_failures": "stop after this many failed trials in a row (default 3)",
-            "gpus_per_host": "with -H: slots per host (default: GPUs listed by nvidia-smi, else 1)",
+            "heartbeat": "seconds between a trial's heartbeats; two missed and another worker reruns it (default 60)",
+            "report": "only rewrite leaderboard.csv and the pictures from the storage",
+            "gpus_per_host": "with -H: workers per host (default: GPUs listed by nvidia-smi, else 1)",
             "remote_dir": "with -H: the project checkout on each host (default: this checkout's path)",
-            "remote_python": "with -H: the python that runs trials there (default python3)",
-            "k8s": "write a Kubernetes Indexed Job running the trials to this file instead of running",
+            "remote_python": "with -H: the python that runs workers there (default python3)",
+            "k8s": "write a Kubernetes Indexed Job of --parallel workers to this file instead of running",
             "image": "with --k8s: the container image (default netfab:gpu, as fab build-image --device=gpu tags it)"})
 def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, study=None,
-         output="studies", dataset=None, parallel=1, max_failures=3, gpus_per_host: int | None = None,
+         output="studies", dataset=None, sampler="tpe", pruner="median", startup_trials=5, storage="",
+         parallel=1, max_failures=3, heartbeat=60, report=False, gpus_per_host: int | None = None,
          remote_dir=None, remote_python="python3", k8s=None, image="netfab:gpu"):
-    """Random search: each trial a `fab train` in its own process; leaderboard.csv + study.png."""
+    """Optuna study (TPE, pruning): each trial a `fab train` in its own process; leaderboard + pictures."""
     _setup_logging()
     hosts = _cli_hosts(c)
     if hosts and tuple(hosts) in _TUNED_IN_THIS_RUN:
@@ -236,18 +252,28 @@ def tune(c, variant=netconfig.DEFAULT_VARIANT, space=None, trials=10, seed=0, st
     _TUNED_IN_THIS_RUN.add(tuple(hosts))
     with exit_on_user_error():
         from netfab.config import env_overrides
-        from netfab.tune.run import choose_workers, new_study, run_study
+        from netfab.tune.run import choose_workers, new_study, report_study, run_study
 
-        spec = new_study(variant, output, study, int(seed), space, dataset, env_overrides())
+        if report:  # the study as its folder records it, whatever the other options say
+            print(report_study(f"{output}/{study or f'{variant}-seed{seed}'}"))
+            return
+        spec = new_study(variant, output, study, int(seed), space, dataset, env_overrides(),
+                         sampler, pruner, storage, int(startup_trials))
         if k8s:
             from netfab.tune.k8s_job import write_indexed_job
 
             print(write_indexed_job(spec, int(trials), k8s, image=image, parallelism=int(parallel)))
             return
+        if hosts and not storage:
+            from netfab.errors import ConfigError
+
+            raise ConfigError("fab -H ... tune needs --storage=postgresql://... that every host reaches "
+                              "(the default SQLite file is for the workers of one machine)")
         workers = choose_workers(hosts, dict(c.connect_kwargs) if hosts else {}, int(parallel),
                                  remote_dir, remote_python, gpus_per_host)
-        report = run_study(spec, int(trials), workers, max_failures=int(max_failures))
-    print(report.summary)
+        result = run_study(spec, int(trials), workers, max_failures=int(max_failures),
+                           heartbeat=int(heartbeat))
+    print(result.summary)
 
 
 def _cli_hosts(c) -> list[str]:

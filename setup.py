@@ -42,6 +42,10 @@ setup(
         "duckdb>=1.2,<2",  # 2.0 writes one file whatever COPY's FILE_SIZE_BYTES says (tests/dataset/test_make.py)
         "sqlglot>=26,<31",
         "tqdm>=4.66,<5",
+        # fab tune: Optuna's samplers, pruners and storages (4.9 named RetryHeartbeatStaleTrialCallback);
+        # psycopg 3 is the driver SQLAlchemy 2.1 takes for --storage=postgresql://
+        "optuna>=4.9,<6",
+        "psycopg[binary]>=3.2,<4",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3",

@@ -11,7 +11,6 @@ The ratio column is trials/hour against --parallel=1. On a machine with few core
 TensorFlow processes compete for them, so expect far less than 2x.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
 
 
 def timed(command: list[str], env=None) -> float:  # wall seconds of a command
@@ -29,11 +29,16 @@ def timed(command: list[str], env=None) -> float:  # wall seconds of a command
 
 
 def study(output: Path, name: str, trials: int, parallel: int, env: dict) -> tuple[float, list[dict]]:
+    from netfab.study_storage import open_storage
+    from netfab.tune.records import trial_records
+    from netfab.tune.study import load_optuna_study, read_spec
+
     fab = str(Path(sys.executable).with_name("fab"))
     seconds = timed([fab, "tune", f"--trials={trials}", f"--parallel={parallel}", f"--study={name}",
-                     f"--output={output}"], env)
-    records = [json.loads(p.read_text()) for p in (output / name).glob("trials/*/trial.json")]
-    return seconds, records
+                     f"--output={output}", "--pruner=none"], env)  # every trial to its end
+    spec = read_spec(str(output / name))
+    records = trial_records(load_optuna_study(spec, open_storage(spec.storage_url)).get_trials())
+    return seconds, [r for r in records.values() if r["status"] == "ok"]
 
 
 def main() -> None:

@@ -10,6 +10,9 @@ data/preparation.py); the numeric core (models.build) trains on those arrays, wi
 after every epoch choosing the best one and the test split scored once at the end. The zip exports
 front end + core, so it takes raw rows.
 
+A run started by a tuning worker reports its validation AUC to the study after every epoch and
+stops, leaving no run folder, when the study prunes it (netfab/train/trial_reporting.py).
+
 A run lives in <output>/<variant>/<run_id>/. Until it is packaged, that folder holds a
 checkpoint after every epoch; a run that was killed and is started again with the same
 config, dataset and output resumes from its last epoch instead of starting over.
@@ -21,6 +24,7 @@ import csv
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -40,6 +44,7 @@ from netfab.environment import describe_environment
 from netfab.train.metrics import log_loss, roc_auc
 from netfab.train.plots import plot_metrics
 from netfab.train.progress import TrainingProgress
+from netfab.train.trial_reporting import StudyReporter, TrialPruned
 
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = ("epoch", "train_loss", "train_auc", "validation_loss", "validation_auc", "seconds",
@@ -103,6 +108,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     #    every epoch, a checkpoint and the early-stopping decision after each.
     package = run_dir / "package"
     validation = prepared.validation
+    reporter = StudyReporter.from_environ(os.environ, config.epochs)  # only when a tuning worker started this run
     if not state["finished"]:
         # Keras would copy numpy arrays into tensors: hand it tensors, each array freed once copied.
         features = prepared.train.features
@@ -113,8 +119,14 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
                  validation_data=(validation.features, validation.label), validation_batch_size=EVAL_BATCH,
                  callbacks=[EpochCheckpoint(checkpoints, state, config.early_stopping_patience),
                             TrainingProgress(len(prepared.train), config.batch_size, config.epochs),
-                            keras.callbacks.TensorBoard(package / "tensorboard", profile_batch=0)])
+                            keras.callbacks.TensorBoard(package / "tensorboard", profile_batch=0),
+                            *([reporter] if reporter else [])])
         del train_x, train_y
+        if reporter and reporter.pruned_at:  # a trial not worth finishing: no zip, no folder left
+            shutil.rmtree(run_dir)
+            log.info("trial pruned by its study after epoch %d of %d (validation AUC %.4f)",
+                     reporter.pruned_at, config.epochs, reporter.value)
+            raise TrialPruned(reporter.pruned_at, reporter.value)
         state["finished"] = True
         storage.write_json_atomically(checkpoints / STATE, state)
 

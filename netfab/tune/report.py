@@ -1,9 +1,13 @@
-"""What a study leaves for people: leaderboard.csv, study.png and a summary naming the best trial.
+"""What a study leaves for people, rebuilt from its storage at any time (`fab tune --report`).
 
-    from netfab.tune.report import write_leaderboard, plot_study, summarize
-    write_leaderboard(spec, spec.finished())    # <study>/leaderboard.csv, best validation AUC first
-    plot_study(spec, spec.finished())           # <study>/study.png: validation AUC against each value
-    print(summarize(spec, spec.finished()))     # best trial, failures, values at a range edge
+    from netfab.tune.report import render
+    print(render(spec, study))     # leaderboard.csv, the pictures; the summary naming the best trial
+
+    <study>/leaderboard.csv   every trial, best validation AUC first, with its reproduce command
+    <study>/study.png         validation AUC of each finished trial against each value
+    <study>/history.png       Optuna's optimisation history: each trial's value, the best so far
+    <study>/importances.png   Optuna's parameter importances (fANOVA over the finished trials)
+    <study>/curves.png        Optuna's intermediate values: every trial's validation AUC per epoch
 
 Trials are ranked on their validation AUC (the split that chose their best epoch); the test AUC
 is shown beside it and never used to choose, so it stays an honest estimate for the winner.
@@ -13,20 +17,39 @@ import io
 import json
 import math
 import tempfile
+import warnings
 from pathlib import Path
 
 from netfab import storage
+from netfab.tune.records import trial_records
 
 METRIC = "validation_auc"  # what ranks trials; higher is better
-RESULT_COLUMNS = ("validation_auc", "validation_loss", "test_auc", "test_loss", "best_epoch", "epochs", "seconds", "train_seconds",
-                  "status", "error", "host", "gpu", "zip_uri", "command")
+RESULT_COLUMNS = ("validation_auc", "validation_loss", "test_auc", "test_loss", "best_epoch", "epochs",
+                  "curve", "seconds", "train_seconds", "status", "error", "worker", "host", "gpu", "zip_uri",
+                  "command")
+PICTURES = ("study.png", "history.png", "importances.png", "curves.png")
+
+
+def render(spec, study) -> str:
+    """Write the leaderboard and every picture from the study's storage; the summary."""
+    records = trial_records(study.get_trials(deepcopy=False))
+    write_leaderboard(spec, records)
+    notes = []
+    if any(r["status"] == "ok" for r in records.values()):
+        plot_study(spec, records)
+        notes = plot_optuna(spec, study)
+    return "\n".join([summarize(spec, records), *notes])
 
 
 def ranked(records: dict[int, dict]) -> list[dict]:
-    """Finished trials, best validation AUC first; failed trials last, by index."""
+    """Finished trials, best validation AUC first; then pruned ones, best curve first; the rest
+    (failed, lost, running) by number."""
     ok = sorted((r for r in records.values() if r["status"] == "ok"), key=lambda r: -r[METRIC])
-    failed = sorted((r for r in records.values() if r["status"] != "ok"), key=lambda r: r["trial"])
-    return ok + failed
+    pruned = sorted((r for r in records.values() if r["status"] == "pruned"),
+                    key=lambda r: -max(r["curve"], default=0))
+    rest = sorted((r for r in records.values() if r["status"] not in ("ok", "pruned")),
+                  key=lambda r: r["trial"])
+    return ok + pruned + rest
 
 
 def write_leaderboard(spec, records: dict[int, dict]) -> str:
@@ -79,34 +102,72 @@ def plot_study(spec, records: dict[int, dict]) -> str:
         axis.grid(alpha=0.3)
     for axis in list(axes.flat)[len(dimensions):]:
         axis.set_visible(False)
-    failed = len(records) - len(ok)
-    figure.suptitle(f"study {spec.name}: {spec.variant}, {len(ok)} trials"
-                    + (f" ({failed} failed, not shown)" if failed else ""))
+    others = len(records) - len(ok)
+    figure.suptitle(f"study {spec.name}: {spec.variant}, {len(ok)} finished trials"
+                    + (f" ({others} pruned, failed or running: not shown)" if others else ""))
+    return _publish_figure(figure, spec, "study.png")
+
+
+def plot_optuna(spec, study) -> list[str]:
+    """history.png, importances.png and curves.png, drawn by optuna.visualization.matplotlib;
+    a note for a picture the study cannot have yet (importances need 2+ finished trials)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import optuna.visualization.matplotlib as optuna_plots
+    from optuna.exceptions import ExperimentalWarning
+
+    pictures = {"history.png": lambda: optuna_plots.plot_optimization_history(study, target_name="validation AUC"),
+                "importances.png": lambda: optuna_plots.plot_param_importances(study),
+                "curves.png": lambda: optuna_plots.plot_intermediate_values(study)}
+    notes = []
+    for name, draw in pictures.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            try:
+                axis = draw()
+            except (ValueError, RuntimeError) as error:  # e.g. one finished trial: no importances
+                notes.append(f"{name} not drawn: {error}")
+                continue
+        if name == "curves.png":  # Optuna's generic "Step" / "Intermediate Value"
+            axis.set_xlabel("epoch")
+            axis.set_ylabel("validation AUC (pruned trials end early)")
+        _publish_figure(axis.figure, spec, name)
+    return notes
+
+
+def _publish_figure(figure, spec, name: str) -> str:
+    import matplotlib.pyplot as plt
+
     with tempfile.TemporaryDirectory(prefix="netfab-study-") as tmp:
-        path = Path(tmp) / "study.png"
-        figure.savefig(path, dpi=90)
+        path = Path(tmp) / name
+        figure.savefig(path, dpi=90, bbox_inches="tight")
         plt.close(figure)
-        return storage.publish_file(path, f"{spec.folder}/study.png")
+        return storage.publish_file(path, f"{spec.folder}/{name}")
 
 
 def edge_warnings(spec, best: dict) -> list[str]:
     """A best value in the outer tenth of its range: the optimum may lie outside the space."""
-    warnings = []
+    found = []
     for key, dim in spec.search_space().dimensions.items():
         value = best["values"][key]
         side = dim.at_edge(tuple(value) if isinstance(value, list) else value)
         if side:
-            warnings.append(f"warning: best {key} = {json.dumps(value)} sits at the {side} edge of "
+            found.append(f"warning: best {key} = {json.dumps(value)} sits at the {side} edge of "
                             f"its range ({dim.describe()}); widen the range in {spec.space_file} "
                             f"and run a new study")
-    return warnings
+    return found
 
 
 def summarize(spec, records: dict[int, dict]) -> str:
     order = ranked(records)
     ok = [r for r in order if r["status"] == "ok"]
-    failed = [r for r in order if r["status"] != "ok"]
-    lines = [f"study {spec.name}: {len(ok)} trial(s) ok, {len(failed)} failed -> {spec.folder}"]
+    failed = [r for r in order if r["status"] in ("failed", "lost")]
+    count = {status: sum(1 for r in order if r["status"] == status)
+             for status in ("ok", "pruned", "failed", "lost", "running", "waiting")}
+    lines = [f"study {spec.name} ({spec.sampler} sampler, {spec.pruner} pruner): "
+             + ", ".join(f"{n} {status}" for status, n in count.items() if n or status == "ok")
+             + f" -> {spec.folder}"]
     if ok:
         best, worst = ok[0], ok[-1]
         values = ", ".join(f"{k}={json.dumps(v)}" for k, v in best["values"].items())
@@ -117,8 +178,9 @@ def summarize(spec, records: dict[int, dict]) -> str:
                   f"worst trial {worst['trial']}: validation AUC {worst['validation_auc']:.4f}"]
         lines += edge_warnings(spec, best)
     for record in failed:
-        lines.append(f"trial {record['trial']} failed: {record['error']}")
-    lines.append(f"leaderboard {spec.folder}/leaderboard.csv, plot {spec.folder}/study.png")
+        lines.append(f"trial {record['trial']} {record['status']}: {record['error']}")
+    lines.append(f"leaderboard {spec.folder}/leaderboard.csv, pictures "
+                 + ", ".join(f"{spec.folder}/{name}" for name in PICTURES))
     return "\n".join(lines)
 
 
@@ -126,7 +188,7 @@ def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
+        return ",".join(_cell(v) for v in value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)

@@ -1,40 +1,43 @@
-"""`fab tune`: seeded random search, each trial a `fab train` in its own process, on workers.
+"""`fab tune`: an Optuna study whose trials are `fab train` runs, on workers that share its storage.
 
-    from netfab.tune.run import new_study, run_study
-    from netfab.tune.slots import local_workers
-    spec = new_study("deep_v1", trials_output="studies", study="lr", seed=0)
+    from netfab.tune.run import new_study, run_study, report_study
+    from netfab.tune.local_workers import local_workers
+    spec = new_study("deep_v1", output="studies", study="lr", seed=0, sampler="tpe", pruner="median")
     report = run_study(spec, trials=10, workers=local_workers(2))
     print(report.summary)
+    print(report_study("studies/lr"))  # fab tune --report: leaderboard and pictures from the storage
 
-Workers are slots that each run one trial at a time: local processes (`--parallel=N`) or one
-slot per GPU on SSH hosts (netfab.tune.ssh_hosts). Every slot runs `python -m netfab.tune.trial_runner`
-for a trial index; the runner records the trial in the study folder. A trial that fails is a
-recorded trial and the study goes on, until `max_failures` fail in a row. A slot whose host
-drops out gives its trial back, and the other slots run it. Finished trials (a trial.json) are
-never run again, so running the same study again resumes it.
+Workers are local processes (`--parallel=N`), one per GPU on SSH hosts (netfab.tune.ssh_hosts)
+or the pods of an Indexed Job (netfab.tune.k8s_job); each runs `python -m netfab.tune.worker`,
+which asks the study for trials until it holds `trials` (netfab/tune/worker.py). This process
+starts the workers, shows the study's progress as the storage records it, and writes the
+leaderboard and pictures at the end. Running the same command again resumes the study; a worker
+started elsewhere joins it.
 """
 import dataclasses
 import logging
 import os
 import threading
 import time
-from pathlib import Path
 
-from netfab import storage
 from netfab.environment import PROJECT_ROOT
-from netfab.errors import NetfabError
+from netfab.errors import ConfigError, NetfabError
+from netfab.study_storage import open_storage
+from netfab.tune.records import trial_records
 from netfab.tune.search_space import load_space
-from netfab.tune.study import FIXTURE_DATASET, TRIAL_RECORD, StudySpec, open_study
-from netfab.tune.report import plot_study, summarize, write_leaderboard
-from netfab.tune.slots import HostLost, local_workers
+from netfab.tune.study import FIXTURE_DATASET, StudySpec, load_optuna_study, open_study, read_spec
+from netfab.tune.worker import HEARTBEAT_SECONDS, STOPPED_FOR_FAILURES
 
 log = logging.getLogger(__name__)
+WATCH_SECONDS = 2.0  # how often the study's progress is read from the storage
 
 
 def choose_workers(hosts: list[str], connect_kwargs: dict, parallel: int, remote_dir: str | None,
                    remote_python: str, gpus_per_host: int | None) -> list:
-    """Slots on the SSH `hosts` (fab -H), or `parallel` local processes when there are none."""
+    """Workers on the SSH `hosts` (fab -H), or `parallel` local processes when there are none."""
     if not hosts:
+        from netfab.tune.local_workers import local_workers
+
         return local_workers(parallel)
     from netfab.tune.ssh_hosts import ssh_workers
 
@@ -45,179 +48,127 @@ def choose_workers(hosts: list[str], connect_kwargs: dict, parallel: int, remote
 @dataclasses.dataclass
 class StudyReport:
     spec: StudySpec
-    records: dict
-    ran: int  # trials run by this call (a resume runs only the unfinished ones)
+    records: dict  # {trial number: record}, every trial of the study (netfab.tune.records)
     summary: str
 
 
 def new_study(variant: str, output: str = "studies", study: str | None = None, seed: int = 0,
-              space: str | None = None, dataset: str | None = None, fixed_env=None) -> StudySpec:
+              space: str | None = None, dataset: str | None = None, fixed_env=None,
+              sampler: str = "tpe", pruner: str = "median", storage: str = "",
+              startup_trials: int = 5) -> StudySpec:
     """Create the study folder <output>/<study>, or resume the study already there."""
     fixed_env = dict(sorted((fixed_env or {}).items()))
     loaded = load_space(variant, space, fixed_env)
+    if startup_trials < 1:
+        raise ConfigError(f"--startup-trials={startup_trials}: needs at least 1")
     name = study or f"{variant}-seed{seed}"
     spec = StudySpec(name=name, variant=variant, dataset=_absolute(dataset) if dataset else FIXTURE_DATASET,
-                     folder=_absolute(f"{output.rstrip('/')}/{name}"), seed=seed,
-                     space_file=loaded.source, space=loaded.raw, fixed_env=fixed_env)
+                     folder=os.path.abspath(f"{output.rstrip('/')}/{name}"), seed=seed,
+                     space_file=loaded.source, space=loaded.raw, fixed_env=fixed_env,
+                     sampler=sampler, pruner=pruner, startup_trials=startup_trials, storage=storage)
     return open_study(spec)
 
 
 def run_study(spec: StudySpec, trials: int, workers: list, max_failures: int = 3,
-              progress=print) -> StudyReport:
-    """Run trials 0..trials-1 that have no record yet on `workers`; write the leaderboard."""
+              heartbeat: int = HEARTBEAT_SECONDS, progress=print) -> StudyReport:
+    """Run `workers` on the study until it holds `trials` trials; the leaderboard and pictures."""
     if trials < 1:
         raise NetfabError(f"--trials={trials}: a study needs at least 1 trial")
-    finished = spec.finished()
-    pending = [i for i in range(trials) if i not in finished]
-    if finished:
-        progress(f"study {spec.name}: {len(finished)} trial(s) already finished, "
-                 f"{len(pending)} to run")
-    state = _Schedule(spec, pending, max_failures, progress, total=trials, done=len(finished))
-    threads = [threading.Thread(target=state.work, args=(slot,), daemon=True) for slot in workers]
-    state.echo = _EpochEcho(spec, state, progress)
+    if heartbeat < 1:
+        raise NetfabError(f"--heartbeat={heartbeat}: needs at least 1 second")
+    study = load_optuna_study(spec, open_storage(spec.storage_url))
+    before = trial_records(study.get_trials(deepcopy=False))
+    if before:
+        progress(f"study {spec.name}: {len(before)} trial(s) in the storage, resuming")
+    args = ["--trials", str(trials), "--heartbeat", str(heartbeat), "--max-failures", str(max_failures)]
+    outcomes: dict[str, tuple[int | None, str]] = {}
+    threads = [threading.Thread(target=_run_worker, args=(w, spec, args, outcomes, progress), daemon=True)
+               for w in workers]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
-    state.echo.stop()
+    watch = _Watch(study, trials, progress, seen=before)
+    while any(t.is_alive() for t in threads):
+        time.sleep(WATCH_SECONDS)
+        watch.show()
+    watch.show()
 
-    records = spec.finished()
-    write_leaderboard(spec, records)
-    if any(r["status"] == "ok" for r in records.values()):
-        plot_study(spec, records)
-    summary = summarize(spec, records)
-    if state.stopped_for:
-        raise NetfabError(f"{state.stopped_for}\n{summary}")
-    left = [i for i in range(trials) if i not in records]
-    if left:
-        lost = "; ".join(state.lost) or "no worker left"
-        raise NetfabError(f"study {spec.name} stopped with {len(left)} trial(s) not run "
-                          f"(every worker dropped out: {lost}); fix the hosts and run the same "
-                          f"command again to resume\n{summary}")
-    return StudyReport(spec, records, state.ran, summary)
+    from netfab.tune.report import render
 
-
-class _Schedule:
-    """Hands trial indices to slots; takes them back from a slot whose host dropped out."""
-
-    def __init__(self, spec, pending, max_failures, progress, total, done):
-        self.spec, self.pending, self.max_failures = spec, list(pending), max_failures
-        self.progress, self.total, self.done = progress, total, done
-        self.cond = threading.Condition()
-        self.in_flight = 0
-        self.failures_in_a_row = 0
-        self.ran = 0
-        self.stopped_for = ""
-        self.dead_hosts: set[str] = set()
-        self.lost: list[str] = []
-        self.running: set[int] = set()  # trial indices on a slot now (their epochs are echoed)
-        self.echo = None
-
-    def _next(self, slot):
-        with self.cond:
-            while True:
-                if self.stopped_for or slot.host in self.dead_hosts:
-                    return None
-                if self.pending:
-                    index = self.pending.pop(0)
-                    self.in_flight += 1
-                    self.running.add(index)
-                    return index
-                if self.in_flight == 0:
-                    return None
-                self.cond.wait(timeout=1)  # a trial in flight may come back from a lost host
-
-    def work(self, slot) -> None:
-        while (index := self._next(slot)) is not None:
-            started = time.monotonic()
-            try:
-                slot.run(self.spec, index)
-            except HostLost as error:
-                with self.cond:
-                    self.in_flight -= 1
-                    self.running.discard(index)
-                    self.pending.insert(0, index)
-                    if slot.host not in self.dead_hosts:
-                        self.dead_hosts.add(slot.host)
-                        self.lost.append(f"{slot.host}: {error}")
-                        self.progress(f"host {slot.host} dropped out ({error}); its trials go "
-                                      f"to the other workers")
-                    self.cond.notify_all()
-                return
-            record = storage.local_path(self.spec.trial_dir(index) / TRIAL_RECORD)
-            self._finished(slot, index, record, time.monotonic() - started)
-
-    def _finished(self, slot, index, record_path, seconds):
-        import json
-
-        record = json.loads(Path(record_path).read_text())
-        with self.cond:
-            self.in_flight -= 1
-            self.running.discard(index)
-            if self.echo:
-                self.echo.flush(index)  # the epochs that ended since its last look
-            self.ran += 1
-            self.done += 1
-            if record["status"] == "ok":
-                self.failures_in_a_row = 0
-                outcome = f"validation AUC {record['validation_auc']:.4f}, test AUC {record['test_auc']:.4f}"
-            else:
-                self.failures_in_a_row += 1
-                outcome = f"FAILED: {record['error']}"
-                if self.failures_in_a_row >= self.max_failures:
-                    self.stopped_for = (f"study {self.spec.name} stopped: {self.failures_in_a_row} "
-                                        f"trials failed in a row (--max-failures={self.max_failures}); "
-                                        f"see trials/*/log.txt, fix the cause and run the same "
-                                        f"command again to resume")
-            self.progress(f"[{self.done}/{self.total}] trial {index} on {slot.name}: {outcome} "
-                          f"({seconds:.0f} s)")
-            write_leaderboard(self.spec, self.spec.finished())
-            self.cond.notify_all()
+    summary = render(spec, study)
+    records = trial_records(study.get_trials(deepcopy=False))
+    codes = [code for code, _ in outcomes.values()]
+    if STOPPED_FOR_FAILURES in codes:
+        stopped = next(tail for code, tail in outcomes.values() if code == STOPPED_FOR_FAILURES)
+        raise NetfabError(f"{stopped}\n{summary}")
+    if not any(code == 0 for code in codes):
+        lost = "; ".join(f"{name}: {tail}" for name, (code, tail) in outcomes.items())
+        raise NetfabError(f"study {spec.name} stopped before its {trials} trials (no worker "
+                          f"finished: {lost}); fix the hosts and run the same command again to "
+                          f"resume\n{summary}")
+    return StudyReport(spec, records, summary)
 
 
-class _EpochEcho:
-    """Shows each running trial's epochs as they finish: the `epoch N/M done …` lines of its log.txt."""
+def report_study(folder: str) -> str:
+    """fab tune --report: the leaderboard and every picture again, from the storage alone."""
+    from netfab.tune.report import render
 
-    EVERY_SECONDS = 2.0
+    spec = read_spec(os.path.abspath(folder))
+    return render(spec, load_optuna_study(spec, open_storage(spec.storage_url)))
 
-    def __init__(self, spec: StudySpec, schedule: _Schedule, progress):
-        self.spec, self.schedule, self.progress = spec, schedule, progress
-        self.offsets: dict[int, int] = {}
-        self.lock = threading.Lock()  # the watcher and a finishing trial may read the same log
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
 
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join()
+def _run_worker(worker, spec, args, outcomes, progress) -> None:
+    from netfab.tune.ssh_hosts import HostLost
 
-    def _run(self) -> None:
-        while not self.stopped.wait(self.EVERY_SECONDS):
-            with self.schedule.cond:
-                running = sorted(self.schedule.running)
-            for index in running:
-                self.flush(index)
+    try:
+        code, output = worker.run(spec, args)
+    except HostLost as error:
+        outcomes[worker.name] = (None, str(error))
+        progress(f"host {worker.host} dropped out ({error}); its trial goes to the other workers")
+        return
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    tail = lines[-1] if lines else "no output"
+    outcomes[worker.name] = (code, tail)
+    if code not in (0, STOPPED_FOR_FAILURES):
+        progress(f"worker {worker.name} on {worker.host} stopped (exit {code}: {tail[-300:]}); "
+                 f"its trial goes to the other workers")
 
-    def flush(self, index: int) -> None:
-        with self.lock:
-            self._flush(index)
 
-    def _flush(self, index: int) -> None:
-        path = Path(storage.local_path(self.spec.trial_dir(index) / "log.txt"))
-        try:
-            with open(path, "rb") as log:
-                if os.fstat(log.fileno()).st_size < self.offsets.get(index, 0):
-                    self.offsets[index] = 0  # the trial runs again (its host was lost): a new log
-                log.seek(self.offsets.get(index, 0))
-                text = log.read()
-        except FileNotFoundError:
-            return
-        complete = text[:text.rfind(b"\n") + 1]  # a line still being written waits for the next look
-        self.offsets[index] = self.offsets.get(index, 0) + len(complete)
-        for line in complete.decode(errors="replace").splitlines():
-            if " epoch " in f" {line}" and " done in " in line:
-                self.progress(f"  trial {index}: epoch {line.split('epoch ', 1)[1]}")
+class _Watch:
+    """Shows what the storage records as it happens: trials started, epochs, outcomes."""
+
+    def __init__(self, study, trials: int, progress, seen: dict):
+        self.study, self.trials, self.progress = study, trials, progress
+        self.started = set(seen)  # trials whose start was shown (or that were there before)
+        self.epochs = {n: r["epochs"] for n, r in seen.items()}
+        self.status = {n: r["status"] for n, r in seen.items()}
+
+    def show(self) -> None:
+        records = trial_records(self.study.get_trials(deepcopy=False))
+        done = sum(1 for r in records.values() if r["status"] in ("ok", "pruned", "failed"))
+        for number, record in sorted(records.items()):
+            # A queued retry carries its lost trial's values and worker: shown once a worker takes it.
+            if number not in self.started and record["status"] != "waiting" and record["values"]:
+                self.started.add(number)
+                values = ", ".join(f"{k}={v}" for k, v in record["values"].items())
+                self.progress(f"trial {number} on {record['worker']}: {values}")
+            for epoch in range(self.epochs.get(number, 0), record["epochs"]):
+                self.progress(f"  trial {number}: epoch {epoch + 1} validation AUC {record['curve'][epoch]:.4f}")
+            self.epochs[number] = record["epochs"]
+            if record["status"] != self.status.get(number) and record["status"] not in ("running", "waiting"):
+                self.progress(f"[{done}/{self.trials}] " + _outcome(record))
+            self.status[number] = record["status"]
+
+
+def _outcome(record: dict) -> str:
+    number, status = record["trial"], record["status"]
+    seconds = f" ({record['seconds']:.0f} s)" if record["seconds"] is not None else ""
+    if status == "ok":
+        return (f"trial {number}: validation AUC {record['validation_auc']:.4f}, "
+                f"test AUC {record['test_auc']:.4f}{seconds}")
+    if status == "pruned":
+        return (f"trial {number} pruned after epoch {record['epochs']} "
+                f"(validation AUC {record['curve'][-1]:.4f}){seconds}")
+    return f"trial {number} {status.upper()}: {record['error']}"
 
 
 def _absolute(uri: str) -> str:

@@ -2,7 +2,8 @@
 
     from netfab.tune.search_space import load_space
     space = load_space("deep_v1")                     # search_spaces/deep_v1.json
-    values = space.sample(seed=0, trial=3)            # {"learning_rate": 0.0021, "batch_size": 64}
+    trial = study.ask(space.distributions())          # Optuna samples it
+    values = space.decode(trial.params)               # {"learning_rate": 0.0021, "hidden_units": [64, 32]}
     space.to_env(values)                              # {"NET_LEARNING_RATE": "0.0021", ...}
 
 A file (search_spaces/<variant>.json by default) looks like
@@ -14,13 +15,13 @@ A file (search_spaces/<variant>.json by default) looks like
      "hidden_units":  [[32], [64, 32]]}                 # a choice may be a list for a list key
 
 Every bound and choice is checked as a config value of the variant when the file is read, so a
-study never starts with a value that `fab train` would refuse. A trial's values depend only on
-(seed, trial index): trial 7 of a study is the same on any machine, in any order, on resume.
+study never starts with a value that `fab train` would refuse. Each key maps onto an Optuna
+distribution (choices: categorical, over their NET_ strings when a choice is a list; uniform and
+log_uniform: float, log=True for the latter; int: int), and the study's sampler draws from them.
 """
 import dataclasses
 import json
 import math
-import random
 from pathlib import Path
 
 import netconfig
@@ -38,15 +39,22 @@ class Dimension:
     kind: str  # one of DISTRIBUTIONS
     values: tuple  # the choices, or (low, high)
 
-    def sample(self, rng: random.Random):
-        if self.kind == "choice":
-            return self.values[rng.randrange(len(self.values))]
+    def distribution(self):
+        """The Optuna distribution this dimension maps onto."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "choice":  # Optuna's choices are scalars: a list travels as its NET_ string
+            return CategoricalDistribution([_choice_key(v) for v in self.values])
         low, high = self.values
         if self.kind == "int":
-            return rng.randint(low, high)
-        if self.kind == "log_uniform":
-            return math.exp(rng.uniform(math.log(low), math.log(high)))
-        return rng.uniform(low, high)
+            return IntDistribution(low, high)
+        return FloatDistribution(low, high, log=self.kind == "log_uniform")
+
+    def decode(self, param):
+        """The config value for the parameter Optuna suggested."""
+        if self.kind == "choice":
+            return next(v for v in self.values if _choice_key(v) == param)
+        return param
 
     def at_edge(self, value, share: float = 0.1) -> str:
         """'low'/'high' when `value` sits in the outer `share` of the range (log scale for
@@ -75,11 +83,12 @@ class SearchSpace:
     dimensions: dict[str, Dimension]
     raw: dict  # the file's content, recorded in study.json
 
-    def sample(self, seed: int, trial: int) -> dict:
-        # One generator per (seed, trial): string seeds are hashed with SHA-512 by `random`,
-        # so the values are the same in every process and Python run.
-        rng = random.Random(f"netfab-study:{seed}:{trial}")
-        return {key: _rounded(dim.sample(rng)) for key, dim in self.dimensions.items()}
+    def distributions(self) -> dict:
+        return {key: dim.distribution() for key, dim in self.dimensions.items()}
+
+    def decode(self, params: dict) -> dict:
+        """Optuna's parameters -> the values a trial trains with (floats to 4 significant digits)."""
+        return {key: _rounded(dim.decode(params[key])) for key, dim in self.dimensions.items()}
 
     @classmethod
     def from_record(cls, variant: str, raw: dict, source: str) -> "SearchSpace":
@@ -97,6 +106,11 @@ def env_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _choice_key(value):
+    """A choice as Optuna stores it: a scalar as is, a list as its NET_ string ("64,32")."""
+    return env_value(value) if isinstance(value, (list, tuple)) else value
 
 
 def default_space_path(variant: str) -> Path:

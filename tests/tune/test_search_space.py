@@ -15,32 +15,46 @@ def write_space(tmp_path, space) -> str:
     return str(path)
 
 
+def draws(space, count: int, seed: int = 0) -> list[dict]:
+    """`count` values drawn by Optuna's seeded random sampler over the space's distributions."""
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [space.decode(study.ask(space.distributions()).params) for _ in range(count)]
+
+
 @pytest.mark.parametrize("variant", ["deep_v1", "rnn_v1"])
-def test_every_variant_ships_a_space_whose_samples_are_valid_configs(variant):
+def test_every_variant_ships_a_space_whose_draws_are_valid_configs(variant):
     space = load_space(variant)
     assert space.source == str(SPACES_DIR / f"{variant}.json")
-    for trial in range(20):
-        values = space.sample(seed=0, trial=trial)
+    for values in draws(space, 20):
         effective = load_config(variant, environ=space.to_env(values))
         assert all(effective.sources[key] == "env" for key in values)
 
 
-def test_a_trial_depends_only_on_seed_and_index():
-    space = load_space("deep_v1")
-    assert space.sample(seed=3, trial=5) == space.sample(seed=3, trial=5)
-    assert space.sample(seed=3, trial=5) != space.sample(seed=4, trial=5)
-    samples = [space.sample(seed=0, trial=i)["learning_rate"] for i in range(50)]
-    assert 0.0003 <= min(samples) and max(samples) <= 0.03
-    assert len(set(samples)) > 40
+def test_each_key_maps_onto_its_optuna_distribution():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    distributions = load_space("deep_v1").distributions()
+    assert distributions["learning_rate"] == FloatDistribution(0.0003, 0.03, log=True)
+    assert distributions["dropout"] == FloatDistribution(0.0, 0.4)
+    assert distributions["embedding_dim_max"] == IntDistribution(4, 32)
+    assert distributions["batch_size"] == CategoricalDistribution([32, 64, 128, 256])
+    # Optuna's choices are scalars: a list choice travels as the NET_ string fab train reads.
+    assert distributions["hidden_units"] == CategoricalDistribution(["32", "64,32", "128,64", "256,128,64"])
 
 
 def test_distributions_stay_in_their_ranges(tmp_path):
     space = load_space("deep_v1", write_space(tmp_path, {
         "rnn_units": {"int": [3, 5]}, "dropout": {"uniform": [0.1, 0.2]},
+        "learning_rate": {"log_uniform": [0.0003, 0.03]},
         "hidden_units": {"choice": [[8], [16, 8]]}}))
-    samples = [space.sample(seed=1, trial=i) for i in range(60)]
+    samples = draws(space, 60, seed=1)
     assert {s["rnn_units"] for s in samples} == {3, 4, 5}
     assert all(0.1 <= s["dropout"] <= 0.2 for s in samples)
+    rates = [s["learning_rate"] for s in samples]
+    assert 0.0003 <= min(rates) and max(rates) <= 0.03 and len(set(rates)) > 50
+    assert sum(r < 0.003 for r in rates) > 15  # log scale: half the draws below the geometric middle
     assert {tuple(s["hidden_units"]) for s in samples} == {(8,), (16, 8)}
     assert space.to_env(samples[0])["NET_HIDDEN_UNITS"] in ("8", "16,8")
 
