@@ -66,11 +66,10 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
             import dataclasses
 
             storage.write_json_atomically(storage.local_path(result), dataclasses.asdict(run))
-    m = run.metrics
+    from netfab.train.loop import describe_result
+
     print(f"model zip: {run.zip_uri}")
-    print(f"test AUC {m['test_auc']:.4f}  test loss {m['test_loss']:.4f}  "
-          f"best epoch {m['best_epoch']} of {m['epochs_run']} (validation AUC {m['validation_auc']:.4f})  "
-          f"({m['seconds']:.0f} s)")
+    print(describe_result(run.metrics, effective.config.task))
 
 
 @task(help={"output": "where the sanity zips go (default ./artifacts/ci)",

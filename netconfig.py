@@ -25,7 +25,10 @@ class NetConfig:
     rnn_units: int = 32  # recurrent state size (rnn_v1)
 
     # --- data --------------------------------------------------------------------------
-    label_column: str = "booked"  # 0/1 target
+    task: str = "binary"  # binary | multiclass | multilabel | regression (docs/data.md: what the label holds)
+    label_column: str = "booked"  # the target: 0/1, a class, a list of tags or a number, by task
+    top_k: int = 3  # multiclass: top-k accuracy counts a row right when its class is among the k likeliest
+    multilabel_threshold: float = 0.5  # multilabel: a tag is predicted at this probability (F1), (0, 1)
     id_column: str = "impression_id"  # carried through predictions, never a feature
     categorical_columns: tuple[str, ...] = (
         "country", "language", "device", "day_of_week", "season", "item_id")
@@ -54,5 +57,5 @@ class NetConfig:
     batch_size: int = 1024  # rows per step; chosen by benchmarks/batch_size.py (docs/training.md)
     steps_per_execution: int = 16  # steps Keras runs per call into TensorFlow: fewer Python round trips
     epochs: int = 20  # upper bound; early stopping usually ends sooner
-    early_stopping_patience: int = 4  # epochs without a better validation AUC; 0 = off
+    early_stopping_patience: int = 4  # epochs without a better validation figure (by task); 0 = off
     seed: int = 42  # data split, shuffling and weights: same seed, same metrics

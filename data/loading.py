@@ -31,6 +31,7 @@ import pyarrow.json as pa_json
 
 from netfab.config import column_roles
 from netfab.errors import DataError
+from netfab.tasks import TASKS
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 16 << 20  # pyarrow parses this much at a time: memory per block, not per file
@@ -44,12 +45,16 @@ class EncodedStrings:
     codes: np.ndarray  # int32, one per row
     values: list[str]  # distinct values, values[0] == ""
 
+    def __len__(self) -> int:
+        return len(self.codes)
+
 
 @dataclasses.dataclass
 class LoadedRows:
     strings: dict[str, EncodedStrings]  # categorical columns and the text column
     numbers: dict[str, np.ndarray]  # float32, NaN where the value was null
-    label: np.ndarray  # float32, 0 or 1
+    label: np.ndarray | EncodedStrings  # float32 (binary: 0 or 1, regression); the class, or the
+    # tags joined by TAG_SEPARATOR, as strings (multiclass, multilabel)
     rows_read: int  # before sampling
     nulls: dict[str, int]  # column -> null values seen (before the null policy)
 
@@ -61,7 +66,9 @@ class LoadedRows:
         """These rows only (codes keep their distinct values)."""
         return dataclasses.replace(
             self, strings={c: EncodedStrings(s.codes[index], s.values) for c, s in self.strings.items()},
-            numbers={c: v[index] for c, v in self.numbers.items()}, label=self.label[index])
+            numbers={c: v[index] for c, v in self.numbers.items()},
+            label=EncodedStrings(self.label.codes[index], self.label.values)
+            if isinstance(self.label, EncodedStrings) else self.label[index])
 
 
 class _StringCodes:
@@ -90,6 +97,7 @@ def load_rows(files: list[Path], config) -> LoadedRows:
     roles = column_roles(config)
     strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_column")}
     numeric = [c for c, r in roles.items() if r == "numeric_columns"]
+    label_codes = _StringCodes() if TASKS[config.task].per_class else None
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
     parts: list[dict[str, np.ndarray]] = []
     nulls = dict.fromkeys(roles, 0)
@@ -103,7 +111,8 @@ def load_rows(files: list[Path], config) -> LoadedRows:
             for column in numeric:
                 part[column] = pc.fill_null(pc.cast(batch.column(column), pa.float32()),
                                             float("nan")).to_numpy(zero_copy_only=False)
-            part[config.label_column] = _label(batch.column(config.label_column), path, roles)
+            part[config.label_column] = _label(batch.column(config.label_column), path, roles, config.task,
+                                               label_codes)
             if sample:
                 parts = sample.add(parts, part)
             else:
@@ -119,8 +128,10 @@ def load_rows(files: list[Path], config) -> LoadedRows:
     seconds = time.monotonic() - started
     log.info("loaded %s rows from %d file(s) in %.1f s (%s rows/s)", f"{rows_read:,}", len(files),
              seconds, f"{rows_read / max(seconds, 1e-9):,.0f}")
+    label = columns.pop(config.label_column)
     return LoadedRows(strings={c: EncodedStrings(columns.pop(c), codes.values) for c, codes in strings.items()},
-                      numbers={c: columns.pop(c) for c in numeric}, label=columns.pop(config.label_column),
+                      numbers={c: columns.pop(c) for c in numeric},
+                      label=EncodedStrings(label, label_codes.values) if label_codes else label,
                       rows_read=rows_read, nulls=nulls)
 
 
@@ -155,9 +166,8 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
         column = missing[0]
         raise DataError(f"{path} has no column {column!r} (named by {roles[column]} in the config); "
                         f"its columns are: {', '.join(first[0])}")
-    label = first[0][config.label_column]
     schema = pa.schema([(c, _ARROW_TYPES[r]) for c, r in roles.items() if r != "label_column"] +
-                       [(config.label_column, pa.bool_() if isinstance(label, bool) else pa.float64())])
+                       [(config.label_column, _label_type(first[0][config.label_column], config.task))])
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         with pa.input_stream(str(path), compression="detect") as stream:
@@ -172,10 +182,39 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
         raise DataError(f"{path}: cannot read: {error}") from None
 
 
-def _label(column: pa.Array, path: Path, roles: dict[str, str]) -> np.ndarray:
+TAG_SEPARATOR = "\x1f"  # joins a multilabel row's tags into one string (ASCII unit separator)
+
+
+def _label_type(first_value, task: str) -> pa.DataType:
+    """The label's Arrow type, read from the first row: pyarrow's JSON reader types a column up
+    front and will not read an integer class into a string column."""
+    if task == "multilabel":
+        items = [v for v in first_value or [] if v is not None] if isinstance(first_value, list) else []
+        return pa.list_(_label_type(items[0], "multiclass") if items else pa.string())
+    if task == "multiclass":
+        return (pa.bool_() if isinstance(first_value, bool) else pa.int64() if isinstance(first_value, int)
+                else pa.float64() if isinstance(first_value, float) else pa.string())
+    return pa.bool_() if task == "binary" and isinstance(first_value, bool) else pa.float64()
+
+
+def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
+           codes: "_StringCodes | None") -> np.ndarray:
+    """The label of one block: float32 (binary, regression) or codes into its strings (per class)."""
+    if task == "multilabel":
+        tags = pc.cast(column, pa.list_(pa.string()))
+        if pc.any(pc.is_null(pc.list_flatten(tags))).as_py():  # a null inside a list: no tag to learn
+            raise DataError(_first_bad_line(path, roles, task) or f"{path}: {_expected('label_column', task)}")
+        return codes.encode(pc.binary_join(tags, TAG_SEPARATOR))  # null or [] -> "": no tag
+    if task == "multiclass":
+        if column.null_count or pc.any(pc.equal(pc.cast(column, pa.string()), "")).as_py():
+            raise DataError(_first_bad_line(path, roles, task) or f"{path}: {_expected('label_column', task)}")
+        if pa.types.is_boolean(column.type):  # the JSON spelling, not Arrow's ("True")
+            column = pc.if_else(column, "true", "false")
+        return codes.encode(pc.cast(column, pa.string()))
     values = pc.cast(column, pa.float32())
-    if values.null_count or not pc.all(pc.is_in(values, pa.array([0.0, 1.0], pa.float32()))).as_py():
-        raise DataError(_first_bad_line(path, roles) or f"{path}: {_EXPECTED['label_column']}")
+    if values.null_count or (task == "binary" and not pc.all(
+            pc.is_in(values, pa.array([0.0, 1.0], pa.float32()))).as_py()):
+        raise DataError(_first_bad_line(path, roles, task) or f"{path}: {_expected('label_column', task)}")
     return values.to_numpy(zero_copy_only=False)
 
 
@@ -186,13 +225,34 @@ _EXPECTED = {
                            "CAST(item_id AS STRING)) or null",
     "numeric_columns": "numeric columns hold numbers or null",
     "text_column": "the text column holds strings or null",
-    "label_column": "the label holds 0 or 1 (no nulls)",
+}
+_LABEL_EXPECTED = {
+    "binary": "the label holds 0 or 1 (no nulls) with task = binary",
+    "multiclass": "the label holds one class per row, a string, integer or boolean (no nulls, no \"\") "
+                  "with task = multiclass",
+    "multilabel": "the label holds a list of tags per row, strings (null or [] for none) with "
+                  "task = multilabel",
+    "regression": "the label holds a number (no nulls) with task = regression",
 }
 
 
-def _value_fits(value, role: str) -> bool:
+def _expected(role: str, task: str) -> str:
+    return _LABEL_EXPECTED[task] if role == "label_column" else _EXPECTED[role]
+
+
+def _class_fits(value) -> bool:
+    return isinstance(value, (str, int, bool)) and value != ""
+
+
+def _value_fits(value, role: str, task: str = "binary") -> bool:
     if role == "label_column":
-        return value in (0, 1) and not isinstance(value, str)
+        if task == "binary":
+            return value in (0, 1) and not isinstance(value, str)
+        if task == "regression":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if task == "multiclass":
+            return _class_fits(value)
+        return value is None or (isinstance(value, list) and all(map(_class_fits, value)))
     if value is None:
         return True
     if role == "numeric_columns":
@@ -212,7 +272,7 @@ def first_rows(path: Path, count: int) -> list:
         return [json.loads(line) for line in itertools.islice(filter(str.strip, lines), count)]
 
 
-def _first_bad_line(path: Path, roles: dict[str, str]) -> str | None:
+def _first_bad_line(path: Path, roles: dict[str, str], task: str = "binary") -> str | None:
     """The first problem in `path`, as 'file:line: what is wrong; what is expected', or None."""
     with open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
@@ -226,8 +286,8 @@ def _first_bad_line(path: Path, roles: dict[str, str]) -> str | None:
                 return f"{path}:{number}: expected a JSON object per line, got {type(row).__name__}"
             for column, role in roles.items():
                 value = row.get(column)
-                if not _value_fits(value, role):
+                if not _value_fits(value, role, task):
                     shown = json.dumps(value)[:60]
                     return (f"{path}:{number}: column {column!r} ({role}) holds {shown}; "
-                            f"{_EXPECTED[role]}")
+                            f"{_expected(role, task)}")
     return None

@@ -43,6 +43,11 @@ class DatasetShapes:
     numeric_variance: dict[str, float]
     text_vocabulary: list[str]  # title tokens, most frequent first ("" and OOV excluded)
     text_max_tokens: int
+    task: str = "binary"
+    classes: list[str] = dataclasses.field(default_factory=list)  # multiclass/multilabel: the output's
+    # columns, in order (the classes or tags of the training split)
+    label_mean: float = 0.0  # regression: the training split's target mean and standard deviation,
+    label_std: float = 1.0  # which the head scales its output by (a standardised target trains best)
 
     def cardinality(self, column: str) -> int:
         return len(self.vocabularies[column]) + 1  # + the out-of-vocabulary bucket
@@ -60,7 +65,8 @@ class Split:
     """One split's core inputs and labels."""
 
     features: dict[str, np.ndarray]
-    label: np.ndarray
+    label: np.ndarray  # float32 [rows] (binary, regression), int32 class index [rows] (multiclass),
+    # float32 multi-hot [rows, tags] (multilabel)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -111,12 +117,8 @@ def prepare(loaded, config) -> PreparedData:
     """
     index = split_indices(loaded.rows, config)
     label = config.label_column
-    labels = {name: loaded.label[index[name]] for name in SPLITS}
-    for name in SPLITS:
-        if len(np.unique(labels[name])) < 2:
-            raise DataError(f"the {name} split has only label {labels[name][0]:g}; AUC needs both "
-                            f"classes: use more rows or another seed")
     train = index["train"]
+    labels, classes, label_summary = _labels(loaded.label, index, config)
     features = {name: {} for name in SPLITS}
 
     def keep(column: str, encoded: np.ndarray) -> None:
@@ -177,12 +179,15 @@ def prepare(loaded, config) -> PreparedData:
         vocabularies=vocabularies,
         embedding_dims={c: embedding_dim(len(v) + 1, config) for c, v in vocabularies.items()},
         numeric_mean=means, numeric_variance=variances,
-        text_vocabulary=text_vocabulary, text_max_tokens=config.text_max_tokens)
+        text_vocabulary=text_vocabulary, text_max_tokens=config.text_max_tokens, task=config.task,
+        classes=classes, label_mean=label_summary.get("mean", {}).get("train", 0.0),
+        label_std=label_summary.get("std", {}).get("train", 1.0) or 1.0)
     summary = {
         "rows": {"total": loaded.rows, **{name: len(index[name]) for name in SPLITS}},
         "fractions": {"validation": config.validation_fraction, "test": config.test_fraction},
-        "label_rate": {name: float(labels[name].mean()) for name in SPLITS},
+        "task": config.task,
         "label_column": label,
+        **label_summary,
         "cardinalities": {c: len(v) + 1 for c, v in vocabularies.items()},
         "embedding_dims": shapes.embedding_dims,
         "validation_oov_rate": {c: r["validation"] for c, r in oov_rates.items()},
@@ -193,6 +198,73 @@ def prepare(loaded, config) -> PreparedData:
     }
     splits = {name: Split(features[name], labels[name]) for name in SPLITS}
     return PreparedData(**splits, shapes=shapes, summary=summary)
+
+
+def _labels(label, index: dict[str, np.ndarray], config) -> tuple[dict, list[str], dict]:
+    """Each split's target as the core trains on it, the classes (per-class tasks), and a summary
+    for dataset_metadata.json (label_rate per split for binary, as before)."""
+    column = config.label_column
+    if config.task in ("binary", "regression"):
+        labels = {name: label[index[name]] for name in SPLITS}
+        if config.task == "regression":
+            moments = {"mean": {n: float(v.mean(dtype=np.float64)) for n, v in labels.items()},
+                       "std": {n: float(v.std(dtype=np.float64)) for n, v in labels.items()}}
+            if not moments["std"]["train"]:
+                raise DataError(f"label column {column!r} holds one value in every training row "
+                                f"({moments['mean']['train']:g}): there is nothing to regress")
+            return labels, [], moments
+        for name in SPLITS:
+            if len(np.unique(labels[name])) < 2:
+                raise DataError(f"the {name} split has only label {labels[name][0]:g}; AUC needs both "
+                                f"classes: use more rows or another seed")
+        return labels, [], {"label_rate": {name: float(labels[name].mean()) for name in SPLITS}}
+
+    from data.loading import TAG_SEPARATOR
+
+    codes, values = label.codes, label.values
+    train_counts = np.bincount(codes[index["train"]], minlength=len(values))
+    if config.task == "multiclass":
+        classes = sorted((v for v, n in zip(values, train_counts) if n), key=_natural)
+        if len(classes) < 2:
+            raise DataError(f"label column {column!r} holds one class in the training split "
+                            f"({classes[0]!r}); task = multiclass needs 2+: use task = binary for "
+                            f"two classes written as 0/1, or more rows")
+        position = {c: i for i, c in enumerate(classes)}
+        table = np.array([position.get(v, -1) for v in values], np.int32)  # -1: not a training class
+        labels = {name: table[codes[index[name]]] for name in SPLITS}
+        for name in ("validation", "test"):
+            unseen = sorted({values[c] for c in codes[index[name]][labels[name] < 0]}, key=_natural)
+            if unseen:
+                raise DataError(f"label column {column!r}: class(es) {', '.join(map(repr, unseen[:5]))} of the "
+                                f"{name} split never occur in the training split, so no model can "
+                                f"predict them: use more rows, another seed, or merge rare classes")
+        rates = {name: np.bincount(labels[name], minlength=len(classes)) / len(labels[name]) for name in SPLITS}
+        return labels, classes, {"classes": classes, "class_rate": {
+            name: dict(zip(classes, map(float, rate))) for name, rate in rates.items()}}
+
+    # multilabel: each distinct tag set split once, a multi-hot row per distinct set, then gathered
+    tag_sets = [v.split(TAG_SEPARATOR) if v else [] for v in values]
+    seen = np.zeros(len(values), bool)
+    seen[np.flatnonzero(train_counts)] = True
+    classes = sorted({t for tags, used in zip(tag_sets, seen) if used for t in tags}, key=_natural)
+    if not classes:
+        raise DataError(f"label column {column!r} holds no tag in any training row (null or [] "
+                        f"everywhere): task = multilabel needs tags to learn")
+    position = {c: i for i, c in enumerate(classes)}
+    table = np.zeros((len(values), len(classes)), np.float32)
+    for row, tags in enumerate(tag_sets):
+        table[row, [position[t] for t in tags if t in position]] = 1.0
+    labels = {name: table[codes[index[name]]] for name in SPLITS}
+    return labels, classes, {"classes": classes, "tag_rate": {
+        name: dict(zip(classes, map(float, labels[name].mean(axis=0)))) for name in SPLITS}}
+
+
+def _natural(value: str):
+    """Integers in numeric order (2 before 10), then strings: how people list classes."""
+    try:
+        return (0, int(value), "")
+    except ValueError:
+        return (1, 0, value)
 
 
 def encode(loaded, config, shapes: DatasetShapes) -> dict[str, np.ndarray]:

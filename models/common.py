@@ -85,10 +85,24 @@ def mlp(x, config):
     return x
 
 
-def probability_head(x):
-    """One sigmoid unit, squeezed to a probability per row."""
-    logit = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    return keras.ops.squeeze(logit, axis=-1)
+def output_head(x, shapes):
+    """The task's output (shapes.task, netfab/tasks.py), what the exported model answers per row:
+    binary       a probability (one sigmoid unit)                   [rows]
+    multiclass   a probability per class, summing to 1 (softmax)    [rows, classes]
+    multilabel   a probability per tag, each on its own (sigmoids)  [rows, tags]
+    regression   a value: one linear unit on the standardised target, scaled back to the label's
+                 units with the training split's mean and std (shapes.label_mean, label_std)
+    """
+    if shapes.task == "multiclass":
+        return keras.layers.Dense(len(shapes.classes), activation="softmax", name="probability")(x)
+    if shapes.task == "multilabel":
+        return keras.layers.Dense(len(shapes.classes), activation="sigmoid", name="probability")(x)
+    if shapes.task == "regression":
+        standardised = keras.layers.Dense(1, name="standardised_value")(x)
+        value = keras.layers.Rescaling(shapes.label_std, offset=shapes.label_mean, name="value")(standardised)
+        return keras.ops.squeeze(value, axis=-1)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.ops.squeeze(probability, axis=-1)
 
 
 def concat(parts: list):

@@ -2,7 +2,7 @@
 import keras
 
 from models.common import (bag_of_words, concat, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head, text_features)
+                           make_inputs, mlp, output_head, text_features)
 
 
 def build(config, shapes) -> keras.Model:
@@ -12,4 +12,4 @@ def build(config, shapes) -> keras.Model:
         parts.append(text_features(inputs, config, shapes,
                                    lambda tokens: bag_of_words(tokens, config, shapes)))
     x = mlp(concat(parts), config)
-    return keras.Model(inputs, probability_head(x), name="deep_v1")
+    return keras.Model(inputs, output_head(x, shapes), name="deep_v1")

@@ -2,7 +2,7 @@
 import keras
 
 from models.common import (concat, embed_tokens, encode_categoricals, encode_numerics,
-                           make_inputs, mlp, probability_head, text_features)
+                           make_inputs, mlp, output_head, text_features)
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
@@ -13,4 +13,4 @@ def build(config, shapes) -> keras.Model:
     rnn = CELLS[config.rnn_cell](config.rnn_units, seed=config.seed, name="text_rnn")
     text = text_features(inputs, config, shapes, lambda tokens: rnn(embed_tokens(tokens, config, shapes)))
     x = mlp(concat(deep + [text]), config)
-    return keras.Model(inputs, probability_head(x), name="rnn_v1")
+    return keras.Model(inputs, output_head(x, shapes), name="rnn_v1")

@@ -20,6 +20,7 @@ import models
 from netconfig import NetConfig
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import ConfigError, closest
+from netfab.tasks import TASKS
 
 VARIANTS_PATH = PROJECT_ROOT / "variant_config.json"
 ENV_PREFIX = "NET_"
@@ -226,6 +227,12 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if models.REGISTRY[config.network].needs_text and not config.text_column:
         fail("text_column", f"network {config.network!r} reads a text column; set text_column "
                             f"(e.g. NET_TEXT_COLUMN=title) or choose another network")
+    if config.task not in TASKS:
+        fail("task", f"no such task{closest(config.task, TASKS)}; tasks: {', '.join(TASKS)}")
+    if config.top_k < 1:
+        fail("top_k", "must be >= 1")
+    if not 0 < config.multilabel_threshold < 1:
+        fail("multilabel_threshold", "must be strictly between 0 and 1")
     if config.rnn_cell not in RNN_CELLS:
         fail("rnn_cell", f"must be one of {', '.join(RNN_CELLS)}")
     if config.export_compression not in EXPORT_COMPRESSIONS:
@@ -258,7 +265,7 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
              "numeric_columns": list(config.numeric_columns),
              "text_column": [config.text_column] if config.text_column else []}
     if not config.label_column:
-        fail("label_column", "must name the 0/1 target column")
+        fail("label_column", f"must name the target column ({TASKS[config.task].target})")
     seen: dict[str, str] = {}
     for key, columns in roles.items():
         for column in columns:
