@@ -261,7 +261,8 @@ class PredictionServer:
         return json_response({
             "model_spec": {"name": model.name, "signature_name": "", "version": model.version},
             "metadata": {"signature_def": {"signature_def": model.inputs.signature_def(
-                model_zip.SERVING_SIGNATURE, model_zip.SERVING_OUTPUT)}}})
+                model_zip.SERVING_SIGNATURE, model.output, len(model.classes))},
+                **({"classes": model.classes} if model.classes else {})}})
 
     async def predict(self, request):
         started = time.perf_counter()
@@ -275,9 +276,13 @@ class PredictionServer:
         self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
         scores = await self.score(model, columns, rows, started)
         encode_started = time.perf_counter()
-        # TF Serving omits the output name when a model has one output: a plain list per form.
-        response = web.Response(body=orjson.dumps({"predictions" if row_form else "outputs": scores},
-                                                  option=orjson.OPT_SERIALIZE_NUMPY),
+        # TF Serving omits the output name when a model has one output: a plain list per form (a
+        # list of per-class probabilities per row for a multiclass or multilabel model, whose class
+        # names come beside it once, as "classes": docs/serving.md).
+        answer = {"predictions" if row_form else "outputs": scores}
+        if model.classes:
+            answer["classes"] = model.classes
+        response = web.Response(body=orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
                                 content_type=JSON)
         self.record_answer(rows, started, encode_started)
         return response
@@ -317,7 +322,7 @@ class PredictionServer:
     async def _scores(self, model, columns, rows, started) -> np.ndarray:
         keys, missing = None, None
         if self.cache is not None:
-            scores, missing, keys = self.cache.lookup(columns)
+            scores, missing, keys = self.cache.lookup(columns, len(model.classes))
             self.metrics.cache_hits.inc(rows - len(missing))
             self.metrics.cache_misses.inc(len(missing))
             if not missing:

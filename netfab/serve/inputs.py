@@ -228,14 +228,15 @@ class FeatureSchema:
                        else np.full(rows, self.numeric_fill[name], dtype=np.float32))
                 for name, kind in self.features.items()}
 
-    def signature_def(self, signature_name: str, output: str) -> dict:
-        """The signature in TensorFlow Serving's metadata shape (raw features in, probability out)."""
-        def tensor(name, dtype):
-            return {"dtype": dtype, "tensor_shape": {"dim": [{"size": "-1", "name": ""}],
-                                                     "unknown_rank": False}, "name": name}
+    def signature_def(self, signature_name: str, output: str, classes: int = 0) -> dict:
+        """The signature in TensorFlow Serving's metadata shape (raw features in, the output out:
+        [rows], or [rows, classes] for a per-class model)."""
+        def tensor(name, dtype, width=0):
+            dims = [{"size": "-1", "name": ""}] + ([{"size": str(width), "name": ""}] if width else [])
+            return {"dtype": dtype, "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": name}
 
         return {signature_name: {
             "inputs": {name: tensor(name, "DT_STRING" if kind == STRING else "DT_FLOAT")
                        for name, kind in self.features.items()},
-            "outputs": {output: tensor(output, "DT_FLOAT")},
+            "outputs": {output: tensor(output, "DT_FLOAT", classes)},
             "method_name": "tensorflow/serving/predict"}}

@@ -1,0 +1,112 @@
+"""Every task (netfab/tasks.py) end to end on the generated fixture: trained by config alone, better
+than a trivial model by a clear margin, exported so that raw rows get the core's outputs, and served
+over real HTTP in the documented shape.
+
+Usage: python -m pytest tests/train/test_tasks.py
+"""
+import json
+import tempfile
+
+import numpy as np
+import pytest
+
+from data.fixture import FIXTURE_PATH, TAGS, TRIP_TYPES
+from netfab import model_zip
+from tests.helpers import config_for, fixture_rows
+from tests.serve.helpers import ServerProcess, call
+
+# variant -> (the figure, how much better than the trivial model it must be: higher, or lower for errors)
+CLEAR_MARGIN = {"trip_type_v1": ("accuracy", 0.08), "tags_v1": ("micro_auc", 0.15),
+                "review_score_v1": ("rmse", -0.3)}
+TASK_OF = {"trip_type_v1": "multiclass", "tags_v1": "multilabel", "review_score_v1": "regression"}
+
+
+@pytest.fixture(scope="module", params=list(CLEAR_MARGIN))
+def trained(request, tmp_path_factory):
+    from netfab.train.loop import train
+
+    variant = request.param
+    result = train(config_for(variant), str(FIXTURE_PATH), str(tmp_path_factory.mktemp(variant)))
+    return variant, result
+
+
+def test_each_task_beats_a_trivial_model_by_a_clear_margin(trained):
+    variant, result = trained
+    metric, margin = CLEAR_MARGIN[variant]
+    model, trivial = result.metrics[f"test_{metric}"], result.metrics[f"baseline_test_{metric}"]
+    assert (model - trivial >= margin) if margin > 0 else (model - trivial <= margin), (model, trivial)
+
+
+def test_the_zip_records_the_task_its_classes_and_its_metrics(trained):
+    variant, result = trained
+    with model_zip.ModelZip(result.zip_uri) as package:
+        config = package.json("config.json")
+        metadata = package.json("dataset_metadata.json")
+        header = package.text("metrics.csv").splitlines()[0].split(",")
+        assert "metrics.png" in package.manifest["files"]
+    assert config["values"]["task"] == metadata["task"] == TASK_OF[variant]
+    expected = {"trip_type_v1": TRIP_TYPES, "tags_v1": TAGS, "review_score_v1": None}[variant]
+    assert metadata.get("classes") == expected  # inferred from the training split, in this order
+    tested = {"multiclass": ["accuracy", "top_k_accuracy", "macro_f1", "loss"],
+              "multilabel": ["micro_auc", "macro_auc", "micro_f1", "macro_f1", "loss"],
+              "regression": ["rmse", "mae", "r2", "loss"]}[TASK_OF[variant]]
+    assert {f"test_{m}" for m in tested} <= set(header)
+    assert {f"test_{m}" for m in tested} <= set(config["result"])
+    assert {f"validation_{m}" for m in tested} <= set(config["result"])
+
+
+def test_raw_rows_get_the_cores_outputs(trained):
+    """The SavedModel on raw JSON rows (unseen values and nulls too) against the numeric core on
+    the front end's arrays of the same rows."""
+    import models
+    from data.loading import load_rows
+    from data.preparation import DatasetShapes, encode
+    from netfab.config import config_from_values
+    from netfab.serve.saved_model import load_serving_function, predict_rows, training_means
+
+    variant, result = trained
+    rows = fixture_rows(40)
+    rows[0].update(country="ZZ", item_id="item_never_seen", rating=None, device=None)
+    with tempfile.TemporaryDirectory() as tmp, model_zip.ModelZip(result.zip_uri) as package:
+        folder = package.extract(tmp)
+        function = load_serving_function(folder / "saved_model")
+        served = predict_rows(function, rows, training_means(function, package.json("dataset_metadata.json")))
+        config = config_from_values(package.json("config.json")["values"])
+        shapes = DatasetShapes.from_dict(package.json("front_end.json"))
+        path = folder / "rows.json"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        core = models.load(folder / "core.keras")
+        expected = core.predict(encode(load_rows([path], config), config, shapes), verbose=0)
+    assert served.shape == expected.shape == ((40, len(shapes.classes)) if shapes.classes else (40,))
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    if TASK_OF[variant] == "multiclass":
+        np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow  # a server per task: ~15 s each to import TensorFlow and warm up
+def test_rest_answers_in_the_documented_shape(trained, tmp_path):
+    variant, result = trained
+    task = TASK_OF[variant]
+    rows = fixture_rows(5)
+    with ServerProcess(result.zip_uri, "--cache-rows=100", log_path=tmp_path / "serve.log") as server:
+        path = f"/v1/models/{variant}:predict"
+        reply = call(server.port, "POST", path, {"instances": rows})
+        columnar = call(server.port, "POST", path, {"inputs": {k: [r[k] for r in rows] for k in rows[0]}})
+        cached = call(server.port, "POST", path, {"instances": rows})
+        metadata = call(server.port, "GET", f"/v1/models/{variant}/metadata")
+    assert reply.status == 200, reply.body
+    predictions = np.array(reply.body["predictions"])
+    output = metadata.body["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]
+    if task == "regression":
+        assert predictions.shape == (5,) and "classes" not in reply.body
+        assert list(output) == ["value"]
+        assert 1 <= predictions.min() and predictions.max() <= 10
+    else:
+        classes = TRIP_TYPES if task == "multiclass" else TAGS
+        assert predictions.shape == (5, len(classes)) and reply.body["classes"] == classes
+        assert metadata.body["metadata"]["classes"] == classes
+        dims = output["probability"]["tensor_shape"]["dim"]
+        assert [d["size"] for d in dims] == ["-1", str(len(classes))]
+        assert ((0 <= predictions) & (predictions <= 1)).all()
+    np.testing.assert_allclose(columnar.body["outputs"], predictions, atol=1e-6)
+    np.testing.assert_allclose(cached.body["predictions"], predictions, atol=1e-6)  # the cache keeps rows whole
