@@ -280,14 +280,16 @@ def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, 
             "input": "NDJSON rows to score: a file, a folder of shards or a glob (.gz too)",
             "output": "where the scores go: CSV, or NDJSON if it ends in .json/.jsonl/.ndjson",
             "batch_rows": "rows per model call (default 16384)",
-            "threads": "model calls at a time (default 2)"})
-def predict(c, model, input, output, batch_rows=16384, threads=2):
-    """Score a file of rows offline: `<id>,probability` per row, in input order."""
+            "threads": "model calls at a time (default 2)",
+            "id_column": "the column written beside each row's output (default: the model's id_column; "
+                         "with none, the row number)"})
+def predict(c, model, input, output, batch_rows=16384, threads=2, id_column=None):
+    """Score a file of rows offline: `<id>,<output>` per row, in input order."""
     _setup_logging()
     with exit_on_user_error():
         from netfab.serve.batch_prediction import predict_file
 
-        summary = predict_file(model, input, output, int(batch_rows), int(threads))
+        summary = predict_file(model, input, output, int(batch_rows), int(threads), id_column=id_column)
     print(f"{summary.rows} rows scored -> {summary.output}  ({summary.items_per_second:,.0f} items/s "
           f"scoring; read {summary.read_seconds:.1f} s, scored {summary.score_seconds:.1f} s, "
           f"wrote {summary.write_seconds:.1f} s)")

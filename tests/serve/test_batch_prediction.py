@@ -50,3 +50,19 @@ def test_fab_predict_refuses_a_wrong_type_and_writes_nothing(trained_zip, tmp_pa
     assert "rows.json:4: column 'price'" in result.stderr and "numbers or null" in result.stderr
     assert "Traceback" not in result.stderr
     assert not output.exists()
+
+
+def test_fab_predict_id_column_picks_the_column_written_beside_the_scores(trained_zip, tmp_path):
+    rows = fixture_rows(10)
+    write_ndjson(tmp_path / "rows.json", rows)
+    result = run_fab("predict", f"--model={trained_zip}", f"--input={tmp_path / 'rows.json'}",
+                     f"--output={tmp_path / 'scores.csv'}", "--id-column=item_id")
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["item_id", "probability"]
+    assert scores["item_id"].tolist() == [row["item_id"] for row in rows]
+
+    missing = run_fab("predict", f"--model={trained_zip}", f"--input={tmp_path / 'rows.json'}",
+                      f"--output={tmp_path / 'other.csv'}", "--id-column=listing")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "no column(s) 'listing'" in missing.stderr and "--id-column" in missing.stderr

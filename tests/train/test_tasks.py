@@ -94,6 +94,15 @@ def test_rest_answers_in_the_documented_shape(trained, tmp_path):
         columnar = call(server.port, "POST", path, {"inputs": {k: [r[k] for r in rows] for k in rows[0]}})
         cached = call(server.port, "POST", path, {"instances": rows})
         metadata = call(server.port, "GET", f"/v1/models/{variant}/metadata")
+        kinds = {name: "BYTES" if isinstance(rows[0][name], str) else "FP32"
+                                for name in ("country", "language", "device", "day_of_week", "season",
+                                             "item_id", "title", "price", "distance_km", "nights",
+                                             "lead_time_days")}
+        oip = call(server.port, "POST", f"/v2/models/{variant}/infer", {"inputs": [
+            {"name": name, "datatype": kind, "shape": [5], "data": [r[name] for r in rows]}
+            for name, kind in kinds.items()] + [
+            {"name": "rating", "datatype": "FP32", "shape": [5], "data": [r["rating"] or 4.0 for r in rows]}]})
+        oip_metadata = call(server.port, "GET", f"/v2/models/{variant}")
     assert reply.status == 200, reply.body
     predictions = np.array(reply.body["predictions"])
     output = metadata.body["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]
@@ -109,4 +118,33 @@ def test_rest_answers_in_the_documented_shape(trained, tmp_path):
         assert [d["size"] for d in dims] == ["-1", str(len(classes))]
         assert ((0 <= predictions) & (predictions <= 1)).all()
     np.testing.assert_allclose(columnar.body["outputs"], predictions, atol=1e-6)
+    # OIP v2 (KServe, Triton) gives the same output, flat in row-major order with its shape
+    assert oip.status == 200, oip.body
+    (tensor,) = oip.body["outputs"]
+    assert tensor["name"] == list(output)[0] and tensor["shape"] == list(predictions.shape)
+    assert oip_metadata.body["outputs"][0]["shape"] == [-1, *predictions.shape[1:]]
     np.testing.assert_allclose(cached.body["predictions"], predictions, atol=1e-6)  # the cache keeps rows whole
+
+
+def test_predict_file_writes_the_tasks_columns_next_to_row_numbers(trained, tmp_path):
+    """fab predict's output per task; with no id column (id_column=""), the row number."""
+    import pandas as pd
+
+    from netfab.serve.batch_prediction import predict_file
+    from tests.helpers import write_ndjson
+
+    variant, result = trained
+    write_ndjson(tmp_path / "rows.json", fixture_rows(30))
+    predict_file(result.zip_uri, str(tmp_path / "rows.json"), str(tmp_path / "out.csv"), progress=False,
+                 id_column="")
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert written["row"].tolist() == list(range(30))
+    task = TASK_OF[variant]
+    if task == "regression":
+        assert list(written.columns) == ["row", "value"]
+    elif task == "multiclass":
+        assert list(written.columns) == ["row", *(f"probability_{c}" for c in TRIP_TYPES), "class"]
+        likeliest = written[[f"probability_{c}" for c in TRIP_TYPES]].to_numpy().argmax(axis=1)
+        assert written["class"].tolist() == [TRIP_TYPES[i] for i in likeliest]
+    else:
+        assert list(written.columns) == ["row", *(f"probability_{t}" for t in TAGS)]
