@@ -107,7 +107,7 @@ def load_rows(files: list[Path], config) -> LoadedRows:
             rows_read += batch.num_rows
             for column in roles:
                 nulls[column] += batch.column(column).null_count
-            part = {c: codes.encode(batch.column(c)) for c, codes in strings.items()}
+            part = {c: codes.encode(category_strings(batch.column(c))) for c, codes in strings.items()}
             for column in numeric:
                 part[column] = pc.fill_null(pc.cast(batch.column(column), pa.float32()),
                                             float("nan")).to_numpy(zero_copy_only=False)
@@ -160,13 +160,17 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
     if not first:
         return  # an empty shard, as exports sometimes write
     if not isinstance(first[0], dict):
-        raise DataError(_first_bad_line(path, roles) or f"{path}: expected a JSON object per line")
-    missing = [c for c in roles if c not in first[0]]
+        raise DataError(_first_bad_line(path, roles, config.task) or f"{path}: expected a JSON object per line")
+    # The id column is never read for training, but a model whose id fab predict cannot find
+    # later is found out now, not after the training run.
+    named = {**roles, **({config.id_column: "id_column"} if config.id_column else {})}
+    missing = [c for c in named if c not in first[0]]
     if missing:
-        column = missing[0]
-        raise DataError(f"{path} has no column {column!r} (named by {roles[column]} in the config); "
-                        f"its columns are: {', '.join(first[0])}")
-    schema = pa.schema([(c, _ARROW_TYPES[r]) for c, r in roles.items() if r != "label_column"] +
+        hint = ("; set id_column = \"\" when the data has none (fab predict then writes the row number)"
+                if named[missing[0]] == "id_column" else "")
+        raise DataError(f"{path} has no column(s) {', '.join(f'{c!r} ({named[c]})' for c in missing)} "
+                        f"named in the config{hint}; its columns are: {', '.join(first[0])}")
+    schema = pa.schema([(c, _column_type(first[0][c], r)) for c, r in roles.items() if r != "label_column"] +
                        [(config.label_column, _label_type(first[0][config.label_column], config.task))])
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
@@ -176,10 +180,37 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
             for batch in reader:
                 yield batch
     except pa.ArrowInvalid as error:
-        raise DataError(_first_bad_line(path, roles) or f"{path}: cannot parse as "
+        raise DataError(_first_bad_line(path, roles, config.task) or f"{path}: cannot parse as "
                         f"newline-delimited JSON: {error}") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error}") from None
+
+
+def category_string(value) -> str:
+    """A categorical value as its vocabulary holds it: a string as it is, an integer in decimal, a
+    boolean as JSON writes it ("true"), null as "". The one rule for training and serving."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def category_strings(column: pa.Array) -> pa.Array:
+    """A categorical Arrow column of strings, integers or booleans as strings, by category_string's rule."""
+    if pa.types.is_boolean(column.type):
+        return pc.if_else(column, "true", "false")
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def _column_type(first_value, role: str) -> pa.DataType:
+    """A feature column's Arrow type; a categorical's from its first row (pyarrow's JSON reader
+    types a column up front and will not read an integer into a string column)."""
+    if role == "categorical_columns" and isinstance(first_value, bool):
+        return pa.bool_()
+    if role == "categorical_columns" and isinstance(first_value, int):
+        return pa.int64()
+    return _ARROW_TYPES[role]
 
 
 TAG_SEPARATOR = "\x1f"  # joins a multilabel row's tags into one string (ASCII unit separator)
@@ -208,9 +239,7 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
     if task == "multiclass":
         if column.null_count or pc.any(pc.equal(pc.cast(column, pa.string()), "")).as_py():
             raise DataError(_first_bad_line(path, roles, task) or f"{path}: {_expected('label_column', task)}")
-        if pa.types.is_boolean(column.type):  # the JSON spelling, not Arrow's ("True")
-            column = pc.if_else(column, "true", "false")
-        return codes.encode(pc.cast(column, pa.string()))
+        return codes.encode(category_strings(column))  # a boolean as JSON writes it, not Arrow's "True"
     values = pc.cast(column, pa.float32())
     if values.null_count or (task == "binary" and not pc.all(
             pc.is_in(values, pa.array([0.0, 1.0], pa.float32()))).as_py()):
@@ -221,8 +250,8 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
 _ARROW_TYPES = {"categorical_columns": pa.string(), "text_column": pa.string(),
                 "numeric_columns": pa.float64()}
 _EXPECTED = {
-    "categorical_columns": "categorical columns hold strings (cast ids in the query, e.g. "
-                           "CAST(item_id AS STRING)) or null",
+    "categorical_columns": "categorical columns hold strings, integers or booleans, one kind per "
+                           "column (the kind of its first row), or null",
     "numeric_columns": "numeric columns hold numbers or null",
     "text_column": "the text column holds strings or null",
 }
@@ -244,7 +273,8 @@ def _class_fits(value) -> bool:
     return isinstance(value, (str, int, bool)) and value != ""
 
 
-def _value_fits(value, role: str, task: str = "binary") -> bool:
+def _value_fits(value, role: str, task: str = "binary", kind: type = str) -> bool:
+    """Whether `value` fits its column; kind: a categorical column's JSON kind (its first row's)."""
     if role == "label_column":
         if task == "binary":
             return value in (0, 1) and not isinstance(value, str)
@@ -257,6 +287,8 @@ def _value_fits(value, role: str, task: str = "binary") -> bool:
         return True
     if role == "numeric_columns":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if role == "categorical_columns":
+        return type(value) is kind
     return isinstance(value, str)
 
 
@@ -273,7 +305,11 @@ def first_rows(path: Path, count: int) -> list:
 
 
 def _first_bad_line(path: Path, roles: dict[str, str], task: str = "binary") -> str | None:
-    """The first problem in `path`, as 'file:line: what is wrong; what is expected', or None."""
+    """What is wrong in `path`, as 'file:line: what is wrong; what is expected', or None: the first
+    malformed line, or else the first bad value of EVERY column that holds one (one message, so a
+    file with several mistyped columns is fixed in one go)."""
+    problems: dict[str, str] = {}
+    kinds: dict[str, type] | None = None
     with open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -284,10 +320,19 @@ def _first_bad_line(path: Path, roles: dict[str, str], task: str = "binary") -> 
                 return f"{path}:{number}: malformed JSON ({error.msg} at column {error.colno})"
             if not isinstance(row, dict):
                 return f"{path}:{number}: expected a JSON object per line, got {type(row).__name__}"
+            if kinds is None:  # a categorical column's kind is its first row's
+                kinds = {c: type(row.get(c)) if type(row.get(c)) in (int, bool) else str for c in roles}
             for column, role in roles.items():
+                if column in problems:
+                    continue
                 value = row.get(column)
-                if not _value_fits(value, role, task):
+                if not _value_fits(value, role, task, kinds[column]):
                     shown = json.dumps(value)[:60]
-                    return (f"{path}:{number}: column {column!r} ({role}) holds {shown}; "
-                            f"{_expected(role, task)}")
-    return None
+                    expected = _expected(role, task)
+                    if role == "categorical_columns" and kinds[column] is not str:
+                        expected += f"; this one holds {kinds[column].__name__}s from its first row"
+                    problems[column] = (f"{path}:{number}: column {column!r} ({role}) holds {shown}; "
+                                        f"{expected}")
+    if len(problems) > 1:
+        return f"{len(problems)} columns hold values of the wrong type: " + " | ".join(problems.values())
+    return next(iter(problems.values()), None)

@@ -59,7 +59,9 @@ def raw_columns(rows: list[dict], config) -> dict:
     the front end turns into the training mean): the same values the exported signature is fed."""
     import numpy as np
 
-    columns = {c: np.array(["" if row.get(c) is None else str(row[c]) for row in rows], dtype=object)
+    from data.loading import category_string  # an integer or boolean category as its string
+
+    columns = {c: np.array([category_string(row.get(c)) for row in rows], dtype=object)
                for c in config.categorical_columns + ((config.text_column,) if config.text_column else ())}
     columns.update({c: np.array([np.nan if row.get(c) is None else row[c] for row in rows], dtype=np.float32)
                     for c in config.numeric_columns})

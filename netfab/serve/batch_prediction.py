@@ -30,6 +30,7 @@ import pyarrow.json as pa_json
 
 # The training loader's line scanner: one home for "file:line: column X holds Y; expected Z".
 from data.loading import _first_bad_line as first_bad_line
+from data.loading import category_strings
 from netfab import storage
 from netfab.errors import DataError
 from netfab.serve.inputs import STRING
@@ -96,6 +97,8 @@ def read_batches(files: list[Path], schema, id_column: str, roles: dict[str, str
         column = table[name]
         try:
             if kind == STRING:
+                if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
+                    column = pa.chunked_array([category_strings(chunk) for chunk in column.chunks], pa.string())
                 if not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
                     raise pa.ArrowInvalid(f"type {column.type}")
                 # Each distinct value becomes a Python string once, not once per row: string

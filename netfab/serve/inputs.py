@@ -21,6 +21,7 @@ import typing
 import msgspec
 import numpy as np
 
+from data.loading import category_string
 from netfab.errors import NetfabError
 from netfab.model_zip import SERVING_SIGNATURE
 
@@ -201,6 +202,8 @@ class FeatureSchema:
     def _string(name, value, where) -> str:
         if value is None:
             return ""
+        if type(value) in (int, bool):  # an integer or boolean category, as training read it
+            return category_string(value)
         if type(value) is not str:
             raise InputError(f"{where}, field {name!r}: expected a string, got {_type_name(value)} "
                              f"{value!r:.40}")

@@ -32,6 +32,8 @@ def serving_output(function) -> str:
 
 
 def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] | None = None) -> dict:
+    from data.loading import category_string  # an integer or boolean category as its vocabulary holds it
+
     """Columns of raw values in the dtypes the signature declares: a missing string becomes "",
     a missing number its numeric_fill (the training mean, as fab serve and fab predict fill it;
     FeatureSchema.from_signature has them), or NaN without one."""
@@ -43,7 +45,7 @@ def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] |
     for name, spec in specs.items():
         values = [row.get(name) for row in rows]
         if spec.dtype == tf.string:
-            tensors[name] = tf.constant(["" if v is None else str(v) for v in values])
+            tensors[name] = tf.constant([category_string(v) for v in values])
         else:
             missing = fill.get(name, np.nan)
             tensors[name] = tf.constant([missing if v is None else v for v in values], spec.dtype)

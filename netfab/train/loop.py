@@ -155,8 +155,9 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     if storage.is_gcs(output_uri):  # published: the local work folder has served its purpose
         shutil.rmtree(run_dir)
     log.info("model zip %s: %s (best epoch %d of %d, validation %s %.4f)", zip_uri,
-             ", ".join(f"test {m} {v:.4f} (baseline {baseline[m]:.4f})" for m, v in figures["test"].items()),
-             metrics["best_epoch"], metrics["epochs_run"], task.monitor_exact,
+             ", ".join(f"test {model_zip.metric_name(m)} {v:.4f} (baseline {baseline[m]:.4f})"
+                       for m, v in figures["test"].items()),
+             metrics["best_epoch"], metrics["epochs_run"], model_zip.metric_name(task.monitor_exact),
              figures["validation"][task.monitor_exact])
     return TrainResult(zip_uri, run_dir.name, metrics, resumed_at)
 

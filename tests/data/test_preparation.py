@@ -124,3 +124,57 @@ def test_a_column_empty_in_every_row_is_named(tmp_path):
         row["language"] = None
     with pytest.raises(DataError, match="categorical column 'language' has no value in the training split"):
         prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)
+
+
+@pytest.mark.parametrize("column, message", [
+    ("title", "text column 'title' has no words in the training split"),
+    ("price", "numeric column 'price' is null in every training row"),
+])
+def test_a_text_or_numeric_column_empty_in_every_row_is_named(tmp_path, column, message):
+    rows = fixture_rows(200)
+    for row in rows:
+        row[column] = None
+    with pytest.raises(DataError, match=message):
+        prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)
+
+
+# --- targets by task ----------------------------------------------------------------------------------
+def test_multiclass_classes_come_from_the_training_split_in_natural_order(tmp_path):
+    rows = fixture_rows(300)
+    for i, row in enumerate(rows):
+        row["stars"] = [2, 10, 1][i % 3]
+    config = config_for("deep_v1", task="multiclass", label_column="stars").config
+    prepared = prepare(load(config, rows, tmp_path), config)
+    assert prepared.shapes.classes == ["1", "2", "10"] and prepared.summary["classes"] == ["1", "2", "10"]
+    assert set(np.unique(prepared.train.label)) == {0, 1, 2} and prepared.train.label.dtype == np.int32
+
+
+def test_a_class_unseen_in_training_is_an_error_naming_it(tmp_path):
+    rows = fixture_rows(300)
+    config = config_for("trip_type_v1").config
+    test_rows = split_indices(300, config)["test"]
+    rows[int(test_rows[0])]["trip_type"] = "pilgrimage"
+    with pytest.raises(DataError, match=r"class\(es\) 'pilgrimage' of the test split never occur in the training"):
+        prepare(load(config, rows, tmp_path), config)
+
+
+def test_multilabel_targets_are_multi_hot_rows_of_the_training_tags():
+    config = config_for("tags_v1").config
+    prepared = prepare(load(config), config)
+    rows = fixture_rows()
+    train = split_indices(len(rows), config)["train"]
+    assert prepared.shapes.classes == ["beach", "nightlife", "parking", "quiet", "wifi"]
+    first = rows[int(train[0])]["tags"]
+    assert prepared.train.label[0].tolist() == [float(t in first) for t in prepared.shapes.classes]
+
+
+def test_regression_records_the_target_scale_for_the_head(tmp_path):
+    config = config_for("review_score_v1").config
+    prepared = prepare(load(config), config)
+    assert abs(prepared.shapes.label_mean - prepared.train.label.mean()) < 1e-4
+    assert abs(prepared.shapes.label_std - prepared.train.label.std()) < 1e-4
+    rows = fixture_rows(300)
+    for row in rows:
+        row["review_score"] = 7
+    with pytest.raises(DataError, match="'review_score' holds one value in every training row"):
+        prepare(load(config, rows, tmp_path), config)
