@@ -35,6 +35,7 @@ from netfab.tasks import TASKS
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 16 << 20  # pyarrow parses this much at a time: memory per block, not per file
+BLOCK_ROWS = 1 << 17  # Parquet: rows per batch read
 PROGRESS_SECONDS = 5.0  # a loading line at most this often
 
 
@@ -151,8 +152,28 @@ class _BottomK:
         return [merged]
 
 
+def _check_columns(path: Path, present: list[str], config, roles: dict[str, str]) -> None:
+    """DataError naming every column the config reads (and its id column) that `path` lacks."""
+    # The id column is never read for training, but a model whose id fab predict cannot find
+    # later is found out now, not after the training run.
+    named = {**roles, **({config.id_column: "id_column"} if config.id_column else {})}
+    missing = [c for c in named if c not in present]
+    if missing:
+        hint = ("; set id_column = \"\" when the data has none (fab predict then writes the row number)"
+                if named[missing[0]] == "id_column" else "")
+        raise DataError(f"{path} has no column(s) {', '.join(f'{c!r} ({named[c]})' for c in missing)} "
+                        f"named in the config{hint}; its columns are: {', '.join(present)}")
+
+
 def _read_blocks(path: Path, config, roles: dict[str, str]):
     """The config's columns of one shard, a block at a time, typed; DataError naming a bad line."""
+    name = Path(path).name
+    if name.endswith(".parquet"):
+        yield from _parquet_blocks(path, config, roles)
+        return
+    if name.endswith((".csv", ".csv.gz")):
+        yield from _csv_blocks(path, config, roles)
+        return
     try:
         first = first_rows(path, 1)
     except json.JSONDecodeError:
@@ -161,15 +182,7 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
         return  # an empty shard, as exports sometimes write
     if not isinstance(first[0], dict):
         raise DataError(_first_bad_line(path, roles, config.task) or f"{path}: expected a JSON object per line")
-    # The id column is never read for training, but a model whose id fab predict cannot find
-    # later is found out now, not after the training run.
-    named = {**roles, **({config.id_column: "id_column"} if config.id_column else {})}
-    missing = [c for c in named if c not in first[0]]
-    if missing:
-        hint = ("; set id_column = \"\" when the data has none (fab predict then writes the row number)"
-                if named[missing[0]] == "id_column" else "")
-        raise DataError(f"{path} has no column(s) {', '.join(f'{c!r} ({named[c]})' for c in missing)} "
-                        f"named in the config{hint}; its columns are: {', '.join(first[0])}")
+    _check_columns(path, list(first[0]), config, roles)
     schema = pa.schema([(c, _column_type(first[0][c], r)) for c, r in roles.items() if r != "label_column"] +
                        [(config.label_column, _label_type(first[0][config.label_column], config.task))])
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
@@ -184,6 +197,112 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
                         f"newline-delimited JSON: {error}") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error}") from None
+
+
+def read_table(path: Path) -> pa.Table:
+    """A whole data file (NDJSON, CSV or Parquet, by its name), every column typed as pyarrow infers
+    it: for fab predict, which reads the columns a model takes, not a config's."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    name = Path(path).name
+    if name.endswith(".parquet"):
+        return pq.read_table(path)
+    with pa.input_stream(str(path), compression="detect") as stream:
+        if name.endswith((".csv", ".csv.gz")):
+            return pa_csv.read_csv(stream)
+        return pa_json.read_json(stream)
+
+
+def _parquet_blocks(path: Path, config, roles: dict[str, str]):
+    """A Parquet file's config columns, a row group's batch at a time; every column of a type the
+    config cannot read is named in one message (Parquet columns are typed: no line to scan)."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DataError(f"{path}: cannot read as Parquet: {error}") from None
+    schema = parquet.schema_arrow
+    _check_columns(path, schema.names, config, roles)
+    bad = [f"column {c!r} ({r}) is {schema.field(c).type}; {_expected(r, config.task)}"
+           for c, r in roles.items() if not _arrow_type_fits(schema.field(c).type, r, config.task)]
+    if bad:
+        raise DataError(f"{path}: " + " | ".join(bad))
+    yield from parquet.iter_batches(batch_size=BLOCK_ROWS, columns=list(roles))
+
+
+def _arrow_type_fits(kind: pa.DataType, role: str, task: str) -> bool:
+    """Whether a typed (Parquet) column of `kind` can be read in `role` (the loader casts it after)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+    if role == "numeric_columns":
+        return numeric
+    if role == "text_column":
+        return text
+    category = text or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+    if role == "categorical_columns" or (role == "label_column" and task == "multiclass"):
+        return category
+    if task == "multilabel":
+        return pa.types.is_null(kind) or ((pa.types.is_list(kind) or pa.types.is_large_list(kind))
+                                          and _arrow_type_fits(kind.value_type, role, "multiclass"))
+    return numeric or (task == "binary" and pa.types.is_boolean(kind))
+
+
+def _csv_blocks(path: Path, config, roles: dict[str, str]):
+    """A CSV file's config columns (a header row first), a block at a time. Categoricals and the
+    class of a multiclass label are read as the text written ("3" is the category 3's string form);
+    an empty field is null. A mistyped value is named with its line, for every column at once."""
+    import pyarrow.csv as pa_csv
+
+    if config.task == "multilabel":
+        raise DataError(f"{path}: a CSV file cannot hold a list of tags per row (task = multilabel); "
+                        f"write the dataset as NDJSON or Parquet")
+    types = {c: pa.string() if r in ("categorical_columns", "text_column") else pa.float64()
+             for c, r in roles.items() if r != "label_column"}
+    types[config.label_column] = pa.string() if config.task == "multiclass" else pa.float64()
+    convert = pa_csv.ConvertOptions(column_types=types, include_columns=list(roles),
+                                    strings_can_be_null=True, quoted_strings_can_be_null=False)
+    import csv
+
+    with open_text(path) as lines:
+        header = next(csv.reader(lines), None)
+    if header is None:
+        return  # an empty shard
+    _check_columns(path, header, config, roles)
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            reader = pa_csv.open_csv(stream, read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+                                     convert_options=convert)
+            for batch in reader:
+                yield batch
+    except pa.ArrowInvalid as error:
+        raise DataError(_csv_bad_values(path, types, roles, config.task) or
+                        f"{path}: cannot parse as CSV: {error}") from None
+
+
+def _csv_bad_values(path: Path, types: dict, roles: dict[str, str], task: str) -> str | None:
+    """The first value that is not a number in each number column of a CSV file, in one message."""
+    import pyarrow.csv as pa_csv
+
+    table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+        column_types={c: pa.string() for c in types}, include_columns=list(types), strings_can_be_null=True))
+    problems = []
+    for column, kind in types.items():
+        if kind != pa.float64():
+            continue
+        for row, value in enumerate(table[column].to_pylist()):
+            try:
+                float(value) if value is not None else None
+            except ValueError:
+                problems.append(f"{path}:{row + 2}: column {column!r} ({roles[column]}) holds "
+                                f"{json.dumps(value)[:60]}; {_expected(roles[column], task)}")
+                break
+    if len(problems) > 1:
+        return f"{len(problems)} columns hold values of the wrong type: " + " | ".join(problems)
+    return problems[0] if problems else None
 
 
 def category_string(value) -> str:

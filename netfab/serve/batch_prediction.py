@@ -1,9 +1,9 @@
-"""`fab predict`: offline scoring of NDJSON rows with a model zip, written next to their id column.
+"""`fab predict`: offline scoring of rows (NDJSON, CSV or Parquet) with a model zip, written next to their id column.
 
     from netfab.serve.batch_prediction import predict_file
     summary = predict_file("artifacts/deep_v1/<run>/model.zip", "rows/part-*.json.gz", "scores.csv")
 
-Input: one NDJSON file, a folder of shards or a glob (netfab.storage.dataset_files), parsed by
+Input: one data file (NDJSON, CSV, Parquet), a folder of shards or a glob (netfab.storage.dataset_files), parsed by
 pyarrow in C into columns and cut into batches of tensors before scoring starts. Output:
 `<id column>,probability` per row in input order (`row`, the row number from 0, when the model has
 no id column and none is asked for; `value` for a regression model; `probability_<class>` per
@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 
 # The training loader's line scanner: one home for "file:line: column X holds Y; expected Z".
 from data.loading import _first_bad_line as first_bad_line
-from data.loading import category_strings
+from data.loading import category_strings, read_table
 from netfab import storage
 from netfab.errors import DataError
 from netfab.serve.inputs import STRING
@@ -71,10 +70,9 @@ def read_batches(files: list[Path], schema, id_column: str, roles: dict[str, str
     tables = []
     for path in files:
         try:
-            with pa.input_stream(str(path), compression="detect") as stream:
-                table = pa_json.read_json(stream)
+            table = read_table(path)
         except pa.ArrowInvalid as error:
-            if "Empty JSON file" in str(error):
+            if "Empty JSON file" in str(error) or "Empty CSV file" in str(error):
                 continue
             # pyarrow says what but not where: scan the file to name the line and column.
             raise DataError(first_bad_line(path, roles) or f"{path}: cannot parse as newline-"

@@ -231,3 +231,57 @@ def test_a_bad_label_names_the_line_and_what_the_task_needs(tmp_path, variant, l
     path = write_ndjson(tmp_path / "labels.json", rows)
     with pytest.raises(DataError, match=rf"{path}:7: column '{config.label_column}' \(label_column\).*{expected}"):
         load(path, config)
+
+
+# --- CSV and Parquet --------------------------------------------------------------------------------
+def test_csv_and_parquet_load_what_ndjson_loads(tmp_path):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = fixture_rows(60)
+    rows[2].update(rating=None, country=None)
+    ndjson = load(write_ndjson(tmp_path / "rows.json", rows))
+    pd.DataFrame(rows).drop(columns=["tags"]).to_csv(tmp_path / "rows.csv.gz", index=False)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rows.parquet")
+    assert as_rows(load(tmp_path / "rows.csv.gz")) == as_rows(ndjson)
+    assert as_rows(load(tmp_path / "rows.parquet")) == as_rows(ndjson)
+    tags = config_for("tags_v1").config  # a Parquet list column holds tags as NDJSON does
+    assert labels_of(load(tmp_path / "rows.parquet", tags)) == labels_of(load(tmp_path / "rows.json", tags))
+    assert load(tmp_path, config_for("deep_v1").config).rows == 180  # a folder of the three formats
+
+
+def test_csv_type_errors_name_every_column_and_line(tmp_path):
+    lines = ["impression_id,country,language,device,day_of_week,season,item_id,price,rating,distance_km,"
+             "nights,lead_time_days,title,booked"]
+    for row in fixture_rows(20):
+        lines.append(",".join(str(row[c]) if row[c] is not None else "" for c in lines[0].split(",")))
+    lines[4] = lines[4].replace(lines[4].split(",")[7], "cheap", 1)
+    lines[9] = lines[9].replace("," + lines[9].split(",")[10] + ",", ",far,", 1)
+    path = tmp_path / "typed.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as error:
+        load(path)
+    message = str(error.value)
+    assert message.startswith("2 columns") and f"{path}:5: column 'price'" in message
+    assert f"{path}:10: column 'nights'" in message and '"far"' in message
+
+
+def test_parquet_columns_of_the_wrong_type_are_named_together(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [dict(row, price=str(row["price"]), title=7) for row in fixture_rows(20)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "typed.parquet")
+    with pytest.raises(DataError) as error:
+        load(tmp_path / "typed.parquet")
+    message = str(error.value)
+    assert "column 'price' (numeric_columns) is string" in message
+    assert "column 'title' (text_column) is int64" in message
+
+
+def test_a_csv_multilabel_dataset_says_which_formats_hold_tags(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="CSV file cannot hold a list of tags.*NDJSON or Parquet"):
+        load(path, config_for("tags_v1").config)
