@@ -20,7 +20,7 @@ class NetConfig:
     dropout: float = 0.1  # after each hidden layer, in [0, 1)
     embedding_dim: int = 0  # per categorical; 0 = sized by cardinality (docs/config.md)
     embedding_dim_max: int = 24  # cap for the cardinality rule
-    text_embedding_dim: int = 16  # per title token
+    text_embedding_dim: int = 16  # per text token
     rnn_cell: str = "gru"  # gru | lstm (rnn_v1)
     rnn_units: int = 32  # recurrent state size (rnn_v1)
 
@@ -34,11 +34,12 @@ class NetConfig:
         "country", "language", "device", "day_of_week", "season", "item_id")
     numeric_columns: tuple[str, ...] = (
         "price", "rating", "distance_km", "nights", "lead_time_days")
-    text_column: str = "title"  # free text, tokenised inside the model; "" = none
+    text_columns: tuple[str, ...] = ("title",)  # free text, each tokenised inside the model with its own
+    # vocabulary; () = none (NET_TEXT_COLUMNS=)
     max_vocab_size: int = 5000  # per categorical, most frequent first; the rest are OOV
     min_category_count: int = 1  # rarer values map to the OOV bucket
-    text_vocab_size: int = 2000  # title tokens kept, most frequent first
-    text_max_tokens: int = 12  # title length in tokens: longer is cut, shorter is padded
+    text_vocab_size: int = 2000  # tokens kept per text column, most frequent first
+    text_max_tokens: int = 12  # text length in tokens, per column: longer is cut, shorter is padded
     validation_fraction: float = 0.1  # share for early stopping and the best epoch (and tuning), (0, 1)
     test_fraction: float = 0.1  # share scored once, with the best epoch's weights, (0, 1)
     sample_rows: int = 0  # train on a uniform sample of this many rows; 0 = all rows

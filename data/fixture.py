@@ -27,6 +27,8 @@ its bytes:
                   rooms, studios and cheap listings
     tags          multilabel, a list of TAGS (often []): each tag on its own with the probability
                   of TAG_PROBABILITY[tag] (high when its title words or its device say so)
+    host_note     a second text column: the listing's note from its host (null for some), 1-2
+                  HOST_PHRASES drawn per listing from their own stream; it carries no signal
     review_score  regression, 1 to 10: REVIEW_BASE + REVIEW_RATING_SLOPE * (rating - 4)
                   + REVIEW_WORD_SCALE * the title's word effects + DEVICE_REVIEW[device] + N(0, REVIEW_NOISE)
 """
@@ -103,6 +105,9 @@ TAG_PROBABILITY = {"beach": (0.05, 0.85), "nightlife": (0.08, 0.75), "parking": 
                    "quiet": (0.15, 0.7), "wifi": (0.3, 0.6)}  # (otherwise, when its words say so)
 REVIEW_BASE, REVIEW_RATING_SLOPE, REVIEW_WORD_SCALE, REVIEW_NOISE = 6.5, 1.2, 0.5, 0.6
 DEVICE_REVIEW = {"mobile": -0.3, "desktop": 0.2, "tablet": 0.0}
+HOST_PHRASES = ["Self check-in.", "Fast wifi!", "Pets welcome.", "Quiet street.", "Great for families.",
+                "Close to nightlife.", "Free parking on site.", "Recently renovated.", "Long stays welcome."]
+NO_NOTE_SHARE = 0.1
 
 _DATES = np.datetime64("2026-01-01") + np.arange(365)
 _DATE_TEXT = np.datetime_as_string(_DATES).astype(object)
@@ -207,6 +212,18 @@ def _chunk(seed: int, k: int) -> pd.DataFrame:
     return frame
 
 
+@cache
+def _host_notes() -> np.ndarray:
+    """Each listing's host note (None for NO_NOTE_SHARE of them), from a stream of its own so that
+    the catalogue's other columns keep their values."""
+    rng = np.random.default_rng([CATALOG_SEED, 1])
+    picks = rng.choice(len(HOST_PHRASES), size=(N_ITEMS, 2))
+    notes = [" ".join(HOST_PHRASES[i] for i in dict.fromkeys(pair[: 1 + int(two)]))
+             for pair, two in zip(picks.tolist(), rng.random(N_ITEMS) < 0.5)]
+    return np.array([None if empty else note for note, empty in zip(notes, rng.random(N_ITEMS) < NO_NOTE_SHARE)],
+                    dtype=object)
+
+
 def _words(frame: pd.DataFrame, words: set[str]) -> np.ndarray:
     """1.0 where the row's title holds one of `words`."""
     return _per_distinct(frame["title"], lambda t: float(bool(words & set(t.lower().split()))))
@@ -235,6 +252,8 @@ def _add_other_targets(frame: pd.DataFrame, rng: np.random.Generator) -> None:
     has = np.stack([draws[:, j] < np.where(said[tag] > 0, TAG_PROBABILITY[tag][1], TAG_PROBABILITY[tag][0])
                     for j, tag in enumerate(TAGS)], axis=1)
     frame["tags"] = pd.Series([[t for t, on in zip(TAGS, row) if on] for row in has.tolist()], dtype=object)
+
+    frame["host_note"] = _host_notes()[frame["item_id"].str.removeprefix("item_").astype(int).to_numpy()]
 
     word_effect = _per_distinct(frame["title"], lambda t: sum(WORD_EFFECT.get(w, 0.0) for w in t.lower().split()))
     score = (REVIEW_BASE + REVIEW_RATING_SLOPE * (frame["rating"].fillna(NEUTRAL_RATING).to_numpy(float) - 4.0)

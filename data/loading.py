@@ -52,7 +52,7 @@ class EncodedStrings:
 
 @dataclasses.dataclass
 class LoadedRows:
-    strings: dict[str, EncodedStrings]  # categorical columns and the text column
+    strings: dict[str, EncodedStrings]  # categorical and text columns
     numbers: dict[str, np.ndarray]  # float32, NaN where the value was null
     label: np.ndarray | EncodedStrings  # float32 (binary: 0 or 1, regression); the class, or the
     # tags joined by TAG_SEPARATOR, as strings (multiclass, multilabel)
@@ -96,7 +96,7 @@ class _StringCodes:
 def load_rows(files: list[Path], config) -> LoadedRows:
     """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
     roles = column_roles(config)
-    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_column")}
+    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_columns")}
     numeric = [c for c, r in roles.items() if r == "numeric_columns"]
     label_codes = _StringCodes() if TASKS[config.task].per_class else None
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
@@ -240,7 +240,7 @@ def _arrow_type_fits(kind: pa.DataType, role: str, task: str) -> bool:
     text = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
     if role == "numeric_columns":
         return numeric
-    if role == "text_column":
+    if role == "text_columns":
         return text
     category = text or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
     if role == "categorical_columns" or (role == "label_column" and task == "multiclass"):
@@ -260,7 +260,7 @@ def _csv_blocks(path: Path, config, roles: dict[str, str]):
     if config.task == "multilabel":
         raise DataError(f"{path}: a CSV file cannot hold a list of tags per row (task = multilabel); "
                         f"write the dataset as NDJSON or Parquet")
-    types = {c: pa.string() if r in ("categorical_columns", "text_column") else pa.float64()
+    types = {c: pa.string() if r in ("categorical_columns", "text_columns") else pa.float64()
              for c, r in roles.items() if r != "label_column"}
     types[config.label_column] = pa.string() if config.task == "multiclass" else pa.float64()
     convert = pa_csv.ConvertOptions(column_types=types, include_columns=list(roles),
@@ -366,13 +366,13 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
     return values.to_numpy(zero_copy_only=False)
 
 
-_ARROW_TYPES = {"categorical_columns": pa.string(), "text_column": pa.string(),
+_ARROW_TYPES = {"categorical_columns": pa.string(), "text_columns": pa.string(),
                 "numeric_columns": pa.float64()}
 _EXPECTED = {
     "categorical_columns": "categorical columns hold strings, integers or booleans, one kind per "
                            "column (the kind of its first row), or null",
     "numeric_columns": "numeric columns hold numbers or null",
-    "text_column": "the text column holds strings or null",
+    "text_columns": "text columns hold strings or null",
 }
 _LABEL_EXPECTED = {
     "binary": "the label holds 0 or 1 (no nulls) with task = binary",

@@ -14,7 +14,7 @@ What the core receives, per row (the same the exported model's front end compute
 values, models/frontend.py):
   categorical  int32 id: 1 + the value's rank in its vocabulary, 0 for anything else ("", unseen)
   numeric      float32 (x - mean) / std of the training split; a null is 0 (the training mean)
-  text         int32 [text_max_tokens] token ids, 0-padded (1: a token not in the vocabulary)
+  text         int32 [text_max_tokens] token ids, 0-padded (1: a token not in the column's vocabulary)
 Strings are encoded once per distinct value (by the Keras layers the exported model uses, so
 both paths agree exactly), then gathered for every row: no Python object per row.
 """
@@ -41,7 +41,7 @@ class DatasetShapes:
     embedding_dims: dict[str, int]  # categorical column -> embedding width
     numeric_mean: dict[str, float]
     numeric_variance: dict[str, float]
-    text_vocabulary: list[str]  # title tokens, most frequent first ("" and OOV excluded)
+    text_vocabularies: dict[str, list[str]]  # text column -> its tokens, most frequent first ("" and OOV excluded)
     text_max_tokens: int
     task: str = "binary"
     classes: list[str] = dataclasses.field(default_factory=list)  # multiclass/multilabel: the output's
@@ -54,6 +54,9 @@ class DatasetShapes:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def text_vocab_size(self, column: str) -> int:
+        return len(self.text_vocabularies[column]) + 2  # + padding "" and "[UNK]"
 
     @classmethod
     def from_dict(cls, values: dict) -> "DatasetShapes":
@@ -154,32 +157,31 @@ def prepare(loaded, config) -> PreparedData:
         keep(column, standardize(values, means[column], variances[column]))
         del values
 
-    # Text: tokens counted over the training rows (each distinct text weighted by its rows),
-    # then every distinct text tokenised once.
-    text_vocabulary, token_p95 = [], 0
-    if config.text_column:
-        strings = loaded.strings.pop(config.text_column)
+    # Text: per column, tokens counted over the training rows (each distinct text weighted by its
+    # rows), then every distinct text tokenised once.
+    text_vocabularies, token_p95 = {}, {}
+    for column in config.text_columns:
+        strings = loaded.strings.pop(column)
         counts = np.bincount(strings.codes[train], minlength=len(strings.values))
         tokens = tokenize(pd.Series(strings.values, dtype=object))
         token_counts = pd.Series(np.repeat(counts, tokens.str.len()),
                                  index=np.concatenate(tokens.to_numpy()) if len(tokens) else [])
         token_counts = token_counts.groupby(level=0).sum()
-        text_vocabulary = _most_frequent(list(token_counts.index), token_counts.to_numpy(),
-                                         config.text_vocab_size, 1)
-        if not text_vocabulary:
-            raise DataError(f"text column {config.text_column!r} has no words in the training split "
-                            f"(null or empty in every row); set text_column to another column or "
-                            f"to \"\" (NET_TEXT_COLUMN=) with a network that needs no text")
-        token_p95 = _weighted_percentile(tokens.str.len().to_numpy(), counts, 95)
-        table = token_table(strings.values, text_vocabulary, config.text_max_tokens)
-        keep(config.text_column, table[strings.codes])
+        text_vocabularies[column] = _most_frequent(list(token_counts.index), token_counts.to_numpy(),
+                                                   config.text_vocab_size, 1)
+        if not text_vocabularies[column]:
+            raise DataError(f"text column {column!r} has no words in the training split (null or "
+                            f"empty in every row); drop it from text_columns")
+        token_p95[column] = _weighted_percentile(tokens.str.len().to_numpy(), counts, 95)
+        table = token_table(strings.values, text_vocabularies[column], config.text_max_tokens)
+        keep(column, table[strings.codes])
         del strings, table
 
     shapes = DatasetShapes(
         vocabularies=vocabularies,
         embedding_dims={c: embedding_dim(len(v) + 1, config) for c, v in vocabularies.items()},
         numeric_mean=means, numeric_variance=variances,
-        text_vocabulary=text_vocabulary, text_max_tokens=config.text_max_tokens, task=config.task,
+        text_vocabularies=text_vocabularies, text_max_tokens=config.text_max_tokens, task=config.task,
         classes=classes, label_mean=label_summary.get("mean", {}).get("train", 0.0),
         label_std=label_summary.get("std", {}).get("train", 1.0) or 1.0)
     summary = {
@@ -193,8 +195,8 @@ def prepare(loaded, config) -> PreparedData:
         "validation_oov_rate": {c: r["validation"] for c, r in oov_rates.items()},
         "test_oov_rate": {c: r["test"] for c, r in oov_rates.items()},
         "numeric": {c: {"mean": means[c], "variance": variances[c]} for c in means},
-        "text": {"column": config.text_column, "vocab_size": len(text_vocabulary) + 2,
-                 "max_tokens": config.text_max_tokens, "tokens_p95": token_p95},
+        "text": {column: {"vocab_size": len(vocabulary) + 2, "max_tokens": config.text_max_tokens,
+                          "tokens_p95": token_p95[column]} for column, vocabulary in text_vocabularies.items()},
     }
     splits = {name: Split(features[name], labels[name]) for name in SPLITS}
     return PreparedData(**splits, shapes=shapes, summary=summary)
@@ -276,10 +278,10 @@ def encode(loaded, config, shapes: DatasetShapes) -> dict[str, np.ndarray]:
     for column in config.numeric_columns:
         features[column] = standardize(loaded.numbers[column], shapes.numeric_mean[column],
                                        shapes.numeric_variance[column])
-    if config.text_column:
-        strings = loaded.strings[config.text_column]
-        features[config.text_column] = token_table(strings.values, shapes.text_vocabulary,
-                                                   shapes.text_max_tokens)[strings.codes]
+    for column in config.text_columns:
+        strings = loaded.strings[column]
+        features[column] = token_table(strings.values, shapes.text_vocabularies[column],
+                                       shapes.text_max_tokens)[strings.codes]
     return features
 
 

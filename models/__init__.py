@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 class Architecture(NamedTuple):
     module: str  # exports build(config, shapes) -> keras.Model
-    needs_text: bool  # refuses a config with no text_column
+    needs_text: bool  # refuses a config with no text_columns
     summary: str  # one line for `fab variants`
 
 

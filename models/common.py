@@ -2,7 +2,7 @@
 
 The numeric core's inputs are what the front end (data/preparation.py, models/frontend.py) makes
 of a row: an int32 vocabulary id per categorical (0 = out of vocabulary), a standardised float32
-per numeric (0 = null), int32 token ids [text_max_tokens] for the text. No string reaches the core.
+per numeric (0 = null), int32 token ids [text_max_tokens] per text column. No string reaches the core.
 """
 import keras
 
@@ -11,9 +11,8 @@ def make_inputs(config, shapes) -> dict[str, keras.KerasTensor]:
     """One named input per feature column, in the front end's encoding."""
     inputs = {c: keras.Input(shape=(), dtype="int32", name=c) for c in config.categorical_columns}
     inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
-    if config.text_column:
-        inputs[config.text_column] = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32",
-                                                 name=config.text_column)
+    inputs.update({c: keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=c)
+                   for c in config.text_columns})
     return inputs
 
 
@@ -51,26 +50,29 @@ class PerDistinct(keras.layers.Wrapper):
         return self.layer.compute_output_shape(input_shape)
 
 
-def text_features(inputs, config, shapes, branch):
-    """`branch(token_ids) -> features`, built as its own small model and run once per distinct text."""
-    tokens = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=config.text_column)
-    per_text = keras.Model(tokens, branch(tokens), name="text_branch")
-    return PerDistinct(per_text, name="per_distinct_text")(inputs[config.text_column])
+def text_features(inputs, config, shapes, branch) -> list:
+    """For each text column, `branch(token_ids, column) -> features`, built as its own small model
+    (its own weights) and run once per distinct text of that column."""
+    features = []
+    for column in config.text_columns:
+        tokens = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=column)
+        per_text = keras.Model(tokens, branch(tokens, column), name=f"text_branch_{column}")
+        features.append(PerDistinct(per_text, name=f"per_distinct_{column}")(inputs[column]))
+    return features
 
 
-def embed_tokens(token_ids, config, shapes, mask_padding=True):
-    """Token ids -> token embeddings; with mask_padding, later layers skip the padding."""
-    vocab_size = len(shapes.text_vocabulary) + 2  # + padding "" and "[UNK]"
-    return keras.layers.Embedding(vocab_size, config.text_embedding_dim, mask_zero=mask_padding,
-                                  name="embed_tokens")(token_ids)
+def embed_tokens(token_ids, column, config, shapes, mask_padding=True):
+    """A text column's token ids -> token embeddings; with mask_padding, later layers skip the padding."""
+    return keras.layers.Embedding(shapes.text_vocab_size(column), config.text_embedding_dim,
+                                  mask_zero=mask_padding, name=f"embed_tokens_{column}")(token_ids)
 
 
-def bag_of_words(token_ids, config, shapes):
+def bag_of_words(token_ids, column, config, shapes):
     """The mean of the text's token embeddings, word order ignored; an empty text gives zeros.
 
     Written out instead of a masked GlobalAveragePooling1D, whose mean over zero tokens is 0/0.
     """
-    embedded = embed_tokens(token_ids, config, shapes, mask_padding=False)
+    embedded = embed_tokens(token_ids, column, config, shapes, mask_padding=False)
     present = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(token_ids, 0), "float32"), -1)
     total = keras.ops.sum(embedded * present, axis=1)
     return total / keras.ops.maximum(keras.ops.sum(present, axis=1), 1.0)

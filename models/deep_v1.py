@@ -8,8 +8,7 @@ from models.common import (bag_of_words, concat, encode_categoricals, encode_num
 def build(config, shapes) -> keras.Model:
     inputs = make_inputs(config, shapes)
     parts = encode_categoricals(inputs, config, shapes) + encode_numerics(inputs, config, shapes)
-    if config.text_column:
-        parts.append(text_features(inputs, config, shapes,
-                                   lambda tokens: bag_of_words(tokens, config, shapes)))
+    parts += text_features(inputs, config, shapes,
+                           lambda tokens, column: bag_of_words(tokens, column, config, shapes))
     x = mlp(concat(parts), config)
     return keras.Model(inputs, output_head(x, shapes), name="deep_v1")

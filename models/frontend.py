@@ -49,8 +49,7 @@ def raw_inputs(config) -> dict:
     """One named input per raw feature column: what the exported model's signature takes."""
     inputs = {c: keras.Input(shape=(), dtype="string", name=c) for c in config.categorical_columns}
     inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
-    if config.text_column:
-        inputs[config.text_column] = keras.Input(shape=(), dtype="string", name=config.text_column)
+    inputs.update({c: keras.Input(shape=(), dtype="string", name=c) for c in config.text_columns})
     return inputs
 
 
@@ -62,7 +61,7 @@ def raw_columns(rows: list[dict], config) -> dict:
     from data.loading import category_string  # an integer or boolean category as its string
 
     columns = {c: np.array([category_string(row.get(c)) for row in rows], dtype=object)
-               for c in config.categorical_columns + ((config.text_column,) if config.text_column else ())}
+               for c in config.categorical_columns + config.text_columns}
     columns.update({c: np.array([np.nan if row.get(c) is None else row[c] for row in rows], dtype=np.float32)
                     for c in config.numeric_columns})
     return columns
@@ -78,10 +77,11 @@ def build_front_end(config, shapes) -> keras.Model:
     for column in config.numeric_columns:
         outputs[column] = Standardize(shapes.numeric_mean[column], shapes.numeric_variance[column],
                                       name=f"standardize_{column}")(inputs[column])
-    if config.text_column:
-        tokenize = text_vectorization(shapes.text_vocabulary, shapes.text_max_tokens, name="tokenize_text")
-        tokens = PerDistinct(tokenize, name="per_distinct_title")(inputs[config.text_column])
-        outputs[config.text_column] = keras.ops.cast(tokens, "int32")
+    for column in config.text_columns:
+        tokenize = text_vectorization(shapes.text_vocabularies[column], shapes.text_max_tokens,
+                                      name=f"tokenize_{column}")
+        tokens = PerDistinct(tokenize, name=f"per_distinct_{column}")(inputs[column])
+        outputs[column] = keras.ops.cast(tokens, "int32")
     return keras.Model(inputs, outputs, name=FRONT_END)
 
 

@@ -62,8 +62,7 @@ def column_roles(config) -> dict[str, str]:
     (the id column is carried beside predictions, never read as a feature)."""
     roles = {column: "categorical_columns" for column in config.categorical_columns}
     roles.update({column: "numeric_columns" for column in config.numeric_columns})
-    if config.text_column:
-        roles[config.text_column] = "text_column"
+    roles.update({column: "text_columns" for column in config.text_columns})
     roles[config.label_column] = "label_column"
     return roles
 
@@ -224,9 +223,9 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if config.network not in models.REGISTRY:
         fail("network", f"no such architecture{closest(config.network, models.REGISTRY)}; "
                         f"registered: {', '.join(models.REGISTRY)}")
-    if models.REGISTRY[config.network].needs_text and not config.text_column:
-        fail("text_column", f"network {config.network!r} reads a text column; set text_column "
-                            f"(e.g. NET_TEXT_COLUMN=title) or choose another network")
+    if models.REGISTRY[config.network].needs_text and not config.text_columns:
+        fail("text_columns", f"network {config.network!r} reads a text column; set text_columns "
+                             f"(e.g. NET_TEXT_COLUMNS=title) or choose another network")
     if config.task not in TASKS:
         fail("task", f"no such task{closest(config.task, TASKS)}; tasks: {', '.join(TASKS)}")
     if config.top_k < 1:
@@ -263,7 +262,7 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     roles = {"label_column": [config.label_column], "id_column": [config.id_column] if config.id_column else [],
              "categorical_columns": list(config.categorical_columns),
              "numeric_columns": list(config.numeric_columns),
-             "text_column": [config.text_column] if config.text_column else []}
+             "text_columns": list(config.text_columns)}
     if not config.label_column:
         fail("label_column", f"must name the target column ({TASKS[config.task].target})")
     seen: dict[str, str] = {}
@@ -272,5 +271,5 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
             if column in seen:
                 fail(key, f"column {column!r} is also in {seen[column]}; a column has one role")
             seen[column] = key
-    if not (config.categorical_columns or config.numeric_columns or config.text_column):
+    if not (config.categorical_columns or config.numeric_columns or config.text_columns):
         fail("categorical_columns", "no feature columns: set categorical, numeric or text columns")

@@ -143,7 +143,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
         "rows_read": rows_read, "sample_rows": config.sample_rows, "nulls": nulls,
         "columns": {"task": config.task, "label": config.label_column, "id": config.id_column,
                     "categorical": list(config.categorical_columns),
-                    "numeric": list(config.numeric_columns), "text": config.text_column},
+                    "numeric": list(config.numeric_columns), "text": list(config.text_columns)},
         **prepared.summary}
     config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,
                      "result": metrics}

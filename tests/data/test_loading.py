@@ -34,7 +34,7 @@ def as_rows(loaded) -> list[tuple]:
 def test_fixture_loads_the_configured_columns_as_compact_arrays():
     loaded = load(FIXTURE_PATH)
     assert loaded.rows == 2000 == loaded.rows_read
-    assert set(loaded.strings) == set(CONFIG.categorical_columns) | {CONFIG.text_column}
+    assert set(loaded.strings) == set(CONFIG.categorical_columns) | set(CONFIG.text_columns)
     assert set(loaded.numbers) == set(CONFIG.numeric_columns)  # event_date, impression_id: never read
     assert all(s.codes.dtype == np.int32 for s in loaded.strings.values())
     assert all(v.dtype == np.float32 for v in loaded.numbers.values())
@@ -108,7 +108,7 @@ def test_line_that_is_not_an_object_is_named(tmp_path):
 @pytest.mark.parametrize("column, value, role", [
     ("price", "cheap", "numeric_columns"),
     ("country", 44, "categorical_columns"),
-    ("title", 3.5, "text_column"),
+    ("title", 3.5, "text_columns"),
 ])
 def test_wrong_type_names_file_line_column_and_value(tmp_path, column, value, role):
     rows = fixture_rows(40)
@@ -277,7 +277,7 @@ def test_parquet_columns_of_the_wrong_type_are_named_together(tmp_path):
         load(tmp_path / "typed.parquet")
     message = str(error.value)
     assert "column 'price' (numeric_columns) is string" in message
-    assert "column 'title' (text_column) is int64" in message
+    assert "column 'title' (text_columns) is int64" in message
 
 
 def test_a_csv_multilabel_dataset_says_which_formats_hold_tags(tmp_path):

@@ -98,7 +98,7 @@ def test_text_becomes_padded_token_ids():
     prepared = prepare(load(), CONFIG)
     tokens = prepared.train.features["title"]
     assert tokens.shape == (1600, CONFIG.text_max_tokens) and tokens.dtype == np.int32
-    vocabulary = prepared.shapes.text_vocabulary
+    vocabulary = prepared.shapes.text_vocabularies["title"]
     first = fixture_rows()[split_indices(2000, CONFIG)["train"][0]]["title"]
     words = tokenize(pd.Series([first]))[0]
     expected = [vocabulary.index(w) + 2 if w in vocabulary else 1 for w in words]
@@ -178,3 +178,14 @@ def test_regression_records_the_target_scale_for_the_head(tmp_path):
         row["review_score"] = 7
     with pytest.raises(DataError, match="'review_score' holds one value in every training row"):
         prepare(load(config, rows, tmp_path), config)
+
+
+def test_each_text_column_has_its_own_vocabulary():
+    config = config_for("deep_v1", text_columns="title,host_note").config
+    prepared = prepare(load(config), config)
+    vocabularies = prepared.shapes.text_vocabularies
+    assert set(vocabularies) == {"title", "host_note"}
+    assert "villa" in vocabularies["title"] and "villa" not in vocabularies["host_note"]
+    assert "wifi" in vocabularies["host_note"] and "wifi" not in vocabularies["title"]
+    assert prepared.train.features["host_note"].shape == (1600, config.text_max_tokens)
+    assert set(prepared.summary["text"]) == {"title", "host_note"}
