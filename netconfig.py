@@ -29,6 +29,7 @@ class NetConfig:
     label_column: str = "booked"  # the target: 0/1, a class, a list of tags or a number, by task
     top_k: int = 3  # multiclass: top-k accuracy counts a row right when its class is among the k likeliest
     multilabel_threshold: float = 0.5  # multilabel: a tag is predicted at this probability (F1), (0, 1)
+    weight_column: str = ""  # a number >= 0 per row scaling its training loss; "" = every row counts 1
     id_column: str = ""  # carried beside predictions (fab predict), never a feature; "" = none: the row number
     categorical_columns: tuple[str, ...] = (
         "country", "language", "device", "day_of_week", "season", "item_id")

@@ -53,7 +53,7 @@ class EncodedStrings:
 @dataclasses.dataclass
 class LoadedRows:
     strings: dict[str, EncodedStrings]  # categorical and text columns
-    numbers: dict[str, np.ndarray]  # float32, NaN where the value was null
+    numbers: dict[str, np.ndarray]  # float32, NaN where the value was null (numerics and the weight)
     label: np.ndarray | EncodedStrings  # float32 (binary: 0 or 1, regression); the class, or the
     # tags joined by TAG_SEPARATOR, as strings (multiclass, multilabel)
     rows_read: int  # before sampling
@@ -97,7 +97,7 @@ def load_rows(files: list[Path], config) -> LoadedRows:
     """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
     roles = column_roles(config)
     strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_columns")}
-    numeric = [c for c, r in roles.items() if r == "numeric_columns"]
+    numeric = [c for c, r in roles.items() if r in ("numeric_columns", "weight_column")]
     label_codes = _StringCodes() if TASKS[config.task].per_class else None
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
     parts: list[dict[str, np.ndarray]] = []
@@ -238,7 +238,7 @@ def _arrow_type_fits(kind: pa.DataType, role: str, task: str) -> bool:
         kind = kind.value_type
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
     text = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
-    if role == "numeric_columns":
+    if role in ("numeric_columns", "weight_column"):
         return numeric
     if role == "text_columns":
         return text
@@ -367,11 +367,12 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
 
 
 _ARROW_TYPES = {"categorical_columns": pa.string(), "text_columns": pa.string(),
-                "numeric_columns": pa.float64()}
+                "numeric_columns": pa.float64(), "weight_column": pa.float64()}
 _EXPECTED = {
     "categorical_columns": "categorical columns hold strings, integers or booleans, one kind per "
                            "column (the kind of its first row), or null",
     "numeric_columns": "numeric columns hold numbers or null",
+    "weight_column": "the weight column holds a number >= 0 in every row (no nulls)",
     "text_columns": "text columns hold strings or null",
 }
 _LABEL_EXPECTED = {
@@ -406,6 +407,8 @@ def _value_fits(value, role: str, task: str = "binary", kind: type = str) -> boo
         return True
     if role == "numeric_columns":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if role == "weight_column":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     if role == "categorical_columns":
         return type(value) is kind
     return isinstance(value, str)

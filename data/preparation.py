@@ -70,6 +70,7 @@ class Split:
     features: dict[str, np.ndarray]
     label: np.ndarray  # float32 [rows] (binary, regression), int32 class index [rows] (multiclass),
     # float32 multi-hot [rows, tags] (multilabel)
+    weight: np.ndarray | None = None  # float32 [rows] from weight_column; None: every row counts 1
 
     def __len__(self) -> int:
         return len(self.label)
@@ -198,7 +199,8 @@ def prepare(loaded, config) -> PreparedData:
         "text": {column: {"vocab_size": len(vocabulary) + 2, "max_tokens": config.text_max_tokens,
                           "tokens_p95": token_p95[column]} for column, vocabulary in text_vocabularies.items()},
     }
-    splits = {name: Split(features[name], labels[name]) for name in SPLITS}
+    weights = _weights(loaded, index, config)
+    splits = {name: Split(features[name], labels[name], weights[name] if weights else None) for name in SPLITS}
     return PreparedData(**splits, shapes=shapes, summary=summary)
 
 
@@ -259,6 +261,21 @@ def _labels(label, index: dict[str, np.ndarray], config) -> tuple[dict, list[str
     labels = {name: table[codes[index[name]]] for name in SPLITS}
     return labels, classes, {"classes": classes, "tag_rate": {
         name: dict(zip(classes, map(float, labels[name].mean(axis=0)))) for name in SPLITS}}
+
+
+def _weights(loaded, index: dict[str, np.ndarray], config) -> dict[str, np.ndarray] | None:
+    """Each split's row weights (weight_column), checked: a number >= 0 in every row, some > 0."""
+    if not config.weight_column:
+        return None
+    weight = loaded.numbers.pop(config.weight_column)
+    bad = np.flatnonzero(~(weight >= 0))  # NaN (null) or negative
+    if len(bad):
+        raise DataError(f"weight column {config.weight_column!r} holds {weight[bad[0]]:g} in row {bad[0] + 1} "
+                        f"({len(bad)} row(s) in all); weights are numbers >= 0 in every row")
+    weights = {name: weight[index[name]] for name in SPLITS}
+    if not weights["train"].sum():
+        raise DataError(f"weight column {config.weight_column!r} is 0 in every training row: nothing would be learnt")
+    return weights
 
 
 def _natural(value: str):

@@ -109,3 +109,16 @@ def output_head(x, shapes):
 
 def concat(parts: list):
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+
+
+# Losses of a one-value-per-row output ([rows]: binary, regression). Keras's own reduce over the last
+# axis, which for a [rows] output is the batch: one number per batch, so a per-row sample weight
+# (weight_column) would only scale the batch. These give a loss per row, the same mean unweighted.
+@keras.saving.register_keras_serializable(package="netfab")
+def binary_crossentropy_per_row(y_true, y_pred):
+    return keras.losses.binary_crossentropy(keras.ops.expand_dims(y_true, -1), keras.ops.expand_dims(y_pred, -1))
+
+
+@keras.saving.register_keras_serializable(package="netfab")
+def mean_squared_error_per_row(y_true, y_pred):
+    return keras.losses.mean_squared_error(keras.ops.expand_dims(y_true, -1), keras.ops.expand_dims(y_pred, -1))

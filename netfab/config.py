@@ -58,11 +58,13 @@ class EffectiveConfig:
 
 
 def column_roles(config) -> dict[str, str]:
-    """Each column the config reads -> the config key that names it: the features, then the label
-    (the id column is carried beside predictions, never read as a feature)."""
+    """Each column the config reads -> the config key that names it: the features, the weight, then
+    the label (the id column is carried beside predictions, never read as a feature)."""
     roles = {column: "categorical_columns" for column in config.categorical_columns}
     roles.update({column: "numeric_columns" for column in config.numeric_columns})
     roles.update({column: "text_columns" for column in config.text_columns})
+    if config.weight_column:
+        roles[config.weight_column] = "weight_column"
     roles[config.label_column] = "label_column"
     return roles
 
@@ -262,7 +264,8 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     roles = {"label_column": [config.label_column], "id_column": [config.id_column] if config.id_column else [],
              "categorical_columns": list(config.categorical_columns),
              "numeric_columns": list(config.numeric_columns),
-             "text_columns": list(config.text_columns)}
+             "text_columns": list(config.text_columns),
+             "weight_column": [config.weight_column] if config.weight_column else []}
     if not config.label_column:
         fail("label_column", f"must name the target column ({TASKS[config.task].target})")
     seen: dict[str, str] = {}

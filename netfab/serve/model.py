@@ -69,7 +69,7 @@ class ServingModel:
         self.id_column = config_values["id_column"]  # carried next to scores by `fab predict`
         # feature column -> the config key that names it, for error messages about input files
         self.column_roles = {c: r for c, r in column_roles(config_from_values(config_values)).items()
-                             if r != "label_column"}
+                             if r not in ("label_column", "weight_column")}
         self._folder = folder  # removed when this object is garbage collected
         self._call = FlatCaller(function)
         self.loaded_at = time.time()

@@ -31,6 +31,7 @@ import tensorflow as tf
 import models
 from data.loading import load_rows
 from data.preparation import prepare
+from models.common import binary_crossentropy_per_row, mean_squared_error_per_row
 from models.frontend import build_front_end, with_front_end
 from netfab import storage
 from netfab import model_zip
@@ -44,9 +45,10 @@ from netfab.train.progress import TrainingProgress
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = ("epoch", "train_loss", "train_auc", "validation_loss", "validation_auc", "seconds",
                   "test_loss", "test_auc")  # binary's; test figures on the best epoch's row only
-# What Keras compiles per task: the loss and the figure it reports after every epoch.
-LOSSES = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
-          "multilabel": "binary_crossentropy", "regression": "mean_squared_error"}
+# What Keras compiles per task: the loss (a value per row, so a row's weight counts) and the figure
+# it reports after every epoch.
+LOSSES = {"binary": binary_crossentropy_per_row, "multiclass": "sparse_categorical_crossentropy",
+          "multilabel": "binary_crossentropy", "regression": mean_squared_error_per_row}
 STATE = "state.json"
 EVAL_BATCH = 4096
 
@@ -110,7 +112,8 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
         features = prepared.train.features
         train_x = {name: tf.convert_to_tensor(features.pop(name)) for name in list(features)}
         train_y = tf.convert_to_tensor(prepared.train.label)
-        core.fit(train_x, train_y, batch_size=config.batch_size,
+        # weight_column scales each training row's loss; validation and test count every row once
+        core.fit(train_x, train_y, sample_weight=prepared.train.weight, batch_size=config.batch_size,
                  epochs=config.epochs, initial_epoch=resumed_at, shuffle=True, verbose=0,
                  validation_data=(validation.features, validation.label), validation_batch_size=EVAL_BATCH,
                  callbacks=[EpochCheckpoint(checkpoints, state, config.early_stopping_patience, config.task),
@@ -170,9 +173,8 @@ def describe_result(metrics: dict, task: str) -> str:
                        for key, value in metrics.items() if key.startswith("test_"))
     baseline = metrics.get(f"baseline_test_{monitor}")
     return (f"{tested}  best epoch {metrics['best_epoch']} of {metrics['epochs_run']} (validation "
-            f"{model_zip.metric_name(monitor)} {metrics[f'validation_{monitor}']:.4f}"
-            + (f"; a trivial model scores {baseline:.4f} on test" if baseline is not None else "")
-            + f")  ({metrics['seconds']:.0f} s)")
+            f"{model_zip.metric_name(monitor)} {metrics[f'validation_{monitor}']:.4f})  ({metrics['seconds']:.0f} s)"
+            + (f"  a trivial model: test {model_zip.metric_name(monitor)} {baseline:.4f}" if baseline is not None else ""))
 
 
 def metric_columns(task: str) -> tuple[str, ...]:
