@@ -41,6 +41,8 @@ class NetConfig:
     min_category_count: int = 1  # rarer values map to the OOV bucket
     text_vocab_size: int = 2000  # tokens kept per text column, most frequent first
     text_max_tokens: int = 12  # text length in tokens, per column: longer is cut, shorter is padded
+    split: str = "random"  # random (seeded) | by_column: rows ordered by split_column, the latest validate and test
+    split_column: str = ""  # by_column: a time (ISO date, timestamp) or group column; rows sharing a value stay together
     validation_fraction: float = 0.1  # share for early stopping and the best epoch (and tuning), (0, 1)
     test_fraction: float = 0.1  # share scored once, with the best epoch's weights, (0, 1)
     sample_rows: int = 0  # train on a uniform sample of this many rows; 0 = all rows

@@ -96,7 +96,7 @@ class _StringCodes:
 def load_rows(files: list[Path], config) -> LoadedRows:
     """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
     roles = column_roles(config)
-    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_columns")}
+    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_columns", "split_column")}
     numeric = [c for c, r in roles.items() if r in ("numeric_columns", "weight_column")]
     label_codes = _StringCodes() if TASKS[config.task].per_class else None
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
@@ -243,6 +243,8 @@ def _arrow_type_fits(kind: pa.DataType, role: str, task: str) -> bool:
     if role == "text_columns":
         return text
     category = text or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+    if role == "split_column":
+        return text or numeric or pa.types.is_timestamp(kind) or pa.types.is_date(kind)
     if role == "categorical_columns" or (role == "label_column" and task == "multiclass"):
         return category
     if task == "multilabel":
@@ -260,7 +262,7 @@ def _csv_blocks(path: Path, config, roles: dict[str, str]):
     if config.task == "multilabel":
         raise DataError(f"{path}: a CSV file cannot hold a list of tags per row (task = multilabel); "
                         f"write the dataset as NDJSON or Parquet")
-    types = {c: pa.string() if r in ("categorical_columns", "text_columns") else pa.float64()
+    types = {c: pa.string() if r in ("categorical_columns", "text_columns", "split_column") else pa.float64()
              for c, r in roles.items() if r != "label_column"}
     types[config.label_column] = pa.string() if config.task == "multiclass" else pa.float64()
     convert = pa_csv.ConvertOptions(column_types=types, include_columns=list(roles),
@@ -327,8 +329,10 @@ def _column_type(first_value, role: str) -> pa.DataType:
     types a column up front and will not read an integer into a string column)."""
     if role == "categorical_columns" and isinstance(first_value, bool):
         return pa.bool_()
-    if role == "categorical_columns" and isinstance(first_value, int):
+    if role in ("categorical_columns", "split_column") and isinstance(first_value, int):
         return pa.int64()
+    if role == "split_column" and isinstance(first_value, float):
+        return pa.float64()
     return _ARROW_TYPES[role]
 
 
@@ -367,12 +371,14 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
 
 
 _ARROW_TYPES = {"categorical_columns": pa.string(), "text_columns": pa.string(),
-                "numeric_columns": pa.float64(), "weight_column": pa.float64()}
+                "numeric_columns": pa.float64(), "weight_column": pa.float64(), "split_column": pa.string()}
 _EXPECTED = {
     "categorical_columns": "categorical columns hold strings, integers or booleans, one kind per "
                            "column (the kind of its first row), or null",
     "numeric_columns": "numeric columns hold numbers or null",
     "weight_column": "the weight column holds a number >= 0 in every row (no nulls)",
+    "split_column": "the split column holds a time (ISO text or a number) or a group name in every row, "
+                    "one kind per column",
     "text_columns": "text columns hold strings or null",
 }
 _LABEL_EXPECTED = {
@@ -411,6 +417,8 @@ def _value_fits(value, role: str, task: str = "binary", kind: type = str) -> boo
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     if role == "categorical_columns":
         return type(value) is kind
+    if role == "split_column":
+        return value is not None and (type(value) is kind or (kind is float and type(value) is int))
     return isinstance(value, str)
 
 
@@ -443,7 +451,8 @@ def _first_bad_line(path: Path, roles: dict[str, str], task: str = "binary") -> 
             if not isinstance(row, dict):
                 return f"{path}:{number}: expected a JSON object per line, got {type(row).__name__}"
             if kinds is None:  # a categorical column's kind is its first row's
-                kinds = {c: type(row.get(c)) if type(row.get(c)) in (int, bool) else str for c in roles}
+                kinds = {c: type(row.get(c)) if type(row.get(c)) in (int, bool) else
+                         float if roles[c] == "split_column" and type(row.get(c)) is float else str for c in roles}
             for column, role in roles.items():
                 if column in problems:
                     continue

@@ -113,13 +113,61 @@ def split_indices(rows: int, config) -> dict[str, np.ndarray]:
     return {name: np.sort(parts[name]) for name in SPLITS}
 
 
+def split_rows(loaded, config) -> dict[str, np.ndarray]:
+    """The train, validation and test rows of `config.split`: a seeded random split, or by_column:
+    rows ordered by split_column's value (numbers by value, ISO dates and times as written), the
+    earliest train, the next validation_fraction validate, the latest test_fraction test; rows
+    sharing a value (a day, a group) stay in one split, so the shares are met at value boundaries."""
+    if config.split == "random":
+        return split_indices(loaded.rows, config)
+    column = config.split_column
+    strings = loaded.strings[column]
+    if not (strings.codes != 0).all():
+        raise DataError(f"split column {column!r} is null or \"\" in {int((strings.codes == 0).sum())} row(s); "
+                        f"split = by_column places every row by its value: fill it in the query")
+    order = sorted(range(1, len(strings.values)), key=lambda code: _natural(strings.values[code]))
+    rank = np.zeros(len(strings.values), np.int64)
+    rank[order] = np.arange(len(order))
+    rows_per_value = np.bincount(rank[strings.codes], minlength=len(order))
+    ends = np.cumsum(rows_per_value)  # rows up to and including each value, in order
+    rows = loaded.rows
+    n_train = rows - math.ceil(rows * config.test_fraction) - math.ceil(rows * config.validation_fraction)
+    last_train = max(int(np.searchsorted(ends, n_train, side="right")) - 1, 0)
+    last_validation = max(int(np.searchsorted(ends, n_train + math.ceil(rows * config.validation_fraction),
+                                              side="right")) - 1, last_train + 1)
+    row_rank = rank[strings.codes]
+    parts = {"train": np.flatnonzero(row_rank <= last_train),
+             "validation": np.flatnonzero((row_rank > last_train) & (row_rank <= last_validation)),
+             "test": np.flatnonzero(row_rank > last_validation)}
+    sizes = {name: len(index) for name, index in parts.items()}
+    if min(sizes.values()) < MIN_SPLIT_ROWS:
+        raise DataError(f"split column {column!r} gives a train/validation/test split of {sizes['train']}/"
+                        f"{sizes['validation']}/{sizes['test']} rows ({len(order)} distinct values; rows "
+                        f"sharing a value stay together); each split needs {MIN_SPLIT_ROWS}+ rows: use "
+                        f"more rows, a finer column, or other fractions")
+    return parts
+
+
+def split_summary(loaded, index: dict[str, np.ndarray], config) -> dict:
+    """How the rows were split, for dataset_metadata.json: the method, and by_column's first value of
+    the validation and test splits (the cuts)."""
+    if config.split == "random":
+        return {"method": "random", "seed": config.seed}
+    strings = loaded.strings[config.split_column]
+    first = {name: min((strings.values[c] for c in np.unique(strings.codes[index[name]])), key=_natural)
+             for name in ("validation", "test")}
+    return {"method": "by_column", "column": config.split_column, "validation_from": first["validation"],
+            "test_from": first["test"]}
+
+
 def prepare(loaded, config) -> PreparedData:
     """Split `loaded` (data.loading.LoadedRows), fit the front end on train, encode every row once.
 
     Takes the loaded columns over: each is freed as soon as it is encoded and split, so the
     peak memory is the encoded splits plus one column.
     """
-    index = split_indices(loaded.rows, config)
+    index = split_rows(loaded, config)
+    split = split_summary(loaded, index, config)
     label = config.label_column
     train = index["train"]
     labels, classes, label_summary = _labels(loaded.label, index, config)
@@ -188,6 +236,7 @@ def prepare(loaded, config) -> PreparedData:
     summary = {
         "rows": {"total": loaded.rows, **{name: len(index[name]) for name in SPLITS}},
         "fractions": {"validation": config.validation_fraction, "test": config.test_fraction},
+        "split": split,
         "task": config.task,
         "label_column": label,
         **label_summary,
@@ -279,11 +328,12 @@ def _weights(loaded, index: dict[str, np.ndarray], config) -> dict[str, np.ndarr
 
 
 def _natural(value: str):
-    """Integers in numeric order (2 before 10), then strings: how people list classes."""
+    """Numbers in numeric order (2 before 10), then strings as written (ISO dates and times sort so):
+    how people list classes and order time."""
     try:
-        return (0, int(value), "")
+        return (0, float(value), "")
     except ValueError:
-        return (1, 0, value)
+        return (1, 0.0, value)
 
 
 def encode(loaded, config, shapes: DatasetShapes) -> dict[str, np.ndarray]:

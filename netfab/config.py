@@ -28,6 +28,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(NetConfig)}
 TYPES = typing.get_type_hints(NetConfig)
 RNN_CELLS = ("gru", "lstm")
 EXPORT_COMPRESSIONS = ("none", "gzip")
+SPLIT_METHODS = ("random", "by_column")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,8 @@ def column_roles(config) -> dict[str, str]:
     roles.update({column: "text_columns" for column in config.text_columns})
     if config.weight_column:
         roles[config.weight_column] = "weight_column"
+    if config.split == "by_column" and config.split_column:
+        roles[config.split_column] = "split_column"
     roles[config.label_column] = "label_column"
     return roles
 
@@ -234,6 +237,12 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
         fail("top_k", "must be >= 1")
     if not 0 < config.multilabel_threshold < 1:
         fail("multilabel_threshold", "must be strictly between 0 and 1")
+    if config.split not in SPLIT_METHODS:
+        fail("split", f"must be one of {', '.join(SPLIT_METHODS)}{closest(config.split, SPLIT_METHODS)}")
+    if config.split == "by_column" and not config.split_column:
+        fail("split_column", "split = by_column orders rows by this column: name a time or group column")
+    if config.split == "random" and config.split_column:
+        fail("split_column", "is read with split = by_column only: set split too, or leave this empty")
     if config.rnn_cell not in RNN_CELLS:
         fail("rnn_cell", f"must be one of {', '.join(RNN_CELLS)}")
     if config.export_compression not in EXPORT_COMPRESSIONS:
@@ -265,7 +274,8 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
              "categorical_columns": list(config.categorical_columns),
              "numeric_columns": list(config.numeric_columns),
              "text_columns": list(config.text_columns),
-             "weight_column": [config.weight_column] if config.weight_column else []}
+             "weight_column": [config.weight_column] if config.weight_column else [],
+             "split_column": [config.split_column] if config.split_column else []}
     if not config.label_column:
         fail("label_column", f"must name the target column ({TASKS[config.task].target})")
     seen: dict[str, str] = {}

@@ -189,3 +189,48 @@ def test_each_text_column_has_its_own_vocabulary():
     assert "wifi" in vocabularies["host_note"] and "wifi" not in vocabularies["title"]
     assert prepared.train.features["host_note"].shape == (1600, config.text_max_tokens)
     assert set(prepared.summary["text"]) == {"title", "host_note"}
+
+
+# --- split = by_column ---------------------------------------------------------------------------------
+def test_by_column_split_trains_on_the_past_and_tests_on_the_future():
+    from data.preparation import split_rows
+
+    config = config_for("deep_v1", split="by_column", split_column="event_date").config
+    loaded = load(config)
+    index = split_rows(loaded, config)
+    prepared = prepare(loaded, config)
+    dates = [row["event_date"] for row in fixture_rows()]
+    of = {name: [dates[i] for i in rows] for name, rows in index.items()}
+    assert max(of["train"]) < min(of["validation"]) and max(of["validation"]) < min(of["test"])
+    assert 150 <= len(prepared.test) <= 250 and 150 <= len(prepared.validation) <= 250
+    assert prepared.summary["split"] == {"method": "by_column", "column": "event_date",
+                                         "validation_from": min(of["validation"]), "test_from": min(of["test"])}
+
+
+def test_by_column_orders_numbers_by_value_and_keeps_a_group_together(tmp_path):
+    rows = fixture_rows(300)
+    for i, row in enumerate(rows):
+        row["week"] = i // 10 + 1  # 30 groups of 10 rows: 1 .. 30, where "9" < "10" as text
+    config = config_for("deep_v1", split="by_column", split_column="week").config
+    loaded = load(config, rows, tmp_path)
+    from data.preparation import split_rows
+
+    index = split_rows(loaded, config)
+    weeks = np.array([row["week"] for row in rows])
+    assert weeks[index["train"]].max() == 24 and set(weeks[index["test"]]) == {28, 29, 30}
+    assert all(len(set(weeks[index[name]]) & set(weeks[index[other]])) == 0
+               for name in index for other in index if name != other)
+
+
+def test_by_column_split_errors_name_the_column(tmp_path):
+    from netfab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="split_column = ''.*name a time or group column"):
+        config_for("deep_v1", split="by_column")
+    with pytest.raises(ConfigError, match="split_column = 'event_date'.*with split = by_column only"):
+        config_for("deep_v1", split_column="event_date")
+    rows = fixture_rows(200)
+    rows[3]["event_date"] = None
+    config = config_for("deep_v1", split="by_column", split_column="event_date").config
+    with pytest.raises(DataError, match=r"split column 'event_date' is null or \"\" in 1 row"):
+        prepare(load(config, rows, tmp_path), config)

@@ -47,6 +47,7 @@ def test_the_zip_records_the_task_its_classes_and_its_metrics(trained):
     assert config["values"]["task"] == metadata["task"] == TASK_OF[variant]
     expected = {"trip_type_v1": TRIP_TYPES, "tags_v1": TAGS, "review_score_v1": None}[variant]
     assert metadata.get("classes") == expected  # inferred from the training split, in this order
+    assert metadata["split"]["method"] == ("by_column" if variant == "review_score_v1" else "random")
     tested = {"multiclass": ["accuracy", "top_k_accuracy", "macro_f1", "loss"],
               "multilabel": ["micro_auc", "macro_auc", "micro_f1", "macro_f1", "loss"],
               "regression": ["rmse", "mae", "r2", "loss"]}[TASK_OF[variant]]
