@@ -15,7 +15,7 @@ DEFAULT_VARIANT = "deep_v1"  # what `fab train` trains when no --variant is give
 @dataclass(frozen=True)
 class NetConfig:
     # --- architecture ------------------------------------------------------------------
-    network: str = "deep_v1"  # a name in models.REGISTRY: deep_v1 | rnn_v1
+    network: str = "deep_v1"  # a name in models.REGISTRY: deep_v1 | rnn_v1 | dcn_v2
     hidden_units: tuple[int, ...] = (64, 32)  # widths of the MLP tower, input to output
     dropout: float = 0.1  # after each hidden layer, in [0, 1)
     embedding_dim: int = 0  # per categorical; 0 = sized by cardinality (docs/config.md)
@@ -23,6 +23,8 @@ class NetConfig:
     text_embedding_dim: int = 16  # per text token
     rnn_cell: str = "gru"  # gru | lstm (rnn_v1)
     rnn_units: int = 32  # recurrent state size (rnn_v1)
+    cross_layers: int = 2  # cross layers (dcn_v2): l layers model feature crosses up to degree l + 1
+    cross_rank: int = 0  # rank of each cross layer's matrix (dcn_v2); 0 = full rank
 
     # --- data --------------------------------------------------------------------------
     task: str = "binary"  # binary | multiclass | multilabel | regression (docs/data.md: what the label holds)

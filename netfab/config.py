@@ -260,11 +260,11 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if config.learning_rate <= 0:
         fail("learning_rate", "must be > 0")
     for key in ("batch_size", "steps_per_execution", "epochs", "embedding_dim_max", "text_embedding_dim", "rnn_units",
-                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens",
+                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens", "cross_layers",
                 "bq_table_expiration_hours"):
         if getattr(config, key) < 1:
             fail(key, "must be >= 1")
-    for key in ("embedding_dim", "sample_rows", "early_stopping_patience"):
+    for key in ("embedding_dim", "sample_rows", "early_stopping_patience", "cross_rank"):
         if getattr(config, key) < 0:
             fail(key, "must be >= 0 (0 turns it off)")
     if any(units < 1 for units in config.hidden_units):
