@@ -35,6 +35,7 @@ class NetConfig:
     id_column: str = ""  # carried beside predictions (fab predict), never a feature; "" = none: the row number
     categorical_columns: tuple[str, ...] = (
         "country", "language", "device", "day_of_week", "season", "item_id")
+    list_columns: tuple[str, ...] = ()  # list-valued categoricals (tags, genres): a bag of embeddings per row
     numeric_columns: tuple[str, ...] = (
         "price", "rating", "distance_km", "nights", "lead_time_days")
     text_columns: tuple[str, ...] = ("title",)  # free text, each tokenised inside the model with its own
@@ -42,6 +43,7 @@ class NetConfig:
     max_vocab_size: int = 5000  # per categorical, most frequent first; the rest are OOV
     min_category_count: int = 1  # rarer values map to the OOV bucket
     text_vocab_size: int = 2000  # tokens kept per text column, most frequent first
+    list_max_items: int = 16  # items kept per row of a list column, in order; the rest are dropped
     text_max_tokens: int = 12  # text length in tokens, per column: longer is cut, shorter is padded
     split: str = "random"  # random (seeded) | by_column: rows ordered by split_column, the latest validate and test
     split_column: str = ""  # by_column: a time (ISO date, timestamp) or group column; rows sharing a value stay together

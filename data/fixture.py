@@ -27,6 +27,9 @@ its bytes:
                   rooms, studios and cheap listings
     tags          multilabel, a list of TAGS (often []): each tag on its own with the probability
                   of TAG_PROBABILITY[tag] (high when its title words or its device say so)
+    facilities    a list-valued column: 0 to 3 of FACILITIES per listing (null for some), from the
+                  host notes' stream; trip_type leans on it (FACILITY_TRIP: a pool or a kitchen
+                  draws families, a gym business)
     host_note     a second text column: the listing's note from its host (null for some), 1-2
                   HOST_PHRASES drawn per listing from their own stream; it carries no signal
     review_score  regression, 1 to 10: REVIEW_BASE + REVIEW_RATING_SLOPE * (rating - 4)
@@ -108,6 +111,9 @@ DEVICE_REVIEW = {"mobile": -0.3, "desktop": 0.2, "tablet": 0.0}
 HOST_PHRASES = ["Self check-in.", "Fast wifi!", "Pets welcome.", "Quiet street.", "Great for families.",
                 "Close to nightlife.", "Free parking on site.", "Recently renovated.", "Long stays welcome."]
 NO_NOTE_SHARE = 0.1
+FACILITIES = ["pool", "gym", "breakfast", "kitchen", "spa", "pets"]
+FACILITY_TRIP = {"pool": ("family", 1.0), "kitchen": ("family", 0.6), "gym": ("business", 0.8),
+                 "spa": ("couple", 0.8)}
 
 _DATES = np.datetime64("2026-01-01") + np.arange(365)
 _DATE_TEXT = np.datetime_as_string(_DATES).astype(object)
@@ -224,6 +230,18 @@ def _host_notes() -> np.ndarray:
                     dtype=object)
 
 
+@cache
+def _facilities() -> np.ndarray:
+    """Each listing's facilities: a list of 0-3 FACILITIES, or None for some (drawn after the notes)."""
+    rng = np.random.default_rng([CATALOG_SEED, 2])
+    counts = rng.integers(0, 4, N_ITEMS)
+    chosen = [sorted(rng.choice(len(FACILITIES), size=k, replace=False).tolist()) for k in counts]
+    unknown = rng.random(N_ITEMS) < 0.05
+    out = np.empty(N_ITEMS, dtype=object)
+    out[:] = [None if missing else [FACILITIES[i] for i in picks] for picks, missing in zip(chosen, unknown)]
+    return out
+
+
 def _words(frame: pd.DataFrame, words: set[str]) -> np.ndarray:
     """1.0 where the row's title holds one of `words`."""
     return _per_distinct(frame["title"], lambda t: float(bool(words & set(t.lower().split()))))
@@ -241,6 +259,9 @@ def _add_other_targets(frame: pd.DataFrame, rng: np.random.Generator) -> None:
         1.2 * (nights >= 4) + frame["season"].eq("summer").to_numpy(float) + _words(frame, TRIP_WORDS["family"]),
         1.2 * _words(frame, TRIP_WORDS["solo"]) + (frame["price"].to_numpy(float) < 80) + 0.3,
     ], axis=1) * TRIP_SCALE
+    facilities = _facilities()[frame["item_id"].str.removeprefix("item_").astype(int).to_numpy()]
+    for facility, (trip, effect) in FACILITY_TRIP.items():
+        logits[:, TRIP_TYPES.index(trip)] += TRIP_SCALE * effect * np.array([facility in (f or []) for f in facilities])
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     drawn = (rng.random(n)[:, None] > np.cumsum(probabilities, axis=1)).sum(axis=1)
@@ -253,6 +274,7 @@ def _add_other_targets(frame: pd.DataFrame, rng: np.random.Generator) -> None:
                     for j, tag in enumerate(TAGS)], axis=1)
     frame["tags"] = pd.Series([[t for t, on in zip(TAGS, row) if on] for row in has.tolist()], dtype=object)
 
+    frame["facilities"] = pd.Series(list(facilities), dtype=object)
     frame["host_note"] = _host_notes()[frame["item_id"].str.removeprefix("item_").astype(int).to_numpy()]
 
     word_effect = _per_distinct(frame["title"], lambda t: sum(WORD_EFFECT.get(w, 0.0) for w in t.lower().split()))

@@ -55,7 +55,7 @@ class LoadedRows:
     strings: dict[str, EncodedStrings]  # categorical and text columns
     numbers: dict[str, np.ndarray]  # float32, NaN where the value was null (numerics and the weight)
     label: np.ndarray | EncodedStrings  # float32 (binary: 0 or 1, regression); the class, or the
-    # tags joined by TAG_SEPARATOR, as strings (multiclass, multilabel)
+    # tags joined by LIST_SEPARATOR, as strings (multiclass, multilabel)
     rows_read: int  # before sampling
     nulls: dict[str, int]  # column -> null values seen (before the null policy)
 
@@ -96,7 +96,7 @@ class _StringCodes:
 def load_rows(files: list[Path], config) -> LoadedRows:
     """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
     roles = column_roles(config)
-    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "text_columns", "split_column")}
+    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "list_columns", "text_columns", "split_column")}
     numeric = [c for c, r in roles.items() if r in ("numeric_columns", "weight_column")]
     label_codes = _StringCodes() if TASKS[config.task].per_class else None
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
@@ -108,7 +108,7 @@ def load_rows(files: list[Path], config) -> LoadedRows:
             rows_read += batch.num_rows
             for column in roles:
                 nulls[column] += batch.column(column).null_count
-            part = {c: codes.encode(category_strings(batch.column(c))) for c, codes in strings.items()}
+            part = {c: codes.encode(_strings(batch.column(c), c, roles, path)) for c, codes in strings.items()}
             for column in numeric:
                 part[column] = pc.fill_null(pc.cast(batch.column(column), pa.float32()),
                                             float("nan")).to_numpy(zero_copy_only=False)
@@ -245,6 +245,9 @@ def _arrow_type_fits(kind: pa.DataType, role: str, task: str) -> bool:
     category = text or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
     if role == "split_column":
         return text or numeric or pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+    if role == "list_columns":
+        return pa.types.is_null(kind) or ((pa.types.is_list(kind) or pa.types.is_large_list(kind))
+                                          and _arrow_type_fits(kind.value_type, "categorical_columns", task))
     if role == "categorical_columns" or (role == "label_column" and task == "multiclass"):
         return category
     if task == "multilabel":
@@ -259,8 +262,8 @@ def _csv_blocks(path: Path, config, roles: dict[str, str]):
     an empty field is null. A mistyped value is named with its line, for every column at once."""
     import pyarrow.csv as pa_csv
 
-    if config.task == "multilabel":
-        raise DataError(f"{path}: a CSV file cannot hold a list of tags per row (task = multilabel); "
+    if config.task == "multilabel" or config.list_columns:
+        raise DataError(f"{path}: a CSV file cannot hold a list per row (task = multilabel, list_columns); "
                         f"write the dataset as NDJSON or Parquet")
     types = {c: pa.string() if r in ("categorical_columns", "text_columns", "split_column") else pa.float64()
              for c, r in roles.items() if r != "label_column"}
@@ -307,18 +310,36 @@ def _csv_bad_values(path: Path, types: dict, roles: dict[str, str], task: str) -
     return problems[0] if problems else None
 
 
+def _strings(column: pa.Array, name: str, roles: dict[str, str], path: Path) -> pa.Array:
+    try:
+        return category_strings(column)
+    except DataError as error:
+        raise DataError(f"{path}: column {name!r} ({roles[name]}): {error}") from None
+
+
 def category_string(value) -> str:
     """A categorical value as its vocabulary holds it: a string as it is, an integer in decimal, a
-    boolean as JSON writes it ("true"), null as "". The one rule for training and serving."""
+    boolean as JSON writes it ("true"), null as "", a list (list_columns) as its items so written,
+    joined by LIST_SEPARATOR. The one rule for training and serving."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # a list column's items, joined
+        return LIST_SEPARATOR.join(map(category_string, value))
     return str(value)
 
 
 def category_strings(column: pa.Array) -> pa.Array:
-    """A categorical Arrow column of strings, integers or booleans as strings, by category_string's rule."""
+    """A categorical Arrow column of strings, integers or booleans as strings, by category_string's
+    rule (a list column's items joined; null or [] -> null, "" once encoded)."""
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        items = pc.list_flatten(column)
+        if items.null_count:
+            raise DataError("a list column holds a null item; null or [] stands for no item, never an item")
+        if not pa.types.is_string(items.type):
+            column = pc.cast(column, pa.list_(pa.string()))
+        return pc.binary_join(column, LIST_SEPARATOR)
     if pa.types.is_boolean(column.type):
         return pc.if_else(column, "true", "false")
     return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
@@ -333,10 +354,14 @@ def _column_type(first_value, role: str) -> pa.DataType:
         return pa.int64()
     if role == "split_column" and isinstance(first_value, float):
         return pa.float64()
+    if role == "list_columns":
+        items = [v for v in first_value if v is not None] if isinstance(first_value, list) else []
+        return pa.list_(pa.int64() if items and type(items[0]) is int else pa.string())
     return _ARROW_TYPES[role]
 
 
-TAG_SEPARATOR = "\x1f"  # joins a multilabel row's tags into one string (ASCII unit separator)
+LIST_SEPARATOR = "\x1f"  # joins a list's items (a list column's, a multilabel row's tags) into one
+# string (ASCII unit separator): the form the front end and the served signature take
 
 
 def _label_type(first_value, task: str) -> pa.DataType:
@@ -358,7 +383,7 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
         tags = pc.cast(column, pa.list_(pa.string()))
         if pc.any(pc.is_null(pc.list_flatten(tags))).as_py():  # a null inside a list: no tag to learn
             raise DataError(_first_bad_line(path, roles, task) or f"{path}: {_expected('label_column', task)}")
-        return codes.encode(pc.binary_join(tags, TAG_SEPARATOR))  # null or [] -> "": no tag
+        return codes.encode(pc.binary_join(tags, LIST_SEPARATOR))  # null or [] -> "": no tag
     if task == "multiclass":
         if column.null_count or pc.any(pc.equal(pc.cast(column, pa.string()), "")).as_py():
             raise DataError(_first_bad_line(path, roles, task) or f"{path}: {_expected('label_column', task)}")
@@ -370,13 +395,14 @@ def _label(column: pa.Array, path: Path, roles: dict[str, str], task: str,
     return values.to_numpy(zero_copy_only=False)
 
 
-_ARROW_TYPES = {"categorical_columns": pa.string(), "text_columns": pa.string(),
+_ARROW_TYPES = {"list_columns": pa.list_(pa.string()), "categorical_columns": pa.string(), "text_columns": pa.string(),
                 "numeric_columns": pa.float64(), "weight_column": pa.float64(), "split_column": pa.string()}
 _EXPECTED = {
     "categorical_columns": "categorical columns hold strings, integers or booleans, one kind per "
                            "column (the kind of its first row), or null",
     "numeric_columns": "numeric columns hold numbers or null",
     "weight_column": "the weight column holds a number >= 0 in every row (no nulls)",
+    "list_columns": "list columns hold a list of strings or integers (one kind per column), [] or null",
     "split_column": "the split column holds a time (ISO text or a number) or a group name in every row, "
                     "one kind per column",
     "text_columns": "text columns hold strings or null",
@@ -413,6 +439,9 @@ def _value_fits(value, role: str, task: str = "binary", kind: type = str) -> boo
         return True
     if role == "numeric_columns":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if role == "list_columns":
+        return value is None or (isinstance(value, list) and all(type(v) in (str, int) for v in value)
+                                 and len({type(v) for v in value}) <= 1)
     if role == "weight_column":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     if role == "categorical_columns":

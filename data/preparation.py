@@ -24,6 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from data.loading import LIST_SEPARATOR
 from netfab.errors import DataError
 
 # Keras TextVectorization's "lower_and_strip_punctuation" removes exactly these characters;
@@ -37,8 +38,8 @@ SPLITS = ("train", "validation", "test")
 class DatasetShapes:
     """The front end's tables and what sizes a network: vocabularies, embedding widths, statistics."""
 
-    vocabularies: dict[str, list[str]]  # categorical column -> known values, most frequent first
-    embedding_dims: dict[str, int]  # categorical column -> embedding width
+    vocabularies: dict[str, list[str]]  # categorical (and list) column -> known values, most frequent first
+    embedding_dims: dict[str, int]  # categorical (and list) column -> embedding width
     numeric_mean: dict[str, float]
     numeric_variance: dict[str, float]
     text_vocabularies: dict[str, list[str]]  # text column -> its tokens, most frequent first ("" and OOV excluded)
@@ -48,6 +49,10 @@ class DatasetShapes:
     # columns, in order (the classes or tags of the training split)
     label_mean: float = 0.0  # regression: the training split's target mean and standard deviation,
     label_std: float = 1.0  # which the head scales its output by (a standardised target trains best)
+    list_max_items: int = 0  # list columns: ids per row, 0-padded
+
+    def list_cardinality(self, column: str) -> int:
+        return len(self.vocabularies[column]) + 2  # + padding and the out-of-vocabulary bucket
 
     def cardinality(self, column: str) -> int:
         return len(self.vocabularies[column]) + 1  # + the out-of-vocabulary bucket
@@ -193,6 +198,25 @@ def prepare(loaded, config) -> PreparedData:
         keep(column, ids)
         del strings, ids
 
+    # List columns: items counted over the training rows (each distinct list weighted by its rows),
+    # then every distinct list looked up once: [list_max_items] ids, 0-padded, 1 for an unknown item.
+    for column in config.list_columns:
+        strings = loaded.strings.pop(column)
+        counts = np.bincount(strings.codes[train], minlength=len(strings.values))
+        items = [v.split(LIST_SEPARATOR) if v else [] for v in strings.values]
+        item_counts = pd.Series(np.repeat(counts, [len(i) for i in items]),
+                                index=[x for i in items for x in i] or None, dtype=np.int64)
+        item_counts = item_counts.groupby(level=0).sum()
+        vocabularies[column] = _most_frequent(list(item_counts.index), item_counts.to_numpy(),
+                                              config.max_vocab_size, config.min_category_count)
+        if not vocabularies[column]:
+            raise DataError(f"list column {column!r} has no item in the training split (null or [] in "
+                            f"every row, or rarer than min_category_count={config.min_category_count}); "
+                            f"drop it from list_columns")
+        table = list_table(strings.values, vocabularies[column], config.list_max_items)
+        keep(column, table[strings.codes])
+        del strings, table
+
     # Numerics: standardised with the training split's mean and variance; a null is the mean.
     means, variances = {}, {}
     for column in config.numeric_columns:
@@ -229,6 +253,7 @@ def prepare(loaded, config) -> PreparedData:
     shapes = DatasetShapes(
         vocabularies=vocabularies,
         embedding_dims={c: embedding_dim(len(v) + 1, config) for c, v in vocabularies.items()},
+        list_max_items=config.list_max_items if config.list_columns else 0,
         numeric_mean=means, numeric_variance=variances,
         text_vocabularies=text_vocabularies, text_max_tokens=config.text_max_tokens, task=config.task,
         classes=classes, label_mean=label_summary.get("mean", {}).get("train", 0.0),
@@ -272,8 +297,6 @@ def _labels(label, index: dict[str, np.ndarray], config) -> tuple[dict, list[str
                                 f"classes: use more rows or another seed")
         return labels, [], {"label_rate": {name: float(labels[name].mean()) for name in SPLITS}}
 
-    from data.loading import TAG_SEPARATOR
-
     codes, values = label.codes, label.values
     train_counts = np.bincount(codes[index["train"]], minlength=len(values))
     if config.task == "multiclass":
@@ -296,7 +319,7 @@ def _labels(label, index: dict[str, np.ndarray], config) -> tuple[dict, list[str
             name: dict(zip(classes, map(float, rate))) for name, rate in rates.items()}}
 
     # multilabel: each distinct tag set split once, a multi-hot row per distinct set, then gathered
-    tag_sets = [v.split(TAG_SEPARATOR) if v else [] for v in values]
+    tag_sets = [v.split(LIST_SEPARATOR) if v else [] for v in values]
     seen = np.zeros(len(values), bool)
     seen[np.flatnonzero(train_counts)] = True
     classes = sorted({t for tags, used in zip(tag_sets, seen) if used for t in tags}, key=_natural)
@@ -342,6 +365,10 @@ def encode(loaded, config, shapes: DatasetShapes) -> dict[str, np.ndarray]:
     for column in config.categorical_columns:
         strings = loaded.strings[column]
         features[column] = lookup_ids(strings.values, shapes.vocabularies[column])[strings.codes]
+    for column in config.list_columns:
+        strings = loaded.strings[column]
+        features[column] = list_table(strings.values, shapes.vocabularies[column],
+                                      shapes.list_max_items)[strings.codes]
     for column in config.numeric_columns:
         features[column] = standardize(loaded.numbers[column], shapes.numeric_mean[column],
                                        shapes.numeric_variance[column])
@@ -357,6 +384,19 @@ def lookup_ids(values: list[str], vocabulary: list[str]) -> np.ndarray:
     from models.frontend import string_lookup
 
     return np.asarray(string_lookup(vocabulary)(np.array(values, dtype=object)), dtype=np.int32)
+
+
+def list_table(values: list[str], vocabulary: list[str], max_items: int) -> np.ndarray:
+    """int32 [len(values), max_items] item ids of distinct joined lists, by the exported model's layer."""
+    from models.frontend import ListLookup
+
+    layer = ListLookup(vocabulary, max_items)
+    out = np.zeros((len(values), max_items), np.int32)
+    step = 1 << 16
+    for start in range(0, len(values), step):
+        chunk = np.array(values[start:start + step], dtype=object)
+        out[start:start + len(chunk)] = np.asarray(layer(chunk), dtype=np.int32)
+    return out
 
 
 def token_table(values: list[str], vocabulary: list[str], max_tokens: int) -> np.ndarray:

@@ -10,6 +10,7 @@ import keras
 def make_inputs(config, shapes) -> dict[str, keras.KerasTensor]:
     """One named input per feature column, in the front end's encoding."""
     inputs = {c: keras.Input(shape=(), dtype="int32", name=c) for c in config.categorical_columns}
+    inputs.update({c: keras.Input(shape=(shapes.list_max_items,), dtype="int32", name=c) for c in config.list_columns})
     inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
     inputs.update({c: keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=c)
                    for c in config.text_columns})
@@ -17,9 +18,15 @@ def make_inputs(config, shapes) -> dict[str, keras.KerasTensor]:
 
 
 def encode_categoricals(inputs, config, shapes) -> list:
-    """Each categorical's id -> an embedding (row 0: the out-of-vocabulary bucket)."""
-    return [keras.layers.Embedding(shapes.cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
-            for c in config.categorical_columns]
+    """Each categorical's id -> an embedding (row 0: the out-of-vocabulary bucket); each list
+    column's ids -> the mean of their embeddings (a bag; padding ignored, an empty list gives zeros)."""
+    embedded = [keras.layers.Embedding(shapes.cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
+                for c in config.categorical_columns]
+    for c in config.list_columns:
+        vectors = keras.layers.Embedding(shapes.list_cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
+        present = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(inputs[c], 0), "float32"), -1)
+        embedded.append(keras.ops.sum(vectors * present, axis=1) / keras.ops.maximum(keras.ops.sum(present, axis=1), 1.0))
+    return embedded
 
 
 def encode_numerics(inputs, config, shapes) -> list:

@@ -62,6 +62,7 @@ def column_roles(config) -> dict[str, str]:
     """Each column the config reads -> the config key that names it: the features, the weight, then
     the label (the id column is carried beside predictions, never read as a feature)."""
     roles = {column: "categorical_columns" for column in config.categorical_columns}
+    roles.update({column: "list_columns" for column in config.list_columns})
     roles.update({column: "numeric_columns" for column in config.numeric_columns})
     roles.update({column: "text_columns" for column in config.text_columns})
     if config.weight_column:
@@ -260,7 +261,7 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if config.learning_rate <= 0:
         fail("learning_rate", "must be > 0")
     for key in ("batch_size", "steps_per_execution", "epochs", "embedding_dim_max", "text_embedding_dim", "rnn_units",
-                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens", "cross_layers",
+                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens", "cross_layers", "list_max_items",
                 "bq_table_expiration_hours"):
         if getattr(config, key) < 1:
             fail(key, "must be >= 1")
@@ -272,6 +273,7 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
 
     roles = {"label_column": [config.label_column], "id_column": [config.id_column] if config.id_column else [],
              "categorical_columns": list(config.categorical_columns),
+             "list_columns": list(config.list_columns),
              "numeric_columns": list(config.numeric_columns),
              "text_columns": list(config.text_columns),
              "weight_column": [config.weight_column] if config.weight_column else [],
@@ -284,5 +286,5 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
             if column in seen:
                 fail(key, f"column {column!r} is also in {seen[column]}; a column has one role")
             seen[column] = key
-    if not (config.categorical_columns or config.numeric_columns or config.text_columns):
+    if not (config.categorical_columns or config.list_columns or config.numeric_columns or config.text_columns):
         fail("categorical_columns", "no feature columns: set categorical, numeric or text columns")

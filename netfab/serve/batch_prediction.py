@@ -95,7 +95,8 @@ def read_batches(files: list[Path], schema, id_column: str, roles: dict[str, str
         column = table[name]
         try:
             if kind == STRING:
-                if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
+                if (pa.types.is_integer(column.type) or pa.types.is_boolean(column.type)
+                        or pa.types.is_list(column.type)):  # a list column's items: joined
                     column = pa.chunked_array([category_strings(chunk) for chunk in column.chunks], pa.string())
                 if not (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
                     raise pa.ArrowInvalid(f"type {column.type}")

@@ -145,7 +145,7 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
         "provenance": read_provenance(dataset_uri),  # query, parameters, engine, job ids
         "rows_read": rows_read, "sample_rows": config.sample_rows, "nulls": nulls,
         "columns": {"task": config.task, "label": config.label_column, "id": config.id_column,
-                    "categorical": list(config.categorical_columns),
+                    "categorical": list(config.categorical_columns), "list": list(config.list_columns),
                     "numeric": list(config.numeric_columns), "text": list(config.text_columns)},
         **prepared.summary}
     config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,

@@ -20,7 +20,7 @@ COLUMNS = {  # name -> JSON types allowed, in file order
     "device": (str,), "day_of_week": (str,), "season": (str,), "item_id": (str,),
     "price": (float,), "rating": (float, type(None)), "distance_km": (float,), "nights": (int,),
     "lead_time_days": (int,), "title": (str,), "booked": (int,), "trip_type": (str,), "tags": (list,),
-    "host_note": (str, type(None)), "review_score": (float, int),
+    "facilities": (list, type(None)), "host_note": (str, type(None)), "review_score": (float, int),
 }
 SEASON_OF_MONTH = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
                    6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}

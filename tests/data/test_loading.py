@@ -283,5 +283,5 @@ def test_parquet_columns_of_the_wrong_type_are_named_together(tmp_path):
 def test_a_csv_multilabel_dataset_says_which_formats_hold_tags(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match="CSV file cannot hold a list of tags.*NDJSON or Parquet"):
+    with pytest.raises(DataError, match="CSV file cannot hold a list per row.*NDJSON or Parquet"):
         load(path, config_for("tags_v1").config)

@@ -68,6 +68,9 @@ def test_raw_rows_get_the_cores_outputs(trained):
     variant, result = trained
     rows = fixture_rows(40)
     rows[0].update(country="ZZ", item_id="item_never_seen", rating=None, device=None)
+    rows[1].update(facilities=["sauna", "pool"], host_note=None)  # an item never seen, a null text
+    rows[2].update(facilities=[])
+    rows[3].update(facilities=None)
     with tempfile.TemporaryDirectory() as tmp, model_zip.ModelZip(result.zip_uri) as package:
         folder = package.extract(tmp)
         function = load_serving_function(folder / "saved_model")
