@@ -285,3 +285,14 @@ def test_a_csv_multilabel_dataset_says_which_formats_hold_tags(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="CSV file cannot hold a list per row.*NDJSON or Parquet"):
         load(path, config_for("tags_v1").config)
+
+
+def test_list_columns_hold_lists_null_or_empty_and_refuse_a_null_item(tmp_path):
+    rows = fixture_rows(5)
+    rows[0]["facilities"], rows[1]["facilities"], rows[2]["facilities"] = ["pool", "gym"], None, []
+    config = config_for("trip_type_v1").config
+    loaded = load(write_ndjson(tmp_path / "lists.json", rows), config)
+    assert decoded(loaded, "facilities")[:3] == ["pool\x1fgym", "", ""]
+    rows[3]["facilities"] = ["pool", None]
+    with pytest.raises(DataError, match=r"column 'facilities' \(list_columns\).*null item"):
+        load(write_ndjson(tmp_path / "bad.json", rows), config)

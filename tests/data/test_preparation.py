@@ -234,3 +234,23 @@ def test_by_column_split_errors_name_the_column(tmp_path):
     config = config_for("deep_v1", split="by_column", split_column="event_date").config
     with pytest.raises(DataError, match=r"split column 'event_date' is null or \"\" in 1 row"):
         prepare(load(config, rows, tmp_path), config)
+
+
+def test_list_columns_become_padded_item_ids_from_the_training_vocabulary(tmp_path):
+    rows = fixture_rows(300)
+    config = config_for("trip_type_v1", list_max_items=3).config
+    rows[0]["facilities"] = ["pool", "sauna", "gym", "spa", "pets"]  # sauna: never seen; 5 > 3 items
+    rows[1]["facilities"] = None
+    from data.preparation import split_rows
+
+    loaded = load(config, rows, tmp_path)
+    index = split_rows(loaded, config)
+    prepared = prepare(loaded, config)
+    vocabulary = prepared.shapes.vocabularies["facilities"]
+    assert "sauna" not in vocabulary and set(vocabulary) <= {"pool", "gym", "breakfast", "kitchen", "spa", "pets"}
+    ids = {}
+    for name in ("train", "validation", "test"):
+        for position, row in enumerate(index[name]):
+            ids[int(row)] = prepared.__getattribute__(name).features["facilities"][position].tolist()
+    assert ids[0] == [vocabulary.index("pool") + 2, 1, vocabulary.index("gym") + 2]  # cut at 3; 1 = unseen
+    assert ids[1] == [0, 0, 0]  # null: no item
