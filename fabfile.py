@@ -76,16 +76,26 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
             "dataset": f"dataset URI (default: {FIXTURE})",
             "min_auc": "test AUC every variant must reach (default 0.65)",
             "docker": "run inside the CPU training image (fab build-image first)",
-            "image": "with --docker: the image tag (default netfab:cpu)"})
-def ci(c, output="artifacts/ci", dataset=None, min_auc=0.65, docker=False, image=None):
-    """Jenkins sanity: train every variant on the fixture and verify each model zip."""
+            "image": "with --docker: the image tag (default netfab:cpu)",
+            "baseline": "also gate every zip against this model zip as fab evaluate does (e.g. the live model)",
+            "max_auc_drop": "with --baseline: AUC a zip may lose against it (default 0.005)",
+            "max_log_loss_rise": "with --baseline: log loss a zip may gain against it (default 0.01)"})
+def ci(c, output="artifacts/ci", dataset=None, min_auc=0.65, docker=False, image=None, baseline="",
+       max_auc_drop=0.005, max_log_loss_rise=0.01):
+    """Jenkins sanity: train every variant on the fixture and verify each model zip (--baseline: and gate it)."""
     if docker:
+        if baseline:  # the container sees only the output folder
+            from invoke.exceptions import Exit
+
+            raise Exit("error: --baseline is not supported with --docker; run fab evaluate on the zips it writes")
         return _in_container(["ci", f"--min-auc={min_auc}"], output, dataset, "cpu", image)
     _setup_logging()
     with exit_on_user_error():
         from netfab.train.ci import format_report, run_ci
+        from netfab.train.evaluate import Gate
 
-        checks = run_ci(output, dataset or _fixture_path(), min_auc=float(min_auc))
+        checks = run_ci(output, dataset or _fixture_path(), min_auc=float(min_auc), baseline=baseline,
+                        gate=Gate(float(max_auc_drop), float(max_log_loss_rise)))
     print(format_report(checks))
     print(f"ci passed: {len(checks)} variant(s)")
 
@@ -116,17 +126,20 @@ def variants(c):
 
 @task(help={"rows": "how many rows (default 2000)", "seed": "generator seed (default 7)",
             "out": "output file, .json or .json.gz (required, unless --force)",
-            "force": "with no --out: regenerate the bundled fixture data/fixtures/sanity_2k.json"})
-def fixture(c, rows=2000, seed=7, out=None, force=False):
+            "force": "with no --out: regenerate the bundled fixture data/fixtures/sanity_2k.json",
+            "shift": "draw from a moved population (more JP/BR/IN rows, prices x1.6): rows to test drift on"})
+def fixture(c, rows=2000, seed=7, out=None, force=False, shift=False):
     """Write a deterministic booking dataset (newline-delimited JSON)."""
     with exit_on_user_error():
         from data.fixture import write_fixture
         from netfab.errors import NetfabError
 
+        if not out and shift:
+            raise NetfabError("fab fixture --shift needs --out=PATH: the bundled fixture stays the unshifted rows")
         if not out and not force:  # the bundled fixture is what CI and the tests train on
             raise NetfabError(f"fab fixture needs --out=PATH for the rows it writes; to regenerate the "
                               f"bundled fixture {_fixture_path()} itself, pass --force (or name it in --out)")
-        summary = write_fixture(out or _fixture_path(), int(rows), int(seed), progress=True)
+        summary = write_fixture(out or _fixture_path(), int(rows), int(seed), progress=True, shift=shift)
     print(f"{summary.rows} rows -> {summary.path} (label rate {summary.label_rate:.3f}, "
           f"{summary.seconds:.1f} s)")
 
@@ -155,6 +168,42 @@ def optimize(c, model, output, to="all", dataset=None, max_auc_drop=0.002):
         from netfab.train.optimize import format_table, optimize_zip
 
         report = optimize_zip(model, output, to, dataset, max_auc_drop)
+    print(format_table(report))
+
+
+@task(help={"model": "the candidate model zip URI",
+            "baseline": "the model zip it must not be worse than (e.g. the live one); without it only the floors gate",
+            "dataset": "score every row of this dataset instead (default: the candidate's test split, rebuilt "
+                       "from its training data)",
+            "slice": "also report AUC and log loss per value of this column (numbers: per quartile)",
+            "output": "folder (or gs:// prefix) for evaluation.json and evaluation.png (default artifacts/evaluation)",
+            "max_auc_drop": "AUC the candidate may lose against the baseline (default 0.005)",
+            "max_log_loss_rise": "log loss the candidate may gain against the baseline (default 0.01)",
+            "min_auc": "fail below this AUC (default: no floor)",
+            "max_calibration_error": "fail above this expected calibration error (default: no ceiling)"})
+def evaluate(c, model, baseline=None, dataset=None, slice="", output="artifacts/evaluation", max_auc_drop=0.005,
+             max_log_loss_rise=0.01, min_auc: float | None = None, max_calibration_error: float | None = None):
+    """Score a candidate zip beside a baseline on the same rows; exit 1 when the candidate is worse (docs/evaluation.md)."""
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.train.evaluate import Gate, check_gate, evaluate_zips, format_table
+
+        gate = Gate(float(max_auc_drop), float(max_log_loss_rise), min_auc, max_calibration_error)
+        report = evaluate_zips(model, baseline, dataset, slice, gate, output)
+        print(format_table(report))
+        check_gate(report)
+
+
+@task(help={"model": "model zip URI whose reference profile (written by fab train) is the reference",
+            "dataset": "rows to compare with it: a file, folder or glob of NDJSON shards (they need no label)",
+            "output": "folder (or gs:// prefix) for drift.json and drift.png (default artifacts/drift)"})
+def drift(c, model, dataset, output="artifacts/drift"):
+    """Per-feature and score drift (PSI) of a dataset against a model's training rows (docs/evaluation.md)."""
+    _setup_logging()
+    with exit_on_user_error():
+        from netfab.train.drift_report import drift_report, format_table
+
+        report = drift_report(model, dataset, output)
     print(format_table(report))
 
 

@@ -34,6 +34,10 @@ its bytes:
                   HOST_PHRASES drawn per listing from their own stream; it carries no signal
     review_score  regression, 1 to 10: REVIEW_BASE + REVIEW_RATING_SLOPE * (rating - 4)
                   + REVIEW_WORD_SCALE * the title's word effects + DEVICE_REVIEW[device] + N(0, REVIEW_NOISE)
+
+shift=True draws from a moved population, the same booking rule on other rows (for drift tests):
+countries weighted SHIFTED_COUNTRY_WEIGHTS (JP, BR and IN from a tenth of the rows to over half)
+and every price SHIFTED_PRICE_FACTOR times higher. The default (shift=False) rows are unchanged.
 """
 import gzip
 import sys
@@ -68,6 +72,8 @@ COUNTRIES = ["US", "GB", "DE", "FR", "ES", "IT", "NL", "JP", "BR", "CA", "AU", "
 COUNTRY_WEIGHTS = [0.24, 0.14, 0.13, 0.11, 0.08, 0.07, 0.05, 0.05, 0.04, 0.04, 0.03, 0.02]
 COUNTRY_LANGUAGE = ["en", "en", "de", "fr", "es", "it", "nl", "ja", "pt", "en", "en", "en"]
 LANGUAGES = sorted(set(COUNTRY_LANGUAGE))
+SHIFTED_COUNTRY_WEIGHTS = [0.08, 0.05, 0.05, 0.05, 0.04, 0.04, 0.03, 0.18, 0.2, 0.04, 0.04, 0.2]
+SHIFTED_PRICE_FACTOR = 1.6
 HOME_LANGUAGE_SHARE = 0.85   # the rest browse in a uniformly drawn language
 DEVICES, DEVICE_WEIGHTS = ["mobile", "desktop", "tablet"], [0.55, 0.35, 0.10]
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -184,17 +190,19 @@ def booking_probability(frame: pd.DataFrame) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _chunk(seed: int, k: int) -> pd.DataFrame:
+def _chunk(seed: int, k: int, shift: bool = False) -> pd.DataFrame:
     """All CHUNK_ROWS rows of chunk k; draws are always full-size so truncation keeps prefixes."""
     rng, n, cat = np.random.default_rng([seed, k]), CHUNK_ROWS, _catalog()
     row_number = np.arange(k * n + 1, (k + 1) * n + 1).astype(np.dtypes.StringDType())
     day = rng.integers(0, len(_DATES), n)
     season = _SEASON[day]
-    country = rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS)
+    country = rng.choice(len(COUNTRIES), n, p=SHIFTED_COUNTRY_WEIGHTS if shift else COUNTRY_WEIGHTS)
     home = np.searchsorted(LANGUAGES, COUNTRY_LANGUAGE)[country]
     language = np.where(rng.random(n) < HOME_LANGUAGE_SHARE, home, rng.integers(0, len(LANGUAGES), n))
     item = rng.choice(N_ITEMS, n, p=cat.popularity)
     price = cat.base_price[item] * np.take(SEASON_PRICE_FACTOR, season) * rng.lognormal(0.0, 0.1, n)
+    if shift:
+        price = price * SHIFTED_PRICE_FACTOR
     columns = {
         "impression_id": np.strings.add("imp-", np.strings.zfill(row_number, 9)).astype(object),
         "event_date": _DATE_TEXT[day],
@@ -284,17 +292,18 @@ def _add_other_targets(frame: pd.DataFrame, rng: np.random.Generator) -> None:
     frame["review_score"] = np.round(np.clip(score, 1.0, 10.0), 1)
 
 
-def generate_chunks(rows: int, seed: int) -> Iterator[pd.DataFrame]:
-    """Yield `rows` rows as DataFrames of CHUNK_ROWS rows (the last one shorter)."""
+def generate_chunks(rows: int, seed: int, shift: bool = False) -> Iterator[pd.DataFrame]:
+    """Yield `rows` rows as DataFrames of CHUNK_ROWS rows (the last one shorter); shift: see the top."""
     if rows < 1:
         raise DataError(f"rows must be at least 1, got {rows}: a dataset needs at least one row")
-    return (_chunk(seed, k).iloc[: rows - k * CHUNK_ROWS] for k in range(-(-rows // CHUNK_ROWS)))
+    return (_chunk(seed, k, shift).iloc[: rows - k * CHUNK_ROWS] for k in range(-(-rows // CHUNK_ROWS)))
 
 
-def write_fixture(path, rows: int, seed: int = DEFAULT_SEED, progress: bool = False) -> FixtureSummary:
-    """Write `rows` rows as JSON lines to `path` (gzip if it ends with .gz), atomically."""
+def write_fixture(path, rows: int, seed: int = DEFAULT_SEED, progress: bool = False,
+                  shift: bool = False) -> FixtureSummary:
+    """Write `rows` rows as JSON lines to `path` (gzip if it ends with .gz), atomically; shift: see the top."""
     path = Path(path)
-    chunks = generate_chunks(rows, seed)   # checks `rows` before any file is touched
+    chunks = generate_chunks(rows, seed, shift)   # checks `rows` before any file is touched
     path.parent.mkdir(parents=True, exist_ok=True)
     start, done, booked = time.perf_counter(), 0, 0
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:

@@ -93,12 +93,18 @@ class _StringCodes:
         return remap[indices]
 
 
-def load_rows(files: list[Path], config) -> LoadedRows:
-    """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded."""
+def load_rows(files: list[Path], config, labelled: bool = True) -> LoadedRows:
+    """All rows of `files` (or a uniform sample of `config.sample_rows`), validated and encoded.
+
+    labelled=False: the label is not read (rows to score or to compare, e.g. logged requests); `label` is NaN.
+    """
     roles = column_roles(config)
-    strings = {c: _StringCodes() for c, r in roles.items() if r in ("categorical_columns", "list_columns", "text_columns", "split_column")}
+    if not labelled:
+        del roles[config.label_column]
+    strings = {c: _StringCodes() for c, r in roles.items()
+               if r in ("categorical_columns", "list_columns", "text_columns", "split_column")}
     numeric = [c for c, r in roles.items() if r in ("numeric_columns", "weight_column")]
-    label_codes = _StringCodes() if TASKS[config.task].per_class else None
+    label_codes = _StringCodes() if labelled and TASKS[config.task].per_class else None
     sample = _BottomK(config.sample_rows, config.seed) if config.sample_rows else None
     parts: list[dict[str, np.ndarray]] = []
     nulls = dict.fromkeys(roles, 0)
@@ -112,8 +118,9 @@ def load_rows(files: list[Path], config) -> LoadedRows:
             for column in numeric:
                 part[column] = pc.fill_null(pc.cast(batch.column(column), pa.float32()),
                                             float("nan")).to_numpy(zero_copy_only=False)
-            part[config.label_column] = _label(batch.column(config.label_column), path, roles, config.task,
-                                               label_codes)
+            part[config.label_column] = (_label(batch.column(config.label_column), path, roles, config.task,
+                                                label_codes) if labelled
+                                         else np.full(batch.num_rows, np.nan, np.float32))
             if sample:
                 parts = sample.add(parts, part)
             else:
@@ -183,8 +190,9 @@ def _read_blocks(path: Path, config, roles: dict[str, str]):
     if not isinstance(first[0], dict):
         raise DataError(_first_bad_line(path, roles, config.task) or f"{path}: expected a JSON object per line")
     _check_columns(path, list(first[0]), config, roles)
-    schema = pa.schema([(c, _column_type(first[0][c], r)) for c, r in roles.items() if r != "label_column"] +
-                       [(config.label_column, _label_type(first[0][config.label_column], config.task))])
+    label = [(config.label_column, _label_type(first[0][config.label_column], config.task))
+             ] if config.label_column in roles else []  # unlabelled rows: no label read
+    schema = pa.schema([(c, _column_type(first[0][c], r)) for c, r in roles.items() if r != "label_column"] + label)
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
         with pa.input_stream(str(path), compression="detect") as stream:
@@ -267,7 +275,8 @@ def _csv_blocks(path: Path, config, roles: dict[str, str]):
                         f"write the dataset as NDJSON or Parquet")
     types = {c: pa.string() if r in ("categorical_columns", "text_columns", "split_column") else pa.float64()
              for c, r in roles.items() if r != "label_column"}
-    types[config.label_column] = pa.string() if config.task == "multiclass" else pa.float64()
+    if config.label_column in roles:  # not when reading unlabelled rows
+        types[config.label_column] = pa.string() if config.task == "multiclass" else pa.float64()
     convert = pa_csv.ConvertOptions(column_types=types, include_columns=list(roles),
                                     strings_can_be_null=True, quoted_strings_can_be_null=False)
     import csv

@@ -54,3 +54,18 @@ def project_copy(destination: Path) -> Path:
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PROJECT / name, destination / name)
     return destination
+
+
+def rewritten_zip(source: str, target: Path, edit_json: dict) -> str:
+    """A copy of model zip `source` at `target` with JSON members changed by `edit_json` ({name: fn(dict)
+    -> dict}) and its manifest written again: a zip as another netfab version or run would have made it."""
+    import tempfile
+
+    from netfab import model_zip
+
+    with tempfile.TemporaryDirectory() as tmp, model_zip.ModelZip(source) as package:
+        folder = package.extract(Path(tmp) / "package")
+        (folder / model_zip.MANIFEST).unlink()
+        for name, edit in edit_json.items():
+            (folder / name).write_text(json.dumps(edit(json.loads((folder / name).read_text()))))
+        return model_zip.write_package(folder, str(target))

@@ -9,7 +9,7 @@ from tests.helpers import PROJECT
 FLOORS = [
     {"netfab", "netfab.errors", "netfab.environment", "netfab.cli"},  # the core's ground
     {"netfab.storage"},  # URIs: the core's model zip reads through it
-    {"netfab.config", "netfab.model_zip"},  # the rest of the core
+    {"netfab.config", "netfab.model_zip", "netfab.drift"},  # the rest of the core
     {"netfab.dataset"}, {"netfab.train"}, {"netfab.tune"}, {"netfab.serve"}, {"netfab.deploy"},
 ]
 

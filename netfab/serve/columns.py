@@ -41,7 +41,10 @@ class ByteSlices:
         cache = {} if buffer_tensors is None else buffer_tensors
         buffer = cache.get(id(self.buffer))
         if buffer is None:
-            buffer = cache[id(self.buffer)] = tf.constant(self.buffer)
+            # A one-element vector, not a scalar: TensorFlow converts a bytes object of a few MB
+            # (a batch's joined bodies) many times slower as a scalar than inside a list, and
+            # substr broadcasts the one buffer over every slice faster than a scalar too.
+            buffer = cache[id(self.buffer)] = tf.constant([self.buffer])
         return tf.strings.substr(buffer, self.starts, self.lengths)
 
 

@@ -6,7 +6,9 @@
 Checks per zip: the manifest and every required file, finite metrics in every epoch, a test AUC
 floor (binary) or a test figure better than the trivial model's (the other tasks: the figure that
 chose the epoch, netfab/tasks.py), and the exported SavedModel reloaded in a fresh Python process
-answering the fixture's first rows with the same outputs as model.keras.
+answering the fixture's first rows with the same outputs as model.keras. With a baseline zip,
+each zip must also pass fab evaluate's gate against it (evaluate.py), its evaluation written
+beside the zip.
 """
 import dataclasses
 import json
@@ -17,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from netfab import model_zip
+from netfab import model_zip, storage
 from netfab.config import config_from_values
 from netfab.errors import NetfabError
 from netfab.tasks import TASKS
@@ -39,10 +41,15 @@ class VariantCheck:
     seconds: float = float("nan")  # the training run's
 
 
-def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65) -> list[VariantCheck]:
+def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65, baseline: str = "",
+           gate=None) -> list[VariantCheck]:
+    """Train and check every variant (or `variants`); with `baseline`, each zip gated against it
+    by `gate` (netfab.train.evaluate.Gate, its defaults when None)."""
     from netfab.config import load_config, read_variants
     from netfab.train.loop import train
 
+    if baseline:  # a missing or damaged baseline is found before the first training, not after
+        model_zip.ModelZip(baseline).close()
     checks = []
     for variant in variants or list(read_variants()):
         check = VariantCheck(variant)
@@ -60,6 +67,8 @@ def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65) -> l
         check.baseline = result.metrics.get(f"baseline_test_{check.metric}", float("nan"))
         check.seconds = result.metrics["seconds"]
         check.problems += check_zip(result.zip_uri, dataset, min_auc)
+        if baseline:
+            check.problems += _gate_problems(result.zip_uri, baseline, gate)
     failed = [c for c in checks if c.problems]
     if failed:
         details = "; ".join(f"{c.variant}: {' | '.join(c.problems)}" for c in failed)
@@ -95,6 +104,18 @@ def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
                                 f"model's {baseline:.4f}")
         problems += _check_saved_model(package, config_from_values(config_json["values"]), dataset)
     return problems
+
+
+def _gate_problems(zip_uri: str, baseline: str, gate) -> list[str]:
+    """fab evaluate's gate of a zip against the baseline, on the zip's test split; [] when it passes."""
+    from netfab.train.evaluate import Gate, evaluate_zips
+
+    try:
+        report = evaluate_zips(zip_uri, baseline, gate=gate or Gate(),
+                               output_uri=storage.join(zip_uri.rsplit("/", 1)[0], "evaluation"))
+    except NetfabError as error:
+        return [f"evaluation against {baseline} failed: {error}"]
+    return [f"worse than the baseline {baseline}: {'; '.join(report.failures)}"] if report.failures else []
 
 
 def _check_saved_model(package: model_zip.ModelZip, config, dataset: str) -> list[str]:

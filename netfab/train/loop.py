@@ -30,12 +30,13 @@ import tensorflow as tf
 
 import models
 from data.loading import load_rows
-from data.preparation import prepare
+from data.preparation import prepare, split_rows
 from models.common import binary_crossentropy_per_row, mean_squared_error_per_row
 from models.frontend import build_front_end, with_front_end
 from netfab import storage
 from netfab import model_zip
 from netfab.dataset.make import read_provenance
+from netfab.drift.profile import PROFILE_KEY, TrainingCounts
 from netfab.environment import describe_environment
 from netfab.tasks import TASKS
 from netfab.train.metrics import task_metrics, trivial_outputs
@@ -72,6 +73,9 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
     file_info, content_sha256 = storage.dataset_checksums(files)
     loaded = load_rows(files, config)
     rows_read, nulls = loaded.rows_read, loaded.nulls
+    # The drift profile's counts of the raw values, before prepare frees them (prepare draws the same
+    # seeded split); finished with the fitted vocabularies and the validation scores in step 5.
+    profile_counts = TrainingCounts(loaded, split_rows(loaded, config), config)
     prepared = prepare(loaded, config)  # takes the loaded columns over, freeing them as it goes
     del loaded
     rows = prepared.summary["rows"]
@@ -147,7 +151,8 @@ def train(effective, dataset_uri: str, output_uri: str) -> TrainResult:
         "columns": {"task": config.task, "label": config.label_column, "id": config.id_column,
                     "categorical": list(config.categorical_columns), "list": list(config.list_columns),
                     "numeric": list(config.numeric_columns), "text": list(config.text_columns)},
-        **prepared.summary}
+        **prepared.summary,
+        PROFILE_KEY: profile_counts.reference(prepared.shapes, scores["validation"])}
     config_record = {**effective.to_dict(), "run_id": run_dir.name, "dataset": dataset_uri,
                      "result": metrics}
     model = with_front_end(core, build_front_end(config, prepared.shapes), config)

@@ -25,13 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from netfab import model_zip, storage
 from netfab.config import config_from_values
 from netfab.errors import NetfabError, closest
 from netfab.train.core_forms import FORMS
 from netfab.train.metrics import roc_auc
+from netfab.train.zip_scores import score_saved_model
 from netfab.train.zip_test_split import rebuild_test_split
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,6 @@ MAX_AUC_DROP = 0.002  # test AUC an optimisation may lose
 # The original's SavedModel on the rebuilt split against the AUC the zip records: equal but for
 # float rounding, which on a small split can swap one pair of scores (1 / (positives x negatives)).
 RECORDED_AUC_TOLERANCE = 1e-3
-SCORE_BATCH = 4096  # rows per SavedModel call when scoring the test split
 LATENCY_ROUNDS = 20  # turns each zip takes at being timed (netfab/serve/latency.py)
 LATENCY_TIMEOUT_S = 1800
 
@@ -185,13 +183,7 @@ def _stage_form(name: str, original: Path, staging: Path, config) -> None:
 
 def _test_auc(saved_model: Path, split) -> float:
     """The test AUC of a SavedModel's serving signature on the raw test rows."""
-    import tensorflow as tf
-
-    function = tf.saved_model.load(str(saved_model)).signatures[model_zip.SERVING_SIGNATURE]
-    scores = [function(**{name: tf.constant(values[start:start + SCORE_BATCH])
-                          for name, values in split.columns.items()})[model_zip.SERVING_OUTPUT].numpy()
-              for start in range(0, len(split), SCORE_BATCH)]
-    return roc_auc(split.labels, np.concatenate(scores))
+    return roc_auc(split.labels, score_saved_model(saved_model, split.columns))
 
 
 def _time_zips(zips: list[Path], rows_file: Path, rounds: int) -> list[dict]:

@@ -164,3 +164,15 @@ def test_the_other_tasks_targets_carry_their_planted_signal(frame):
     assert frame["review_score"].between(1, 10).all()
     assert frame["review_score"].corr(rating) > 0.3
     assert frame["host_note"].isna().any() and frame["host_note"].nunique() > 10
+
+
+def test_a_shifted_set_moves_countries_and_prices_only(tmp_path):
+    import pandas as pd
+
+    plain = pd.read_json(write_fixture(tmp_path / "a.json", 3000, seed=11).path, lines=True)
+    shifted = pd.read_json(write_fixture(tmp_path / "b.json", 3000, seed=11, shift=True).path, lines=True)
+    far = ["JP", "BR", "IN"]
+    assert plain["country"].isin(far).mean() < 0.2 < 0.5 < shifted["country"].isin(far).mean()
+    # The same draws otherwise: the same items, each price 1.6 times (to the cent).
+    assert (plain["item_id"] == shifted["item_id"]).all()
+    assert (shifted["price"] / plain["price"]).between(1.59, 1.61).all()

@@ -296,3 +296,13 @@ def test_list_columns_hold_lists_null_or_empty_and_refuse_a_null_item(tmp_path):
     rows[3]["facilities"] = ["pool", None]
     with pytest.raises(DataError, match=r"column 'facilities' \(list_columns\).*null item"):
         load(write_ndjson(tmp_path / "bad.json", rows), config)
+
+
+def test_rows_without_a_label_load_when_no_label_is_asked_for(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "booked"} for row in fixture_rows(50)]
+    path = write_ndjson(tmp_path / "logged.json", rows)
+    with pytest.raises(DataError, match="no column 'booked'"):
+        load_rows([path], config_for().config)
+    loaded = load_rows([path], config_for().config, labelled=False)
+    assert loaded.rows == 50 and np.isnan(loaded.label).all()
+    assert loaded.numbers["price"][0] == pytest.approx(rows[0]["price"])
