@@ -301,7 +301,7 @@ def test_list_columns_hold_lists_null_or_empty_and_refuse_a_null_item(tmp_path):
 def test_rows_without_a_label_load_when_no_label_is_asked_for(tmp_path):
     rows = [{k: v for k, v in row.items() if k != "booked"} for row in fixture_rows(50)]
     path = write_ndjson(tmp_path / "logged.json", rows)
-    with pytest.raises(DataError, match="no column 'booked'"):
+    with pytest.raises(DataError, match=r"no column\(s\) 'booked'"):
         load_rows([path], config_for().config)
     loaded = load_rows([path], config_for().config, labelled=False)
     assert loaded.rows == 50 and np.isnan(loaded.label).all()
