@@ -175,3 +175,20 @@ def test_weight_column_scales_the_training_loss(tmp_path):
     with pytest.raises(DataError, match=r"weight column 'weight' holds -1 in row 8 .*numbers >= 0"):
         train(config_for("deep_v1", weight_column="weight"), str(write_ndjson(tmp_path / "bad.json", rows)),
               str(tmp_path / "bad"))
+
+
+def test_binary_only_tools_refuse_another_task_in_one_line(trained):
+    """fab optimize and fab evaluate compare test AUC; fab tune ranks by validation AUC."""
+    from netfab.errors import NetfabError
+    from netfab.train.evaluate import evaluate_zips
+    from netfab.train.optimize import optimize_zip
+    from netfab.tune.search_space import load_space
+
+    variant, result = trained
+    task = TASK_OF[variant]
+    with pytest.raises(NetfabError, match=f"is a {task} model; fab optimize .* task = binary"):
+        optimize_zip(result.zip_uri, result.zip_uri + ".optimized")
+    with pytest.raises(NetfabError, match=f"is a {task} model; fab evaluate compares task = binary"):
+        evaluate_zips(result.zip_uri)
+    with pytest.raises(NetfabError, match=f"has task = {task}; fab tune .* task = binary"):
+        load_space(variant)
