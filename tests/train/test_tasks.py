@@ -1,6 +1,6 @@
 """Every task (netfab/tasks.py) end to end on the generated fixture: trained by config alone, better
 than a trivial model by a clear margin, exported so that raw rows get the core's outputs, and served
-over real HTTP in the documented shape.
+in the documented shape over real HTTP (TF Serving REST, OIP v2) and gRPC (Triton's client).
 
 Usage: python -m pytest tests/train/test_tasks.py
 """
@@ -92,7 +92,13 @@ def test_rest_answers_in_the_documented_shape(trained, tmp_path):
     variant, result = trained
     task = TASK_OF[variant]
     rows = fixture_rows(5)
-    with ServerProcess(result.zip_uri, "--cache-rows=100", log_path=tmp_path / "serve.log") as server:
+    import tritonclient.grpc as triton
+
+    from tests.serve.helpers import free_port
+
+    grpc_port = free_port()
+    with ServerProcess(result.zip_uri, "--cache-rows=100", f"--grpc-port={grpc_port}",
+                       log_path=tmp_path / "serve.log") as server:
         path = f"/v1/models/{variant}:predict"
         reply = call(server.port, "POST", path, {"instances": rows})
         columnar = call(server.port, "POST", path, {"inputs": {k: [r[k] for r in rows] for k in rows[0]}})
@@ -100,10 +106,19 @@ def test_rest_answers_in_the_documented_shape(trained, tmp_path):
         metadata = call(server.port, "GET", f"/v1/models/{variant}/metadata")
         oip_metadata = call(server.port, "GET", f"/v2/models/{variant}")
         fill = {"BYTES": "", "FP32": 4.0}  # OIP has no null: "" and a number stand in
+        # a list column goes as its items joined, the signature's string (docs/serving.md)
+        sent = {tensor["name"]: [fill[tensor["datatype"]] if r[tensor["name"]] is None else
+                                 "\x1f".join(r[tensor["name"]]) if isinstance(r[tensor["name"]], list) else
+                                 r[tensor["name"]] for r in rows] for tensor in oip_metadata.body["inputs"]}
+        kinds = {tensor["name"]: tensor["datatype"] for tensor in oip_metadata.body["inputs"]}
         oip = call(server.port, "POST", f"/v2/models/{variant}/infer", {"inputs": [
-            {**tensor, "shape": [5], "data": [fill[tensor["datatype"]] if r[tensor["name"]] is None else r[tensor["name"]]
-                                              for r in rows]}
-            for tensor in oip_metadata.body["inputs"]]})
+            {"name": name, "datatype": kinds[name], "shape": [5], "data": values} for name, values in sent.items()]})
+        inputs = []
+        for name, values in sent.items():
+            given = triton.InferInput(name, [5], kinds[name])
+            given.set_data_from_numpy(np.array(values, dtype=object if kinds[name] == "BYTES" else np.float32))
+            inputs.append(given)
+        over_grpc = triton.InferenceServerClient(f"127.0.0.1:{grpc_port}").infer(variant, inputs)
     assert reply.status == 200, reply.body
     predictions = np.array(reply.body["predictions"])
     output = metadata.body["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]
@@ -124,6 +139,10 @@ def test_rest_answers_in_the_documented_shape(trained, tmp_path):
     (tensor,) = oip.body["outputs"]
     assert tensor["name"] == list(output)[0] and tensor["shape"] == list(predictions.shape)
     assert oip_metadata.body["outputs"][0]["shape"] == [-1, *predictions.shape[1:]]
+    # and gRPC's ModelInfer (Triton's client) the same tensor, shaped
+    served = over_grpc.as_numpy(list(output)[0])
+    assert served.shape == predictions.shape
+    np.testing.assert_allclose(served, np.array(tensor["data"]).reshape(predictions.shape), atol=1e-6)
     np.testing.assert_allclose(cached.body["predictions"], predictions, atol=1e-6)  # the cache keeps rows whole
 
 
