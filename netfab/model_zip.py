@@ -250,7 +250,8 @@ def _describe_target(dataset: dict) -> str:
                 f"{dataset['label_rate']['test']:.3f} test")
     if "classes" in dataset:
         shown = ", ".join(dataset["classes"][:8]) + (" …" if len(dataset["classes"]) > 8 else "")
-        return f"{dataset['task']}: {len(dataset['classes'])} classes ({shown})"
+        noun = "tags" if dataset["task"] == "multilabel" else "classes"
+        return f"{dataset['task']}: {len(dataset['classes'])} {noun} ({shown})"
     return f"regression: label mean {dataset['mean']['train']:.4g} train, std {dataset['std']['train']:.4g}"
 
 
