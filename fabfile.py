@@ -284,10 +284,13 @@ def _in_container(task_args, output, dataset, device, image):
         raise Exit(code=code)
 
 
-@task(help={"model": "model zip URI (a path, file:// or gs://)",
+@task(iterable=["model", "label"],
+      help={"model": "a model zip URI (a path, file:// or gs://), or a model repository (a folder or gs:// "
+                     "prefix of zips); repeat for several (docs/serving.md, Several models)",
             "host": "address to bind (default 127.0.0.1; 0.0.0.0 in a container)",
             "port": "TCP port (default 8501, TensorFlow Serving's REST port)",
-            "name": "model name in /v1/models/<name> (default: the zip's variant)",
+            "name": "model name in /v1/models/<name> (default: the zip's variant); with several zips, every "
+                    "zip is a version of this name",
             "max_batch_rows": "rows per model call at most (default 16384)",
             "max_wait_ms": "how long a batch may wait to fill under concurrent load (default 2)",
             "max_queue_rows": "rows waiting for the model before requests get 503 (default 50000)",
@@ -304,16 +307,30 @@ def _in_container(task_args, output, dataset, device, image):
                             "opening or after its last answer, before it is closed (default 15)",
             "max_connections": "open connections per server process; more are answered 503 (default 900)",
             "grpc_port": "also serve TensorFlow Serving's and OIP v2's gRPC APIs on this port, e.g. 8500 "
-                         "(default 0: off)"})
-def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, max_wait_ms=2.0,
+                         "(default 0: off)",
+            "experiment": "an experiment file (JSON: endpoint, arms, shadow, assign_by, salt), a path or gs:// "
+                          "URI, re-read every --experiment-poll seconds (docs/serving.md, Experiments)",
+            "label": "a label to start with, NAME/labels/LABEL=VERSION (e.g. deep_v1/labels/stable=<run id>); "
+                     "repeat for several; PUT /admin/models/NAME/labels/LABEL moves one later",
+            "experiment_poll": "seconds between looks at the experiment file for a change (default 5)",
+            "log_requests": "request log: a folder or gs:// prefix where sampled requests go as NDJSON "
+                            "shards (default: off)",
+            "log_fraction": "with --log-requests: the share of requests logged (default 0.01)",
+            "log_shard_mb": "with --log-requests: publish a shard once it holds this many MB (default 64)",
+            "log_shard_seconds": "with --log-requests: or once it is this old (default 300)",
+            "drift_rows_per_s": "rows a second per model or arm binned for drift against the zip's training "
+                                "profile, shown at /metrics as netfab_drift_psi (default 2000; 0: off)"})
+def serve(c, model=None, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, max_wait_ms=2.0,
           max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None,
-          tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900, grpc_port=0):
-    """Serve a model zip over TensorFlow Serving's REST API (and gRPC: --grpc-port) until SIGTERM (docs/serving.md)."""
+          tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900, grpc_port=0, experiment="",
+          experiment_poll=5.0, label=None, log_requests="", log_fraction=0.01, log_shard_mb=64.0, log_shard_seconds=300.0,
+          drift_rows_per_s=2000.0):
+    """Serve model zips over TensorFlow Serving's REST API (and gRPC: --grpc-port) until SIGTERM (docs/serving.md)."""
     import os
 
     _setup_logging()
     with exit_on_user_error():
-        from netfab.serve.app import ServerSettings, serve as run_server
+        from netfab.serve.app import ServerSettings, model_sources, serve as run_server
 
         settings = ServerSettings(
             host=host, port=int(port), model_name=name, max_batch_rows=int(max_batch_rows),
@@ -321,8 +338,10 @@ def serve(c, model, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, 
             cache_rows=int(cache_rows), max_body_mb=float(max_body_mb),
             admin_token=admin_token or os.environ.get("NETFAB_ADMIN_TOKEN", ""), tf_threads=int(tf_threads),
             workers=int(workers), idle_timeout_s=float(idle_timeout), max_connections=int(max_connections),
-            grpc_port=int(grpc_port))
-        run_server(model, settings)
+            grpc_port=int(grpc_port), labels=tuple(label or ()), experiment_uri=experiment, experiment_poll_s=float(experiment_poll),
+            log_uri=log_requests, log_fraction=float(log_fraction), log_shard_mb=float(log_shard_mb),
+            log_shard_seconds=float(log_shard_seconds), drift_rows_per_s=float(drift_rows_per_s))
+        run_server(model_sources(model, name), settings)
 
 
 @task(help={"model": "model zip URI (a path, file:// or gs://)",
@@ -344,7 +363,8 @@ def predict(c, model, input, output, batch_rows=16384, threads=2, id_column=None
           f"wrote {summary.write_seconds:.1f} s)")
 
 
-@task(help={"model": "model zip URI the pods serve (gs:// in a cluster)",
+@task(iterable=["label"],
+      help={"model": "model zip URI the pods serve (gs:// in a cluster), or a model repository prefix",
             "replicas": "serving pods: initial and HPA minimum (default 2)",
             "max_replicas": "HPA maximum (default 8)",
             "image": "serving image (default netfab:cpu)",
@@ -356,17 +376,25 @@ def predict(c, model, input, output, batch_rows=16384, threads=2, id_column=None
             "output": "folder for the YAML files (default k8s/)",
             "study": "also an Indexed Job running this study's trials (a folder made by fab tune)",
             "trials": "with --study: how many trials the Indexed Job runs (default 10)",
-            "parallel": "with --study: trial pods at a time (default 2)"})
+            "parallel": "with --study: trial pods at a time (default 2)",
+            "experiment": "an experiment file (gs://) every pod serves; --model is then the model repository "
+                          "holding its arms (one Deployment for all arms: docs/serving.md)",
+            "label": "fab serve --label for the pods, NAME/labels/LABEL=VERSION; repeat for several",
+            "target_in_flight": "HPA: also scale out above this many requests in flight per pod, through a "
+                                "Prometheus adapter (default: 32 with --experiment, else CPU only)"})
 def k8s(c, model, replicas=2, max_replicas=8, image="netfab:cpu", gpu_image="netfab:gpu",
         name="netfab", variant=netconfig.DEFAULT_VARIANT, dataset="", train_output="", output="k8s",
-        study="", trials=10, parallel=2):
+        study="", trials=10, parallel=2, experiment="", label=None, target_in_flight: int | None = None):
     """Write Kubernetes manifests: serving Deployment, Service, HPA, GPU training Job (+ tuning Job)."""
     with exit_on_user_error():
         from netfab.deploy.k8s_manifests import K8sSettings, local_path_warnings, write_manifests
 
         settings = K8sSettings(model_uri=model, name=name, image=image, gpu_image=gpu_image,
                                replicas=int(replicas), max_replicas=int(max_replicas),
-                               train_variant=variant, train_dataset=dataset, train_output=train_output)
+                               train_variant=variant, train_dataset=dataset, train_output=train_output,
+                               experiment_uri=experiment, labels=tuple(label or ()),
+                               target_in_flight=(32 if experiment else 0) if target_in_flight is None
+                               else int(target_in_flight))
         for warning in local_path_warnings(settings):  # written all the same: a volume may hold the path
             print(warning, file=sys.stderr)
         paths = write_manifests(settings, output)

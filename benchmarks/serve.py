@@ -21,6 +21,12 @@ In one run, on this machine, with the client on loopback:
       ModelInfer (raw tensors), from 16 and 64 concurrent clients, one process and --workers=2, in
       the rounds alternating with (a); the same servers as (b)
   (g) fab serve --grpc-port: single-row Predict calls at concurrency 1 and 64, alternating with (c)
+  (h) fab serve --experiment: an endpoint split 50/50 between two deep_v1 versions keyed by the
+      rows' item_id, with a third version as a shadow (scored on every request too), single-row
+      requests at c=64, alternating with (c)'s single-model server at c=64 (the two extra versions
+      are trained on the fixture first, one epoch each); every fab serve tracks drift (the default).
+      `--only-experiment` measures (h) alone, against a single-model server with drift tracking
+      off and one with it on, so that both costs show.
 The gRPC client is grpc.aio in this process, one connection per client (as wrk's), sending request
 messages serialized beforehand and leaving the answers unparsed: the least client CPU Python allows.
 Every load row also shows the machine's CPU time per request (servers and client). (b)'s floor is
@@ -30,7 +36,7 @@ and HTTP with the client (an aiohttp server whose handler only reads the body an
 scores, measured in the same alternating rounds as (b)). The same budget is put for OIP v2
 binary, reading its tensors (netfab.serve.oip_tensors) and TensorFlow cutting its strings out of
 the bodies in the decode's place.
-Floors: (b) REST JSON >= 30% of (a); the best binary protocol, OIP v2 binary (b) or gRPC (f), >= 60%
+Floors: (h) >= 85% of (c)'s single-model req/s at c=64; (b) REST JSON >= 30% of (a); the best binary protocol, OIP v2 binary (b) or gRPC (f), >= 60%
 of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms, REST and OIP v2 binary alike, and (g)'s
 gRPC too; (e) >= 600,000 items/s.
 A floor is checked on the better of the two fab serve configurations (a user picks --workers);
@@ -73,6 +79,8 @@ FLOOR_BINARY_SHARE = 0.6  # OIP v2 with binary tensors, the throughput path
 FLOOR_BATCHING_GAIN = 5.0
 FLOOR_P99_MS = 5.0
 FLOOR_PREDICT_ITEMS = 600_000
+FLOOR_EXPERIMENT_SHARE = 0.85  # (h): two arms and a shadow cost at most 15% of the single model's req/s
+EXPERIMENT_PATH = "/v1/models/bookings:predict"
 LIMIT_BATCH = 16384
 BENCH_ROWS = 400_000
 BODIES = 64  # distinct request bodies per measurement, cycled by every client
@@ -454,6 +462,79 @@ def run_http_floor_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+# --- (h) an experiment ---------------------------------------------------------------------------
+def experiment_server(model_uri: str, tmp: Path, port: int) -> list[str]:
+    """The fab serve command of (h): `model_uri` and two more deep_v1 versions in a model repository,
+    an experiment of two arms (50/50 by item_id) and one shadow."""
+    import shutil
+
+    from netfab.config import load_config
+    from netfab.train.loop import train
+
+    repository = tmp / "repository"
+    versions = []
+    for seed, uri in ((None, model_uri), (7, None), (11, None)):
+        if uri is None:
+            print(f"training another deep_v1 version (seed {seed}) for the experiment ...", flush=True)
+            uri = train(load_config("deep_v1", environ={"NET_EPOCHS": "1", "NET_SEED": str(seed)}),
+                        str(FIXTURE_PATH), str(tmp / f"seed-{seed}")).zip_uri
+        from netfab.model_zip import ModelZip
+
+        with ModelZip(uri) as package:
+            version = package.json("config.json")["run_id"]
+        target = repository / version / "model.zip"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(uri, target)
+        versions.append(version)
+    experiment = tmp / "experiment.json"
+    experiment.write_text(json.dumps({
+        "endpoint": "bookings", "arms": {f"deep_v1/versions/{versions[0]}": 50, f"deep_v1/versions/{versions[1]}": 50},
+        "shadow": [f"deep_v1/versions/{versions[2]}"], "assign_by": "feature:item_id"}))
+    fab = str(Path(sys.executable).with_name("fab"))
+    return [fab, "serve", f"--model={repository}", f"--experiment={experiment}", f"--port={port}"]
+
+
+def experiment_only(model_uri: str, tmp: Path, seconds: float) -> None:
+    """(h) alone, c=64 single rows: the experiment's server (drift tracked, the default) against the
+    single-model server without drift tracking (--drift-rows-per-s=0) and with it (the default)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    fab = str(Path(sys.executable).with_name("fab"))
+    ports = {"no drift": free_port(), "1 process": free_port(), "experiment": free_port()}
+    commands = {"no drift": [fab, "serve", f"--model={model_uri}", f"--port={ports['no drift']}",
+                             "--drift-rows-per-s=0"],
+                "1 process": [fab, "serve", f"--model={model_uri}", f"--port={ports['1 process']}"],
+                "experiment": experiment_server(model_uri, tmp, ports["experiment"])}
+    servers = {name: subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) for name, command in commands.items()}
+    try:
+        for name, process in servers.items():
+            wait_ready(ports[name], process)
+        one = bodies(first_rows(FIXTURE_PATH, BODIES), 1)
+        load(ports["experiment"], EXPERIMENT_PATH, one, 4, 1)  # warm the connections
+        results = {key: combine(rounds) for key, rounds in alternate({
+            "no drift": lambda s: load(ports["no drift"], "/v1/models/deep_v1:predict", one, 64, s),
+            "1 process": lambda s: load(ports["1 process"], "/v1/models/deep_v1:predict", one, 64, s),
+            "experiment": lambda s: load(ports["experiment"], EXPERIMENT_PATH, one, 64, s)}, seconds).items()}
+    finally:
+        for process in servers.values():
+            process.terminate()
+            process.wait(60)
+    print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"\n{'measurement':<76}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}{'stolen':>8}{'CPU ms/req':>12}")
+    labels = {"no drift": "(c) fab serve, one model, drift off, 1-row requests, c=64",
+              "1 process": "(c) fab serve, one model, drift tracked (default), 1-row requests, c=64",
+              "experiment": "(h) fab serve --experiment: 2 arms + 1 shadow, drift tracked, 1-row, c=64"}
+    for name, r in results.items():
+        print(f"{labels[name]:<76}{r['requests_per_s']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+              f"{r['failures']:>6}{r['stolen']:>8.1%}{r['cpu_ms']:>12.2f}")
+    drift_share = results["1 process"]["requests_per_s"] / results["no drift"]["requests_per_s"]
+    share = results["experiment"]["requests_per_s"] / results["no drift"]["requests_per_s"]
+    passed = share >= FLOOR_EXPERIMENT_SHARE
+    print(f"\ndrift tracking alone: {drift_share:.0%} of the req/s without it")
+    print(f"{'PASS' if passed else 'MISS'}  (h) >= 85% of (c) c=64 without drift   {share:.0%}")
+    sys.exit(0 if passed else 1)
+
+
 # --- the measurements -----------------------------------------------------------------------------
 def measure_in_process(model, batches, seconds) -> dict:
     """(a): the model alone on batches that are already tensors, with 1 and 2 calls at a time."""
@@ -558,10 +639,20 @@ def print_budget(best_limit: float, json_costs: dict, http_floor: dict, best_ser
     print(f"  {'sum, before any glue':<74}{sum(ms for _, ms in parts):>6.2f} ms")
 
 
+def _train_fixture_model(tmp: Path) -> str:
+    from netfab.train.loop import train
+    from netfab.config import load_config
+
+    print("training deep_v1 on the fixture for the benchmark ...", flush=True)
+    return train(load_config("deep_v1", environ={"NET_EPOCHS": "3"}), str(FIXTURE_PATH), str(tmp)).zip_uri
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model zip (default: train deep_v1 on the fixture first)")
     parser.add_argument("--seconds", type=float, default=6.0, help="per measurement (split into rounds)")
+    parser.add_argument("--only-experiment", action="store_true",
+                        help="measure (h) alone: the experiment against the single-model server")
     parser.add_argument("--naive-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--http-floor-server", metavar="PORT", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -571,15 +662,12 @@ def main() -> None:
         return run_http_floor_server(args.http_floor_server)
 
     tmp = Path(tempfile.mkdtemp(prefix="netfab-bench-"))
+    if args.only_experiment:
+        model_uri = args.model or _train_fixture_model(tmp)
+        return experiment_only(model_uri, tmp, args.seconds)
     print(f"writing {BENCH_ROWS:,} rows ...", flush=True)
     rows_path = bench_rows(tmp)
-    model_uri = args.model
-    if not model_uri:
-        from netfab.train.loop import train
-        from netfab.config import load_config
-
-        print("training deep_v1 on the fixture for the benchmark ...", flush=True)
-        model_uri = train(load_config("deep_v1", environ={"NET_EPOCHS": "3"}), str(FIXTURE_PATH), str(tmp)).zip_uri
+    model_uri = args.model or _train_fixture_model(tmp)
 
     from netfab.serve.model import ServingModel
 
@@ -599,21 +687,22 @@ def main() -> None:
     # and the measurements compared by a floor alternate in short rounds: (a) with (b), (c) with (d).
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     fab = str(Path(sys.executable).with_name("fab"))
-    ports = {name: free_port() for name in ("1 process", "2 workers", "naive", "http floor")}
+    ports = {name: free_port() for name in ("1 process", "2 workers", "naive", "http floor", "experiment")}
     grpc_ports = {name: free_port() for name in ("1 process", "2 workers")}
     commands = {"1 process": [fab, "serve", f"--model={model_uri}", f"--port={ports['1 process']}",
                               f"--grpc-port={grpc_ports['1 process']}"],
                 "2 workers": [fab, "serve", f"--model={model_uri}", f"--port={ports['2 workers']}", "--workers=2",
                               f"--grpc-port={grpc_ports['2 workers']}"],
                 "naive": [sys.executable, __file__, "--naive-server", model_uri, str(ports["naive"])],
-                "http floor": [sys.executable, __file__, f"--http-floor-server={ports['http floor']}"]}
+                "http floor": [sys.executable, __file__, f"--http-floor-server={ports['http floor']}"],
+                "experiment": experiment_server(model_uri, tmp, ports["experiment"])}
     servers = {name: subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL) for name, command in commands.items()}
     path = "/v1/models/deep_v1:predict"
     oip_path = "/v2/models/deep_v1/infer"
     try:
         for name, process in servers.items():
-            wait_ready(ports[name], process, path="/readyz" if name in ("1 process", "2 workers") else "/")
+            wait_ready(ports[name], process, path="/readyz" if name in ("1 process", "2 workers", "experiment") else "/")
         big, big_columnar, one = bodies(rows, 1000), bodies(rows, 1000, columnar=True), bodies(rows, 1)
         print("(a) in-process limit and (b) fab serve with 1,000-row requests, alternating ...", flush=True)
         for name in ("1 process", "2 workers"):
@@ -655,8 +744,10 @@ def main() -> None:
                                      ("1 process", 64, "rows"), ("2 workers", 64, "rows"), ("1 process", 1, OIP_BINARY),
                                      ("2 workers", 1, OIP_BINARY), ("naive", 1, "rows"), ("naive", 64, "rows"))},
             **{("gRPC", c): lambda seconds, c=c: grpc_load(grpc_ports["1 process"], GRPC_METHODS["TF Serving Predict"],
-                                                            one_message, c, seconds) for c in (1, 64)}},
+                                                            one_message, c, seconds) for c in (1, 64)},
+            ("experiment", 64, "rows"): lambda seconds: load(ports["experiment"], EXPERIMENT_PATH, one, 64, seconds)},
             s).items()}
+        experiment = single.pop(("experiment", 64, "rows"))
         grpc_single = {key[1]: single.pop(key) for key in list(single) if key[0] == "gRPC"}
     finally:
         for process in servers.values():
@@ -689,6 +780,9 @@ def main() -> None:
         ("(g) gRPC c=1 p99 <= 5 ms", grpc_single[1]["p99_ms"] <= FLOOR_P99_MS, f"{grpc_single[1]['p99_ms']:.2f} ms"),
         ("(e) >= 600K items/s", predict["preloaded_items_per_s"] >= FLOOR_PREDICT_ITEMS,
          f"{predict['preloaded_items_per_s']:,.0f}"),
+        ("(h) >= 85% of (c) c=64", experiment["requests_per_s"] >= FLOOR_EXPERIMENT_SHARE *
+         single[("1 process", 64, "rows")]["requests_per_s"],
+         f"{experiment['requests_per_s'] / single[('1 process', 64, 'rows')]['requests_per_s']:.0%} (1 process)"),
     ]
     print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
           f"(shared with other work: figures are lower bounds)\n'stolen': the CPU time the host gave other "
@@ -717,6 +811,10 @@ def main() -> None:
         print(row.format(f"(g) gRPC (1 process), TF Serving Predict, 1 row, c={c}", r["requests_per_s"],
                          r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"], r["repeats"],
                          r["worst_round_p99_ms"], r["cpu_ms"]))
+    r = experiment
+    print(row.format("(h) fab serve --experiment, 2 arms + 1 shadow, 1-row requests, c=64",
+                     r["requests_per_s"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["failures"], r["stolen"],
+                     r["repeats"], r["worst_round_p99_ms"], r["cpu_ms"]))
     print(f"{'(e) fab predict scoring, pre-loaded rows':<68}{predict['preloaded_items_per_s']:>12,.0f}")
     print(f"{'(e) fab predict with NDJSON parsing':<68}{predict['with_parsing_items_per_s']:>12,.0f}"
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")

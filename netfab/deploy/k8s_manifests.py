@@ -12,6 +12,15 @@ published through netfab.storage: the output may be a local folder or gs://bucke
 The serving image holds no model: the Deployment passes the model URI as an environment
 variable and `fab serve` fetches it at start-up; /readyz keeps the pod out of the Service
 until the model is warm, and SIGTERM drains it within the termination grace period.
+
+An experiment (--experiment, with --model a model repository such as gs://bucket/models/) is one
+Deployment whose every pod serves all arms and shadows: the split happens inside fab serve by
+the request's key, so a user stays on one arm whichever pod answers, one Service and one HPA
+cover the endpoint, and a re-weight is an edit of the experiment file (each pod re-reads it),
+not a rollout. One Deployment per arm would need a mesh (Istio, Knative) to split traffic, could
+not key it by a feature, and would scale a 1% arm to whole pods. Its HPA scales on requests in
+flight per pod (the netfab_requests_in_flight gauge, through a Prometheus adapter serving the
+custom metrics API) as well as CPU: a pod waiting on its batcher is loaded before its CPU says so.
 """
 import dataclasses
 import re
@@ -24,6 +33,7 @@ from netfab.errors import NetfabError
 SERVE_PORT = 8501
 DRAIN_SECONDS = 30  # fab serve's drain timeout (ServerSettings.drain_timeout_s)
 PRESTOP_SECONDS = 5  # let endpoints drop the pod before it stops accepting connections
+IN_FLIGHT_METRIC = "netfab_requests_in_flight"  # the gauge fab serve exports at /metrics
 NAME_RULE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")  # DNS-1123 label, room for suffixes
 
 
@@ -41,6 +51,9 @@ class K8sSettings:
     train_variant: str = "deep_v1"  # what the training Job trains
     train_dataset: str = ""  # dataset URI for the training Job
     train_output: str = ""  # where the training Job publishes its model zip
+    experiment_uri: str = ""  # an experiment file every pod serves (and re-reads); "" = none
+    labels: tuple[str, ...] = ()  # fab serve --label values, NAME/labels/LABEL=VERSION
+    target_in_flight: int = 0  # HPA: also scale above this many requests in flight per pod; 0 = CPU only
 
     def __post_init__(self):
         if not self.model_uri:
@@ -51,6 +64,8 @@ class K8sSettings:
         if not 1 <= self.replicas <= self.max_replicas:
             raise NetfabError(f"--replicas must be between 1 and max replicas "
                               f"({self.max_replicas}); got {self.replicas}")
+        if self.target_in_flight < 0:
+            raise NetfabError(f"--target-in-flight must be 0 (CPU only) or more, got {self.target_in_flight}")
 
 
 # What to give instead of a path on this machine, for each URI a pod reads or writes.
@@ -58,13 +73,14 @@ IN_A_BUCKET = {
     "--model": "the zip's gs:// URI (fab train --output=gs://BUCKET/models publishes it there)",
     "--dataset": "a gs:// dataset (fab dataset --out=gs://BUCKET/datasets/NAME writes one)",
     "--train-output": "a gs:// URI such as gs://BUCKET/models, or the Job's zip is lost with its pod",
+    "--experiment": "the experiment file's gs:// URI (gcloud storage cp bookings.json gs://BUCKET/experiments/)",
 }
 
 
 def local_path_warnings(settings: K8sSettings) -> list[str]:
     """A warning for each URI the pods use that is a path on this machine: no pod can see it."""
     given = {"--model": settings.model_uri, "--dataset": settings.train_dataset,
-             "--train-output": settings.train_output}
+             "--train-output": settings.train_output, "--experiment": settings.experiment_uri}
     return [f"warning: {flag}={uri} is a path on this machine, which the pods cannot see; "
             f"give {IN_A_BUCKET[flag]}"
             for flag, uri in given.items() if uri and not storage.is_gcs(uri)]
@@ -88,8 +104,12 @@ def deployment(settings: K8sSettings) -> dict:
         "name": "serve",
         "image": settings.image,
         # $(NETFAB_MODEL_URI) is expanded by Kubernetes from the env below.
-        "command": ["fab", "serve", "--model=$(NETFAB_MODEL_URI)", "--host=0.0.0.0", f"--port={SERVE_PORT}"],
-        "env": [{"name": "NETFAB_MODEL_URI", "value": settings.model_uri}],
+        "command": ["fab", "serve", "--model=$(NETFAB_MODEL_URI)", "--host=0.0.0.0", f"--port={SERVE_PORT}",
+                    *([f"--experiment=$(NETFAB_EXPERIMENT_URI)"] if settings.experiment_uri else []),
+                    *(f"--label={label}" for label in settings.labels)],
+        "env": [{"name": "NETFAB_MODEL_URI", "value": settings.model_uri},
+                *([{"name": "NETFAB_EXPERIMENT_URI", "value": settings.experiment_uri}]
+                  if settings.experiment_uri else [])],
         "ports": [{"name": "http", "containerPort": SERVE_PORT, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": settings.cpu, "memory": settings.memory},
                       "limits": {"cpu": _doubled(settings.cpu), "memory": _doubled(settings.memory)}},
@@ -137,7 +157,11 @@ def horizontal_pod_autoscaler(settings: K8sSettings) -> dict:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{settings.name}-serve"},
             "minReplicas": settings.replicas, "maxReplicas": settings.max_replicas,
             "metrics": [{"type": "Resource", "resource": {
-                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": settings.target_cpu_percent}}}],
+                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": settings.target_cpu_percent}}},
+                *([{"type": "Pods", "pods": {  # the HPA takes the largest replica count any metric asks for
+                    "metric": {"name": IN_FLIGHT_METRIC},
+                    "target": {"type": "AverageValue", "averageValue": str(settings.target_in_flight)}}}]
+                  if settings.target_in_flight else [])],
         },
     }
 

@@ -64,9 +64,14 @@ class DriftMonitor:
             self._window += batch
             self._slot_rows[self._current] += len(scores)
 
-    def scores(self) -> DriftScores:
+    def window_counts(self) -> tuple[int, dict[str, np.ndarray]]:
+        """Rows in the window, and each histogram's counts over them (the score's under SCORE)."""
         with self._lock:
             window, rows = self._window.copy(), int(self._slot_rows.sum())
-        drift = self.profile.drift({name: window[start:end] for name, (start, end) in self._spans.items()})
+        return rows, {name: window[start:end] for name, (start, end) in self._spans.items()}
+
+    def scores(self) -> DriftScores:
+        rows, counts = self.window_counts()
+        drift = self.profile.drift(counts)
         score = drift.pop(SCORE)
         return DriftScores(rows, drift, score)

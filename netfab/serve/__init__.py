@@ -1,4 +1,4 @@
-"""The serving wing, `fab serve` and `fab predict`: a model zip -> scores for raw rows (JSON, OIP v2, gRPC).
+"""The serving wing, `fab serve` and `fab predict`: model zips -> scores for raw rows (JSON, OIP v2, gRPC).
 
     app.py               ServerSettings and the aiohttp server: TF Serving's REST API, probes,
                          metrics, admin model swap
@@ -14,6 +14,9 @@
     protos/              their generated modules and .proto sources (generate.sh makes them again)
     workers.py           --workers: forked server processes sharing the port
     model.py             a model zip loaded, warmed up and called (ServingModel)
+    model_set.py         several models: names, versions, labels (ModelSet), model repositories
+    experiment.py        an endpoint split across arms (weights, sticky keys), shadows beside
+    request_log.py       a sampled share of scored requests as NDJSON shards (training rows)
     inputs.py            request bodies -> checked numpy columns (FeatureSchema); columns.py ByteSlices
     batcher.py           MicroBatcher: concurrent requests merged into one model call
     cache.py             the LRU prediction cache

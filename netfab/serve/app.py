@@ -1,9 +1,18 @@
-"""`fab serve`: a model zip behind TensorFlow Serving's REST API, with probes, metrics and batching.
+"""`fab serve`: model zips behind TensorFlow Serving's REST API, with probes, metrics and batching.
 
     from netfab.serve.app import ServerSettings, serve
-    serve("artifacts/deep_v1/<run_id>/model.zip", ServerSettings(port=8501))   # until SIGTERM
+    serve(["artifacts/deep_v1/<run_id>/model.zip"], ServerSettings(port=8501))   # until SIGTERM
+    serve(["artifacts/"], ServerSettings(experiment_uri="bookings.json"))         # a model repository
 
     curl -d '{"instances": [{"country": "DE", ...}]}' localhost:8501/v1/models/deep_v1:predict
+    curl -d '...' localhost:8501/v1/models/deep_v1/labels/canary:predict
+    curl -d '...' -H 'X-User-Id: 42' localhost:8501/v1/models/bookings:predict  # an experiment's endpoint
+
+Several models (names, versions, labels: netfab.serve.model_set) share the process, each with
+its own micro-batcher; an experiment (netfab.serve.experiment) splits an endpoint's requests across them.
+What is served is one `state` ({"models": [zip URIs], "labels", "experiment"}): every admin
+change builds the next state, loads what it lacks beside what serves, checks it whole, and only
+then swaps it in, so a request never finds a model missing (zero failed requests).
 
 The process listens first and loads the model second, so /healthz answers at once while
 /readyz stays 503 until the model is fetched, verified, loaded and warmed up. SIGTERM makes
@@ -14,6 +23,7 @@ aiohttp (one event loop) does HTTP and JSON; the model runs in the MicroBatcher'
 TensorFlow releases the GIL while it computes, so parsing the next requests overlaps the model.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import errno
@@ -28,9 +38,14 @@ import numpy as np
 import orjson
 from aiohttp import web
 
-from netfab import model_zip
-from netfab.serve.batcher import MicroBatcher, QueueFull
+from netfab import model_zip, storage
+from netfab.serve import columns as serving_columns
+from netfab.serve.batcher import ModelBatchers, QueueFull
 from netfab.errors import NetfabError
+from netfab.serve.experiment import Experiment, ExperimentCall, answer_headers
+from netfab.serve.model_set import ModelSet, find_model_zips, parse_reference
+from netfab.serve.drift_tracking import DriftTracking
+from netfab.serve.request_log import RequestLog, ScoredRows, new_request_id
 from netfab.serve.cache import PredictionCache
 from netfab.serve.connections import Runner, close_idle, json_error, json_response
 from netfab.serve.workers import PUBLISH_SECONDS, WorkerGroup, run_workers
@@ -44,6 +59,8 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 DRAIN_IDLE_GRACE_S = 1.0  # draining: how long a kept-alive connection may still send its next request
 LONE_ROWS = 16  # a request this small, alone on the server, is scored in the event loop
+SHADOW_WAIT_S = 0.2  # shadow calls wait at most this long to be scored together (the answer does not wait)
+SHADOW_MAX_CALLS = 20_000  # shadow calls waiting per shadow at most; beyond, the oldest are dropped (and counted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +83,14 @@ class ServerSettings:
     tf_threads: int = 0  # TensorFlow inter- and intra-op threads each; 0 = TensorFlow's default (cores / workers)
     workers: int = 1  # server processes sharing the port (netfab.serve.workers)
     grpc_port: int = 0  # TF Serving's and OIP v2's gRPC APIs on this port (8500 is TF Serving's); 0 = off
+    labels: tuple[str, ...] = ()  # labels to start with, each "NAME/labels/LABEL=VERSION" (e.g. deep_v1/labels/stable=<run id>)
+    experiment_uri: str = ""  # an experiment file (netfab.serve.experiment), re-read when it changes; "" = none
+    experiment_poll_s: float = 5.0  # how often the experiment file is looked at for a change
+    log_uri: str = ""  # request log: a folder or gs:// prefix for NDJSON shards; "" = off
+    log_fraction: float = 0.01  # share of requests logged
+    log_shard_mb: float = 64.0  # a shard is published once it holds this much
+    log_shard_seconds: float = 300.0  # or once it is this old
+    drift_rows_per_s: float = 2000  # rows a second per model/arm binned for drift (netfab.serve.drift_tracking); 0 = off
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -78,9 +103,40 @@ class ServerSettings:
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s", "tf_threads",
-                     "idle_timeout_s"):
+                     "idle_timeout_s", "experiment_poll_s", "drift_rows_per_s"):
             if getattr(self, name) < 0:
                 raise NetfabError(f"{name} must not be negative, got {getattr(self, name)}")
+        start_labels(self.labels)  # a malformed --label is refused before anything loads
+        if self.log_uri and not 0 < self.log_fraction <= 1:
+            raise NetfabError(f"--log-fraction must be above 0 and at most 1 (the share of requests logged), "
+                              f"got {self.log_fraction}")
+        if self.log_shard_mb <= 0 or self.log_shard_seconds <= 0:
+            raise NetfabError(f"--log-shard-mb and --log-shard-seconds must be above 0, got {self.log_shard_mb} "
+                              f"and {self.log_shard_seconds}")
+
+
+def model_sources(models: list[str] | None, name: str = "") -> list[str]:
+    """fab serve's --model values (zips or model repositories), refused in one line when there are none."""
+    if not models:
+        raise NetfabError("fab serve needs --model=ZIP (a model zip fab train wrote), or a folder or gs:// prefix "
+                          "of zips; repeat --model for several")
+    return list(models)
+
+
+def start_labels(given: tuple[str, ...]) -> dict:
+    """--label values ("NAME/labels/LABEL=VERSION") as {name: {label: version}}."""
+    labels: dict[str, dict] = {}
+    for text in given:
+        reference, _, version = text.partition("=")
+        try:
+            name, _, label = parse_reference(reference) if "/labels/" in reference else (None, None, None)
+        except NetfabError:
+            name = None
+        if not name or not version:
+            raise NetfabError(f"--label {text!r}: write NAME/labels/LABEL=VERSION, e.g. "
+                              f"deep_v1/labels/stable=20261129-150000-1a2b3c4d (a version is a run id)")
+        labels.setdefault(name, {})[label] = version
+    return labels
 
 
 class _BodyLate(Exception):
@@ -107,37 +163,80 @@ def parse_body(body: bytes):
 
 
 class PredictionServer:
-    def __init__(self, model_uri: str, settings: ServerSettings, group: WorkerGroup | None = None):
-        self.model_uri, self.settings, self.group = model_uri, settings, group
-        self.generation = 0  # of the group's wanted model (WorkerGroup.want_model) this one serves
+    def __init__(self, model_uris: list[str] | str, settings: ServerSettings, group: WorkerGroup | None = None):
+        self.model_uris = [model_uris] if isinstance(model_uris, str) else list(model_uris)
+        self.settings, self.group = settings, group
+        self.generation = 0  # of the group's wanted state (WorkerGroup.want_state) this one serves
         self.swap_error: dict | None = None
-        self.model = None
-        self.batcher: MicroBatcher | None = None
-        self.cache = PredictionCache(settings.cache_rows) if settings.cache_rows else None
+        # What is served: the state (zip URIs, labels, experiment), the models loaded for it by
+        # URI, the ModelSet requests look models up in, the experiment. Replaced whole by _apply.
+        self.state = {"models": [], "labels": {}, "experiment": None}
+        self._loaded: dict = {}
+        self._tf_configured = False  # TensorFlow's threads are set once, before its first op
+        self.served = ModelSet.of([])
+        self.experiment: Experiment | None = None
+        self.arm_models: dict = {}  # the experiment's references -> their models in self.served
+        self.batcher: ModelBatchers | None = None  # a MicroBatcher per model
+        self.caches: dict[tuple[str, str], PredictionCache] = {}  # (name, version) -> its scores
         self.draining = False
         self._in_flight = 0
         self.load_error: str | None = None
         self._swap_lock = asyncio.Lock()
+        self._experiment_text: str | None = None  # the experiment file as last read (a change re-reads it)
+        self._shadow_waiting: dict[tuple, list] = {}  # (endpoint, reference, model) -> shadow calls not yet sent
+        self._shadow_running: asyncio.Future | None = None  # the one shadow model call under way
+        self._shadow_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="shadow")
         self.max_body_bytes = int(settings.max_body_mb * 2**20)
+        # Each scored part of a request (a model's or an arm's rows) goes to every observer: the
+        # request log, and the hook for a per-arm drift monitor (observer(ScoredRows) -> None,
+        # called in the event loop: it must not block).
+        self.observers: list = []
+        self.request_log = (RequestLog(settings.log_uri, settings.log_fraction, settings.log_shard_mb,
+                                       settings.log_shard_seconds) if settings.log_uri else None)
+        if self.request_log is not None:
+            self.observers.append(self.request_log.observe)
+        self.drift = DriftTracking(settings.drift_rows_per_s) if settings.drift_rows_per_s else None
+        if self.drift is not None:
+            self.observers.append(self.drift.observe)
         from netfab.serve.model import models_in_memory
 
         self.metrics = ServingMetrics(queue_rows=lambda: self.batcher.queued_rows if self.batcher else 0,
-                                      model=lambda: self.model, models_in_memory=models_in_memory)
+                                      model=lambda: self.model, models_in_memory=models_in_memory,
+                                      models=lambda: self.served, in_flight=lambda: self._in_flight,
+                                      drift=lambda: self.drift.as_json() if self.drift else [])
         self.app = self._make_app()
+
+    @property
+    def model(self):
+        """The model a server of one model serves; with several, the first name's default (for
+        /readyz, /openapi.json and the metrics' model line)."""
+        for model in self.served:
+            return self.served.find(model.name)
+        return None
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes,
                               middlewares=[self._errors_as_json])
+        model = r"/v1/models/{name:[^/:]+}"
+        routes = []
+        for path in (model, model + r"/versions/{version:[^/:]+}", model + r"/labels/{label:[^/:]+}"):
+            routes += [web.post(path + ":predict", self.predict), web.get(path, self.status),
+                       web.get(path + "/metadata", self.metadata)]
         app.add_routes([
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
-            web.post(r"/v1/models/{name:[^/:]+}:predict", self.predict),
-            web.get(r"/v1/models/{name:[^/:]+}", self.status),
-            web.get(r"/v1/models/{name:[^/:]+}/metadata", self.metadata),
+            *routes,
             web.get("/metrics", self.metrics_view),
             web.get("/openapi.json", self.openapi),
             web.post("/admin/model", self.admin_model),
+            web.get("/admin/models", self.admin_models),
+            web.post("/admin/models", self.admin_load),
+            web.delete(r"/admin/models/{name:[^/]+}/versions/{version:[^/]+}", self.admin_unload),
+            web.put(r"/admin/models/{name:[^/]+}/labels/{label:[^/]+}", self.admin_label),
+            web.get("/admin/experiment", self.admin_experiment),
+            web.put("/admin/experiment", self.admin_experiment),
+            web.delete("/admin/experiment", self.admin_experiment),
             *OpenInferenceHttp(self).routes(),  # the Open Inference Protocol v2: /v2/...
         ])
         return app
@@ -145,31 +244,72 @@ class PredictionServer:
     def _load_and_warm(self, uri: str):
         from netfab.serve.model import ServingModel, configure_tf_threads
 
+        rss_before = _resident_bytes()
         # The zip is verified before TensorFlow loads: a hostile or damaged zip is refused by a
         # process that still holds only its HTTP server.
         with model_zip.ModelZip(uri) as package:
-            if self.model is None:  # before TensorFlow's first op; workers share the cores
+            if not self._tf_configured:  # before TensorFlow's first op; workers share the cores
+                self._tf_configured = True
                 configure_tf_threads(self.settings.tf_threads or
                                      (max(1, (os.cpu_count() or 1) // self.settings.workers) if self.group else 0))
             model = ServingModel.from_zip(package, self.settings.model_name or None)
         log.info("warm-up took %.2f s", model.warm_up(self.settings.max_batch_rows))
+        # What the process grew by (loads run one at a time): a fair measure of a model's cost,
+        # though memory another model freed before may be reused and count less.
+        model.memory_bytes = max(0, _resident_bytes() - rss_before)
         return model
 
     async def load_model(self) -> None:
+        """Load the models it was started with (and its experiment), then start batching."""
         try:
-            self.model = await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm,
-                                                                          self.model_uri)
+            uris = [uri for source in self.model_uris for uri in find_model_zips(source)]
+            experiment = None
+            if self.settings.experiment_uri:
+                self._experiment_text = _read_text(self.settings.experiment_uri)
+                experiment = Experiment.from_json(self._experiment_text, self.settings.experiment_uri).as_dict()
+            await self._apply({"models": list(dict.fromkeys(uris)), "labels": start_labels(self.settings.labels),
+                               "experiment": experiment}, source=self.settings.experiment_uri)
         except NetfabError as error:
             self.load_error = str(error)
             raise
-        # The loaded model and TensorFlow are ~10^6 long-lived objects: a full garbage collection
+        # The loaded models and TensorFlow are ~10^6 long-lived objects: a full garbage collection
         # walking them all takes ~10 ms, a latency spike for whichever request it lands on.
         # Freezing them leaves the collector only what requests allocate.
         gc.collect()
         gc.freeze()
-        self.batcher = MicroBatcher(self.model, self.settings.max_batch_rows, self.settings.max_wait_ms,
+        self.batcher = ModelBatchers(self.settings.max_batch_rows, self.settings.max_wait_ms,
                                     self.settings.max_queue_rows, on_batch=self.metrics.record_batch)
-        log.info("ready: %s version %s", self.model.name, self.model.version)
+        log.info("ready: %s", ", ".join(f"{m.name} version {m.version}" for m in self.served))
+
+    async def _apply(self, state: dict, source: str = "the admin request", loaded: dict | None = None) -> None:
+        """Serve `state`: load the zips it names that are not loaded (beside the ones serving), check
+        the whole (ModelSet.of, Experiment.check), then swap it in. A NetfabError leaves what serves as it was.
+        loaded: models already loaded for it, by URI."""
+        async with self._swap_lock:
+            pool = {**self._loaded, **(loaded or {})}
+            for uri in state["models"]:
+                if uri not in pool:
+                    pool[uri] = await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm, uri)
+            models = ModelSet.of([pool[uri] for uri in state["models"]], state["labels"])
+            experiment = Experiment.from_dict(state["experiment"], source) if state["experiment"] else None
+            arm_models = experiment.check(models) if experiment is not None else {}
+            if self.batcher is not None and not len(models):
+                raise NetfabError("that would leave no model served; load another first")
+            before = {(m.name, m.version) for m in self.served}
+            self._loaded = {uri: pool[uri] for uri in state["models"]}
+            self.served, self.experiment, self.arm_models, self.state = models, experiment, arm_models, state
+            # a score belongs to one model version: a cache per loaded version, none for one unloaded
+            if self.settings.cache_rows:
+                self.caches = {(m.name, m.version): self.caches.get((m.name, m.version)) or
+                               PredictionCache(self.settings.cache_rows) for m in models}
+            after = {(m.name, m.version) for m in models}
+            for name, version in sorted(after - before):
+                log.info("serving %s version %s", name, version)
+            for name, version in sorted(before - after):
+                log.info("unloaded %s version %s", name, version)
+            # Requests still queued hold an unloaded model; it is released when the last one finishes.
+            del pool
+            gc.collect()  # frees an unloaded model if only cycles hold it: what the workers publish counts it
 
     @property
     def ready(self) -> bool:
@@ -251,22 +391,35 @@ class PredictionServer:
 
     # --- the TensorFlow Serving API -------------------------------------------------------------
     async def status(self, request):
-        model = self.model_named(request.match_info["name"], listing="/v1/models")
+        """TF Serving's model status: every version of the name (or the one a version or label names)."""
+        target = self._named(request)
+        if isinstance(target, ExperimentCall):
+            versions = sorted({self.served.find(arm).version for arm in target.experiment.arms})
+        elif "version" in request.match_info or "label" in request.match_info:
+            versions = [target.version]
+        else:
+            versions = sorted(self.served.models[target.name], reverse=True)
         return json_response({"model_version_status": [{
-            "version": model.version, "state": "AVAILABLE",
-            "status": {"error_code": "OK", "error_message": ""}}]})
+            "version": version, "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""}} for version in versions]})
 
     async def metadata(self, request):
-        model = self.model_named(request.match_info["name"], listing="/v1/models")
+        model = self._named(request)
         return json_response({
             "model_spec": {"name": model.name, "signature_name": "", "version": model.version},
             "metadata": {"signature_def": {"signature_def": model.inputs.signature_def(
                 model_zip.SERVING_SIGNATURE, model.output, len(model.classes))},
                 **({"classes": model.classes} if model.classes else {})}})
 
+    def _named(self, request):
+        """The model (or experiment) a /v1/models/<name>[/versions/<v>|/labels/<l>] path names."""
+        info = request.match_info
+        return self.model_named(info["name"], info.get("version"), listing="/v1/models", headers=request.headers,
+                                label=info.get("label"))
+
     async def predict(self, request):
         started = time.perf_counter()
-        model = self.model_named(request.match_info["name"], listing="/v1/models")
+        model = self._named(request)
         body = await self.read_body(request)
         decode_started = time.perf_counter()
         # The typed decoder reads a well-formed body in one step; any other body goes the
@@ -274,7 +427,7 @@ class PredictionServer:
         columns, row_form = model.inputs.decode(body) or self._columns(model, parse_body(body))
         rows = len(next(iter(columns.values())))
         self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
-        scores = await self.score(model, columns, rows, started)
+        scores = await self.score(model, columns, rows, started, body=body)
         encode_started = time.perf_counter()
         # TF Serving omits the output name when a model has one output: a plain list per form (a
         # list of per-class probabilities per row for a multiclass or multilabel model, whose class
@@ -283,7 +436,7 @@ class PredictionServer:
         if model.classes:
             answer["classes"] = model.classes
         response = web.Response(body=orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
-                                content_type=JSON)
+                                content_type=JSON, headers=answer_headers(model))
         self.record_answer(rows, started, encode_started)
         return response
 
@@ -321,8 +474,9 @@ class PredictionServer:
 
     async def _scores(self, model, columns, rows, started) -> np.ndarray:
         keys, missing = None, None
-        if self.cache is not None:
-            scores, missing, keys = self.cache.lookup(columns, len(model.classes))
+        cache = self.caches.get((model.name, model.version)) if self.caches else None
+        if cache is not None:
+            scores, missing, keys = cache.lookup(columns, len(model.classes))
             self.metrics.cache_hits.inc(rows - len(missing))
             self.metrics.cache_misses.inc(len(missing))
             if not missing:
@@ -341,36 +495,43 @@ class PredictionServer:
             except asyncio.TimeoutError:
                 future.cancel()  # the batcher skips it if it has not started
                 raise
-        if self.cache is None:
+        if cache is None:
             return computed
-        if model is self.model:  # a score from a model swapped out meanwhile is not cached
-            self.cache.store([keys[i] for i in missing], computed)
+        cache.store([keys[i] for i in missing], computed)  # an unloaded version's cache is dropped with it
         scores[missing] = computed
         return scores
 
     # --- what every protocol's handlers share (the REST API above, oip_http, grpc_calls) ------------
-    def model_named(self, name: str, version: str | None = None, listing: str = ""):
-        """The served model, when a request names it (and, if it names one, its version); else
-        Refused: 503 while loading, 404 for another model or version. listing: the path under
-        which the protocol describes a model, for the message (e.g. /v1/models)."""
+    def model_named(self, name: str, version: str | None = None, listing: str = "", headers=None,
+                    label: str | None = None):
+        """The model a request names (a version, or a label, if it names one), or for an experiment's
+        endpoint an ExperimentCall (score() picks its arm); else Refused: 503 while loading, 404 for
+        what is not served. listing: the path under which the protocol describes a model, for the
+        message (e.g. /v1/models). headers: the request's, for an experiment keyed by a header."""
         # While draining, requests that still arrive on open connections are answered.
         if self.batcher is None:
             raise Refused(503, "not ready (loading the model); retry shortly", self.settings.retry_after_s)
-        model = self.model
-        if name != model.name:
-            where = f" (GET {listing}/{model.name})" if listing else ""
-            raise Refused(404, f"model {name!r} is not served here; this server serves {model.name!r}{where}")
-        if version is not None and version != model.version:
-            raise Refused(404, f"model {name!r} has no version {version!r} here: it is served in version "
-                               f"{model.version!r} only (its training run id); leave the version out, or ask "
-                               f"for that one")
-        return model
+        experiment = self.experiment
+        if experiment is not None and name == experiment.endpoint:
+            if version is not None or label is not None:
+                raise Refused(404, f"{name!r} is an experiment's endpoint: it has no versions or labels of its own; "
+                                   f"name it alone, or name a model of its arms ({', '.join(experiment.arms)})")
+            key = experiment.header_name()
+            return ExperimentCall(experiment, self.arm_models, headers.get(key) if key and headers is not None else None)
+        return self.served.find(name, version, label, listing=listing)
 
-    async def score(self, model, columns: dict, rows: int, started: float) -> np.ndarray:
+    async def score(self, model, columns: dict, rows: int, started: float, body: bytes | None = None) -> np.ndarray:
         """The scores, the REST API's way through the cache, the batcher, the queue and the timeout,
-        counted in the same metrics; Refused 503 when overloaded, 504 when too slow."""
+        counted in the same metrics; Refused 503 when overloaded, 504 when too slow. `model` is what
+        model_named returned: an experiment's call is scored by its arms (and its shadows, after).
+        body: a REST JSON body, for the request log's id column."""
         try:
-            return await self._scores(model, columns, rows, started)
+            if isinstance(model, ExperimentCall):
+                return await self._score_experiment(model, columns, rows, started, body)
+            scores = await self._scores(model, columns, rows, started)
+            if self.observers:
+                self._observe(ScoredRows(model.name, "", "live", model, columns, scores, *self._sampling(), body))
+            return scores
         except QueueFull as error:
             self.metrics.rejected_requests.inc()
             raise Refused(503, f"overloaded: {error}; retry after {self.settings.retry_after_s} s",
@@ -379,6 +540,123 @@ class PredictionServer:
             self.metrics.timed_out_requests.inc()
             raise Refused(504, f"no answer within {self.settings.timeout_s} s (--timeout); send fewer rows "
                                f"per request or retry later") from None
+
+    # --- experiments ------------------------------------------------------------------------------
+    async def _score_experiment(self, call: ExperimentCall, columns: dict, rows: int, started: float,
+                                body: bytes | None) -> np.ndarray:
+        """Each row scored by its arm (one arm per request, unless keyed by a feature), then the
+        shadows queued on the same rows; the arms that answered are in call.answered."""
+        experiment = call.experiment
+        assigned = experiment.assign(columns, rows, call.header_value)
+        request_id, sampled = self._sampling() if self.observers else ("", False)
+        if isinstance(assigned, (int, np.integer)):  # the usual case: no task, no copy
+            scores = await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request_id,
+                                           sampled, body, None)
+        else:
+            parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
+            scored = await asyncio.gather(*(
+                self._score_arm(call, experiment.arms[arm], columns, rows, started, request_id, sampled, body, part)
+                for arm, part in parts))
+            scores = np.empty(rows, dtype=np.float32)
+            for (_, part), part_scores in zip(parts, scored):
+                scores[part] = part_scores
+        for reference in experiment.shadow:  # after the answer's scores: a shadow never delays it
+            self._queue_shadow(call.name, reference, call.arm_models[reference], columns, rows,
+                               (request_id, sampled, body))
+        return scores
+
+    async def _score_arm(self, call: ExperimentCall, reference: str, columns: dict, rows: int, started: float,
+                         request_id: str, sampled: bool, body, part) -> np.ndarray:
+        model = call.arm_models[reference]  # the set the request started with: a relabel since does not matter
+        if part is not None:
+            columns = {name: column[part] for name, column in columns.items()}
+            rows = len(part)
+        metrics = self.metrics.arm(call.name, reference, "live")
+        arm_started = time.perf_counter()
+        try:
+            scores = await self._scores(model, columns, rows, started)
+        except BaseException:
+            metrics.record_error()
+            raise
+        metrics.record(1, rows, time.perf_counter() - arm_started, scores)
+        call.answered.append((reference, model))
+        if self.observers:
+            self._observe(ScoredRows(call.name, reference, "live", model, columns, scores, request_id, sampled, body,
+                                     part))
+        return scores
+
+    # Shadows are scored apart from the live traffic, in a thread of their own, one model call at a
+    # time and single-threaded (TensorFlow's pools stay with the live calls): shadow calls wait up
+    # to SHADOW_WAIT_S and go as one call, so a shadow costs its rows' model work and little else
+    # (benchmarks/serve.py, (h)). While a call runs, the next calls wait; beyond SHADOW_MAX_ROWS
+    # waiting, the oldest are dropped and counted in the shadow's errors: a shadow never holds
+    # live requests back or grows memory without bound.
+    def _queue_shadow(self, endpoint: str, reference: str, model, columns: dict, rows: int, request: tuple) -> None:
+        key = (endpoint, reference, model)
+        waiting = self._shadow_waiting.get(key)
+        if waiting is None:
+            waiting = self._shadow_waiting[key] = []
+            asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._send_shadow, key)
+        waiting.append((columns, rows, request))
+        if len(waiting) > SHADOW_MAX_CALLS:
+            waiting.pop(0)
+            self.metrics.arm(endpoint, reference, "shadow").record_error()
+
+    def _send_shadow(self, key: tuple) -> None:
+        if self._shadow_running is not None and not self._shadow_running.done():
+            asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._send_shadow, key)  # after the one running
+            return
+        waiting = self._shadow_waiting.pop(key, None)
+        if waiting:
+            self._shadow_running = asyncio.ensure_future(self._score_shadow(key, waiting))
+
+    async def _score_shadow(self, key: tuple, waiting: list) -> None:
+        endpoint, reference, model = key
+        metrics = self.metrics.arm(endpoint, reference, "shadow")
+        started = time.perf_counter()
+        rows = sum(count for _, count, _ in waiting)
+
+        def predict():
+            return model.predict(serving_columns.concatenate([c for c, _, _ in waiting]), single_threaded=True)
+
+        try:
+            scores = await asyncio.get_running_loop().run_in_executor(self._shadow_thread, predict)
+        except Exception as error:  # never the live requests' problem
+            for _ in waiting:
+                metrics.record_error()
+            log.warning("shadow %s: %d calls not scored: %s", reference, len(waiting), error)
+            return
+        metrics.record(len(waiting), rows, time.perf_counter() - started, scores)
+        if self.observers:
+            offset = 0
+            for columns, count, (request_id, sampled, body) in waiting:
+                self._observe(ScoredRows(endpoint, reference, "shadow", model, columns,
+                                         scores[offset:offset + count], request_id, sampled, body))
+                offset += count
+
+    async def _finish_shadows(self) -> None:
+        """The shadow calls waiting and running, scored and observed (the drain's last answers' shadows)."""
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        while (self._shadow_waiting or (self._shadow_running and not self._shadow_running.done())) and \
+                time.monotonic() < deadline:
+            if self._shadow_running is not None and not self._shadow_running.done():
+                await asyncio.wait([self._shadow_running], timeout=max(0.0, deadline - time.monotonic()))
+            for key in list(self._shadow_waiting):
+                self._send_shadow(key)
+                break
+        self._shadow_thread.shutdown(wait=False)
+
+    def _sampling(self) -> tuple[str, bool]:
+        """A request's id and whether the request log keeps it (one draw for all its parts)."""
+        sampled = self.request_log is not None and self.request_log.sample()
+        return (new_request_id() if sampled else ""), sampled
+
+    def _observe(self, scored: ScoredRows) -> None:
+        for observer in self.observers:
+            try:
+                observer(scored)
+            except Exception:  # an observer's bug must not fail the request it watches
+                log.exception("observer %r failed", observer)
 
     def record_answer(self, rows: int, started: float, encode_started: float) -> None:
         """A scored request answered: its rows, its encoding time and its whole time."""
@@ -404,48 +682,163 @@ class PredictionServer:
 
         return json_response(openapi_document(self.model))
 
-    async def admin_model(self, request):
-        """Swap in another model zip: load and warm it beside the current one, then switch."""
+    # --- admin: what is served changes without a restart ------------------------------------------
+    def _admin_refusal(self, request) -> web.Response | None:
         token = self.settings.admin_token
         if not token:
             return json_error(403, "the admin endpoint is off; start fab serve with --admin-token "
-                               "(or NETFAB_ADMIN_TOKEN) to swap models over HTTP")
+                              "(or NETFAB_ADMIN_TOKEN) to change its models over HTTP")
         if request.headers.get("Authorization") != f"Bearer {token}":
             return json_error(401, "send the admin token as 'Authorization: Bearer <token>'")
         if not self.ready:
-            return json_error(503, "not ready; swap models once /readyz answers 200")
+            return json_error(503, "not ready; change models once /readyz answers 200")
+        return None
+
+    async def _admin_uri(self, request) -> str:
         payload = parse_body(await self.read_body(request))
         uri = payload.get("model") if isinstance(payload, dict) else None
         if not isinstance(uri, str) or not uri:
-            return json_error(400, 'send {"model": "URI of a model zip"}')
-        previous = self.model.describe()
+            raise InputError('send {"model": "URI of a model zip"}')
+        return uri
+
+    async def _change(self, request, edit, load: str | None = None) -> web.Response:
+        """Serve the state `edit(state, loaded model or None)` returns: `load` loaded first (beside
+        what serves), the whole checked, then swapped in, here and in every worker. 400 with the
+        reason, still serving what was served, if it cannot."""
+        before = self.served.describe()
+        loaded = {}
         try:
-            await self._swap(uri)
+            if load is not None:
+                loaded[load] = self._loaded.get(load) or await asyncio.get_running_loop().run_in_executor(
+                    None, self._load_and_warm, load)
+            state = edit(json.loads(json.dumps(self.state)), loaded.get(load))
+            await self._apply(state, loaded=loaded)
         except NetfabError as error:
-            problem = str(error) if uri in str(error) else f"could not load {uri}: {error}"
-            return json_error(400, f"{problem}; still serving {self.model.name} version {self.model.version}")
-        answer = {"model": self.model.describe(), "previous": previous}
+            problem = str(error) if load is None or load in str(error) else f"could not load {load}: {error}"
+            served = ", ".join(f"{m['name']} version {m['version']}" for m in before)
+            return json_error(400, f"{problem}; still serving {served}")
+        answer = {"models": self.served.describe(), "previous": before,
+                  "experiment": self.experiment.as_dict() if self.experiment else None}
         if self.group is not None:
-            self.generation = self.group.want_model(uri)
+            self.generation = self.group.want_state(self.state)
             failed = await self._wait_for_workers(self.generation)
             answer["workers"] = self.group.count
             if failed:
-                return json_error(500, f"worker(s) could not load {uri} and still serve the previous model: "
-                                   f"{'; '.join(failed)}; POST a model that loads to bring them in line")
+                return json_error(500, f"worker(s) could not take the change and still serve the previous models: "
+                                  f"{'; '.join(failed)}; send a change that loads to bring them in line")
         return json_response(answer)
 
-    async def _swap(self, uri: str) -> None:
-        """Load and warm `uri` beside the current model, then send later requests to it."""
-        async with self._swap_lock:
-            new = await asyncio.get_running_loop().run_in_executor(None, self._load_and_warm, uri)
-            old = self.batcher.swap(new)
-            self.model = new
-            if self.cache is not None:
-                self.cache.clear()
-            # Requests still queued hold the old model; it is released when the last one finishes.
-            log.info("swapped model: %s -> %s", old.version, new.version)
-            del old
-            gc.collect()  # frees the old model if only cycles hold it: what the workers publish counts it
+    async def admin_model(self, request):
+        """Swap: serve a model zip in the place of every version of its name (load beside, then switch)."""
+        refusal = self._admin_refusal(request)
+        if refusal:
+            return refusal
+        uri = await self._admin_uri(request)
+
+        def swap(state, new):
+            state["models"] = [u for u in state["models"] if self._loaded[u].name != new.name] + [uri]
+            state["labels"].pop(new.name, None)
+            return state
+
+        response = await self._change(request, swap, load=uri)
+        if response.status == 200:  # this endpoint's own answer: the model that serves now, and the one before
+            answer = json.loads(response.body)
+            model = self.served.find(self._loaded[uri].name).describe()
+            previous = next((m for m in answer["previous"] if m["name"] == model["name"]), answer["previous"][0])
+            return json_response({**answer, "model": model, "previous": previous})
+        return response
+
+    async def admin_models(self, request):
+        """What is served: every model with its labels and memory, and the experiment."""
+        refusal = self._admin_refusal(request)
+        if refusal:
+            return refusal
+        return json_response({"models": [{**m, "memory_bytes": self._loaded_by_version(m).memory_bytes}
+                                         for m in self.served.describe()],
+                              "experiment": self.experiment.as_dict() if self.experiment else None})
+
+    def _loaded_by_version(self, described: dict):
+        return self.served.models[described["name"]][described["version"]]
+
+    async def admin_load(self, request):
+        """Load a model zip beside the ones served (a new name, or a new version of one)."""
+        refusal = self._admin_refusal(request)
+        if refusal:
+            return refusal
+        uri = await self._admin_uri(request)
+
+        def add(state, new):
+            if uri not in state["models"]:
+                state["models"].append(uri)
+            return state
+
+        return await self._change(request, add, load=uri)
+
+    async def admin_unload(self, request):
+        """Unload one version; refused while a label or an experiment arm names it."""
+        refusal = self._admin_refusal(request)
+        if refusal:
+            return refusal
+        name, version = request.match_info["name"], request.match_info["version"]
+        model = self.served.find(name, version)  # 404 if not served
+
+        def remove(state, _):
+            state["models"] = [u for u in state["models"] if self._loaded[u] is not model]
+            return state
+
+        return await self._change(request, remove)
+
+    async def admin_label(self, request):
+        """Point a label (stable, canary, ...) of a name at one of its loaded versions."""
+        refusal = self._admin_refusal(request)
+        if refusal:
+            return refusal
+        name, label = request.match_info["name"], request.match_info["label"]
+        payload = parse_body(await self.read_body(request))
+        version = payload.get("version") if isinstance(payload, dict) else None
+        if not isinstance(version, str) or not version:
+            raise InputError(f'send {{"version": "<run id>"}}: the version of {name} the label {label!r} points at')
+        self.served.find(name, version)  # 404 naming the loaded versions
+
+        def relabel(state, _):
+            state["labels"].setdefault(name, {})[label] = version
+            return state
+
+        return await self._change(request, relabel)
+
+    async def admin_experiment(self, request):
+        """GET the experiment; PUT a new one (its JSON, as in the file: re-weights without a restart); DELETE it."""
+        refusal = self._admin_refusal(request)
+        if refusal:
+            return refusal
+        if request.method == "GET":
+            return json_response({"experiment": self.experiment.as_dict() if self.experiment else None})
+        experiment = None
+        if request.method == "PUT":
+            experiment = Experiment.from_json((await self.read_body(request)).decode("utf-8", "replace"),
+                                              "in the PUT /admin/experiment body").as_dict()
+
+        def replace(state, _):
+            state["experiment"] = experiment
+            return state
+
+        return await self._change(request, replace)
+
+    async def _watch_experiment(self) -> None:
+        """Re-read --experiment's file every experiment_poll_s; a change that checks out is served."""
+        uri = self.settings.experiment_uri
+        while True:
+            await asyncio.sleep(self.settings.experiment_poll_s)
+            try:
+                text = await asyncio.get_running_loop().run_in_executor(None, _read_text, uri)
+                if text == self._experiment_text:
+                    continue
+                self._experiment_text = text
+                experiment = Experiment.from_json(text, uri).as_dict()
+                await self._apply({**self.state, "experiment": experiment}, source=uri)
+                log.info("experiment %s changed: %s", uri, experiment)
+            except NetfabError as error:  # a mistake in the file: keep serving the last good one, say why
+                log.error("experiment %s not applied, still serving the previous one: %s", uri, error)
 
     # --- fab serve --workers: what the other workers need to know -------------------------------
     def _state(self) -> dict:
@@ -455,17 +848,17 @@ class PredictionServer:
                 "metrics": self.metrics.as_json(collect_garbage=False) if self.batcher is not None else None}
 
     async def _follow_group(self) -> None:
-        """Publish this worker's state, and serve the model the group wants, until cancelled."""
+        """Publish this worker's state, and serve what the group wants, until cancelled."""
         while True:
             self.group.publish(self._state())
-            wanted = self.group.wanted_model()
+            wanted = self.group.wanted_state()
             if self.batcher is not None and wanted["generation"] > self.generation:
                 self.generation = wanted["generation"]
                 try:
-                    await self._swap(wanted["uri"])
+                    await self._apply(wanted["state"])
                     self.swap_error = None
                 except NetfabError as error:
-                    log.error("worker %d could not load %s: %s", self.group.index, wanted["uri"], error)
+                    log.error("worker %d could not take the change: %s", self.group.index, error)
                     self.swap_error = {"generation": self.generation, "error": str(error)}
                 continue  # publish the outcome at once
             await asyncio.sleep(PUBLISH_SECONDS)
@@ -513,10 +906,13 @@ class PredictionServer:
         loading = asyncio.ensure_future(self.load_model())
         stopping = asyncio.ensure_future(stop.wait())
         following = asyncio.ensure_future(self._follow_group()) if self.group else None
+        watching = None
         try:
             await asyncio.wait([loading, stopping], return_when=asyncio.FIRST_COMPLETED)
             if loading.done():
                 loading.result()  # a model that cannot load ends the process with its error
+                if self.settings.experiment_uri:
+                    watching = asyncio.ensure_future(self._watch_experiment())
                 await stopping
         finally:
             self.draining = True
@@ -539,28 +935,50 @@ class PredictionServer:
             await runner.cleanup()
             if grpc_stopped:
                 await grpc_stopped
+            await self._finish_shadows()  # the last answers' shadows: scored and logged before the end
             if self.batcher:
                 self.batcher.stop()
+            if self.request_log is not None:
+                self.request_log.close()  # the last shard published whole
             loading.cancel()
-            if following:
-                following.cancel()
+            for task in (following, watching):
+                if task:
+                    task.cancel()
             log.info("stopped")
 
 
-def serve(model_uri: str, settings: ServerSettings) -> None:
-    """Serve until SIGTERM or SIGINT; both drain and return. settings.workers > 1: that many processes."""
+def serve(model_uris: list[str] | str, settings: ServerSettings) -> None:
+    """Serve until SIGTERM or SIGINT; both drain and return. settings.workers > 1: that many processes.
+    model_uris: model zips, or model repositories (a folder or gs:// prefix holding zips)."""
     if settings.workers > 1:
-        return run_workers(run_server, model_uri, settings)
-    run_server(model_uri, settings)
+        return run_workers(run_server, model_uris, settings)
+    run_server(model_uris, settings)
 
 
-def run_server(model_uri: str, settings: ServerSettings, group: WorkerGroup | None = None) -> None:
+def run_server(model_uris: list[str] | str, settings: ServerSettings, group: WorkerGroup | None = None) -> None:
     """One server process (alone, or one worker of a group) until SIGTERM or SIGINT."""
     async def main():
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await PredictionServer(model_uri, settings, group).run(stop)
+        await PredictionServer(model_uris, settings, group).run(stop)
 
     asyncio.run(main())
+
+
+def _read_text(uri: str) -> str:
+    """A small file's text (an experiment file) from a path or gs:// URI."""
+    try:
+        return storage.fetch_file(uri).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise NetfabError(f"cannot read {uri}: {error}") from None
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -2,8 +2,10 @@
 
     batcher = MicroBatcher(model, max_batch_rows=16384, max_wait_ms=2, max_queue_rows=50_000)
     future = batcher.submit(columns, rows=len(rows))   # concurrent.futures.Future -> float32 scores
-    batcher.swap(new_model)                             # later requests go to the new model
     batcher.stop()                                      # finishes everything queued, then returns
+
+    batchers = ModelBatchers(max_batch_rows=16384, ...)  # several models (fab serve --experiment):
+    batchers.submit(columns, rows, model)               # a MicroBatcher, and its thread, per model
 
 Why: PredictionTime = RequestOverhead + N x ComputationTime, and the per-call overhead of the
 SavedModel (~1 ms) dwarfs the per-row cost, so 64 one-row requests answered by one call are
@@ -23,6 +25,7 @@ import collections
 import logging
 import threading
 import time
+import weakref
 from concurrent.futures import Future
 
 import numpy as np
@@ -86,18 +89,13 @@ class MicroBatcher:
             self._lock.notify()
         return future
 
-    def swap(self, model):
-        """Send later requests to `model`; requests already queued finish on the model they were checked against."""
-        with self._lock:
-            old, self.model = self.model, model
-        return old
-
     def stop(self, timeout: float = 60) -> None:
-        """Refuse new requests, finish the queued ones, end the thread."""
+        """Refuse new requests, finish the queued ones, end the thread (timeout 0: without waiting for it)."""
         with self._lock:
             self._stopping = True
             self._lock.notify()
-        self._thread.join(timeout)
+        if timeout:
+            self._thread.join(timeout)
 
     # --- the model thread -------------------------------------------------------------------
     def _take_batch(self) -> list[_Pending] | None:
@@ -134,6 +132,8 @@ class MicroBatcher:
                 self._score(batch)
             finally:
                 self._running = False
+            # not kept while waiting for the next: it holds its model, which may be unloaded meanwhile
+            del batch
 
     def _score(self, batch: list[_Pending]) -> None:
         # A request whose client gave up (timeout) is dropped here rather than computed.
@@ -155,3 +155,41 @@ class MicroBatcher:
             pending.future.set_result(scores[offset:offset + pending.rows])
             offset += pending.rows
         self.on_batch(len(batch), offset, time.perf_counter() - started)
+
+
+class ModelBatchers:
+    """One MicroBatcher per model, each with its own thread, made on a model's first request.
+
+    Several models (versions, an experiment's arms) then batch apart and call the model at the
+    same time: TensorFlow releases the GIL while it computes, so arm B's batch runs while arm A's
+    does, rather than after it. A model's batcher stops once the model itself is gone (unloaded,
+    and its last request answered), so a request that named a model just before it was unloaded
+    is still scored. The queue limit is each model's. Used from the event loop only.
+    """
+
+    def __init__(self, max_batch_rows: int = 16384, max_wait_ms: float = 2.0, max_queue_rows: int = 50_000,
+                 on_batch=None):
+        self._settings = (max_batch_rows, max_wait_ms, max_queue_rows, on_batch)
+        self._batchers: "weakref.WeakKeyDictionary[object, MicroBatcher]" = weakref.WeakKeyDictionary()
+
+    def _for(self, model) -> MicroBatcher:
+        batcher = self._batchers.get(model)
+        if batcher is None:
+            batcher = self._batchers[model] = MicroBatcher(None, *self._settings)
+            weakref.finalize(model, batcher.stop, 0)  # no model, no requests left for it
+        return batcher
+
+    def submit(self, columns: dict, rows: int, model) -> Future:
+        return self._for(model).submit(columns, rows, model)
+
+    @property
+    def queued_rows(self) -> int:
+        return sum(batcher.queued_rows for batcher in list(self._batchers.values()))
+
+    @property
+    def idle(self) -> bool:
+        return all(batcher.idle for batcher in list(self._batchers.values()))
+
+    def stop(self, timeout: float = 60) -> None:
+        for batcher in list(self._batchers.values()):
+            batcher.stop(timeout)

@@ -1,16 +1,32 @@
 """The server's metrics, kept by pyformance and shown in Prometheus text format or as JSON.
 
-    metrics = ServingMetrics(queue_rows=lambda: batcher.queued_rows, model=lambda: current_model)
-    with metrics.latency.time(): ...
+    metrics = ServingMetrics(queue_rows=lambda: batcher.queued_rows, model=lambda: current_model,
+                             models_in_memory=models_in_memory, models=lambda: model_set, in_flight=lambda: 3)
+    metrics.observe(metrics.request_seconds, 0.004)
+    metrics.arm("bookings", "deep_v1/labels/canary", "live").record(requests=1, rows=1, seconds=0.003, scores=scores)
     metrics.as_json()                             # GET /metrics?format=json
     prometheus_text(metrics.as_json())            # GET /metrics (Prometheus text format 0.0.4)
     prometheus_text(merge([worker_1, worker_2]))  # the same for fab serve --workers=2
 
+Per model: its memory (the process's resident memory growth while it loaded and warmed up).
+Per experiment arm (netfab.serve.experiment), labelled {experiment, arm, role="live"|"shadow"}:
+requests, rows, errors, latency, and the score's distribution as a Prometheus histogram.
+Per model or arm whose zip has a reference profile: drift, netfab_drift_psi{model, arm, role,
+version, feature} over a sliding window of its traffic (netfab.serve.drift_tracking).
+
 Latencies are pyformance timers (exponentially decaying reservoirs: the percentiles describe
 roughly the last five minutes). Names are prefixed netfab_ and in seconds, as Prometheus expects.
 """
+import bisect
+
+import numpy as np
+
+from netfab.drift.profile import one_score_per_row
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
+
+from netfab.drift.psi import ACT, WATCH
+from netfab.serve.drift_tracking import SCORE, drift_scores, merge_drift
 
 QUANTILES = (0.5, 0.95, 0.99)
 
@@ -35,10 +51,57 @@ COUNTERS = {
 }
 
 
+SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))  # the upper bounds of the score histogram
+SCORE_BUCKET_ARRAY, LAST_BUCKET = np.array(SCORE_BUCKETS, dtype=np.float32), len(SCORE_BUCKETS) - 1
+ARM_ROLES = ("live", "shadow")  # an arm answers its requests; a shadow is scored beside, never answering
+
+
+class ArmMetrics:
+    """One arm's (or shadow's) figures: requests, rows, errors, latency, score histogram."""
+
+    def __init__(self):
+        self.requests = self.rows = self.errors = 0
+        self.latency = MetricsRegistry().timer("arm_seconds")
+        self.score_counts = [0] * len(SCORE_BUCKETS)  # not cumulative: one per bucket
+        self.score_sum = 0.0
+
+    def record(self, requests: int, rows: int, seconds: float, scores) -> None:
+        """`requests` scored together (shadow calls are) in `seconds`: their rows' scores (a per-class
+        model's: its likeliest class's probability per row)."""
+        scores = one_score_per_row(scores)
+        self.requests += requests
+        self.rows += rows
+        self.latency._update(seconds)
+        counts = self.score_counts
+        if len(scores) <= 16:  # a few rows (the usual request): plain Python beats numpy's per-call cost
+            for score in scores.tolist():
+                counts[min(bisect.bisect_left(SCORE_BUCKETS, score), LAST_BUCKET)] += 1
+                self.score_sum += score
+            return
+        binned = np.bincount(np.searchsorted(SCORE_BUCKET_ARRAY, scores, side="left").clip(0, LAST_BUCKET),
+                             minlength=len(SCORE_BUCKETS))
+        for bucket, count in enumerate(binned.tolist()):
+            counts[bucket] += count
+        self.score_sum += float(np.sum(scores, dtype=np.float64))
+
+    def record_error(self) -> None:
+        self.requests += 1
+        self.errors += 1
+
+    def as_json(self) -> dict:
+        return {"requests": self.requests, "rows": self.rows, "errors": self.errors,
+                "seconds": ServingMetrics._quantiles(self.latency),
+                "score_buckets": list(self.score_counts), "score_sum": self.score_sum}
+
+
 class ServingMetrics:
-    def __init__(self, queue_rows, model, models_in_memory):
+    def __init__(self, queue_rows, model, models_in_memory, models=lambda: (), in_flight=lambda: 0,
+                 drift=lambda: []):
         self.registry = MetricsRegistry()
+        self._drift = drift
         self._model = model
+        self._models, self._in_flight = models, in_flight
+        self.arms: dict[tuple[str, str, str], ArmMetrics] = {}
         self.requests = self.registry.meter("requests")
         self.status: dict[int, int] = {}
         for name in TIMERS:
@@ -64,6 +127,14 @@ class ServingMetrics:
         self.batch_rows.add(rows)
         self.observe(self.batch_seconds, seconds)
 
+    def arm(self, experiment: str, arm: str, role: str) -> ArmMetrics:
+        """The figures of one arm of an experiment (role: live or shadow), made on first use."""
+        key = (experiment, arm, role)
+        metrics = self.arms.get(key)
+        if metrics is None:
+            metrics = self.arms[key] = ArmMetrics()
+        return metrics
+
     def cache_hit_rate(self) -> float:
         hits, misses = self.cache_hits.get_count(), self.cache_misses.get_count()
         return hits / (hits + misses) if hits + misses else 0.0
@@ -83,6 +154,11 @@ class ServingMetrics:
             "cache_hit_rate": self.cache_hit_rate(),
             "queue_rows": self.registry.gauge("queue_rows").get_value(),
             "models_in_memory": self._models_in_memory(collect_garbage),
+            "models": [{**m.describe(), "memory_bytes": m.memory_bytes} for m in self._models()],
+            "in_flight": self._in_flight(),
+            "arms": [{"experiment": e, "arm": a, "role": r, **metrics.as_json()}
+                     for (e, a, r), metrics in sorted(self.arms.items())],
+            "drift": self._drift(),
         }
 
     @staticmethod
@@ -117,11 +193,37 @@ def merge(workers: list[dict]) -> dict:
         merged[name] = {"count": count, **{key: (sum(w[name][key] * w[name]["count"] for w in workers) / count
                                                  if count else 0.0)
                                            for key in first[name] if key != "count"}}
-    for name in (*COUNTERS, "queue_rows", "models_in_memory"):
-        merged[name] = sum(w[name] for w in workers)
+    for name in (*COUNTERS, "queue_rows", "models_in_memory", "in_flight"):
+        merged[name] = sum(w.get(name, 0) for w in workers)
+    # every worker holds every model: one process's figure is what a replica needs per copy
+    merged["models"] = first.get("models", [])
+    merged["arms"] = _merge_arms([w.get("arms", []) for w in workers])
+    merged["drift"] = merge_drift([w.get("drift", []) for w in workers])
     lookups = merged["cache_hits"] + merged["cache_misses"]
     merged["cache_hit_rate"] = merged["cache_hits"] / lookups if lookups else 0.0
     return merged
+
+
+def _merge_arms(workers: list[list[dict]]) -> list[dict]:
+    """Arm figures of several workers: counts and histograms add up, latency quantiles weighted as above."""
+    merged: dict[tuple, dict] = {}
+    for arms in workers:
+        for arm in arms:
+            key = (arm["experiment"], arm["arm"], arm["role"])
+            into = merged.get(key)
+            if into is None:
+                merged[key] = {**arm, "seconds": dict(arm["seconds"]), "score_buckets": list(arm["score_buckets"])}
+                continue
+            total = into["seconds"]["count"] + arm["seconds"]["count"]
+            for quantile in into["seconds"]:
+                if quantile != "count" and total:
+                    into["seconds"][quantile] = (into["seconds"][quantile] * into["seconds"]["count"] +
+                                                 arm["seconds"][quantile] * arm["seconds"]["count"]) / total
+            into["seconds"]["count"] = total
+            for name in ("requests", "rows", "errors", "score_sum"):
+                into[name] += arm[name]
+            into["score_buckets"] = [a + b for a, b in zip(into["score_buckets"], arm["score_buckets"])]
+    return [merged[key] for key in sorted(merged)]
 
 
 def prometheus_text(data: dict) -> str:
@@ -157,4 +259,46 @@ def prometheus_text(data: dict) -> str:
                [(f'{{name="{data["model"]["name"]}",version="{version}"}}', 1) for version in versions])
         metric("model_loaded_timestamp_seconds", "gauge", "when the served model was loaded",
                [("", data["model_loaded_at"])])
+    metric("requests_in_flight", "gauge", "requests being handled now, every protocol (the HPA's custom metric)",
+           [("", data.get("in_flight", 0))])
+    models = data.get("models", [])
+    if models:
+        metric("model_memory_bytes", "gauge", "resident memory the process grew by while the model loaded and "
+                                              "warmed up (per worker)",
+               [(f'{{name="{m["name"]}",version="{m["version"]}"}}', m["memory_bytes"]) for m in models])
+    arms = data.get("arms", [])
+    if arms:
+        def labels(arm, **extra) -> str:
+            pairs = {"experiment": arm["experiment"], "arm": arm["arm"], "role": arm["role"], **extra}
+            return "{" + ",".join(f'{key}="{value}"' for key, value in pairs.items()) + "}"
+
+        metric("arm_requests_total", "counter", "requests (shadow: shadow calls) scored by each experiment arm",
+               [(labels(a), a["requests"]) for a in arms])
+        metric("arm_rows_total", "counter", "rows scored by each experiment arm", [(labels(a), a["rows"]) for a in arms])
+        metric("arm_errors_total", "counter", "requests an experiment arm failed to score (overload, timeout, error)",
+               [(labels(a), a["errors"]) for a in arms])
+        metric("arm_seconds", "summary", "time to score an arm's rows (queue and model), in seconds",
+               [(labels(a, quantile=q), a["seconds"][f"p{int(q * 100)}"]) for a in arms for q in QUANTILES])
+        lines.extend(f"netfab_arm_seconds_{part}{labels(a)} {value:.9g}" for a in arms for part, value in
+                     (("sum", a["seconds"]["mean"] * a["seconds"]["count"]), ("count", a["seconds"]["count"])))
+        histogram = []
+        for a in arms:
+            cumulative = np.cumsum(a["score_buckets"])
+            histogram += [(f"_bucket{labels(a, le=f'{bound:g}')}", count)
+                          for bound, count in zip(SCORE_BUCKETS[:-1], cumulative[:-1])]
+            histogram += [(f"_bucket{labels(a, le='+Inf')}", cumulative[-1]), (f"_sum{labels(a)}", a["score_sum"]),
+                          (f"_count{labels(a)}", cumulative[-1])]
+        metric("arm_score", "histogram", "the distribution of the scores each experiment arm gave", histogram)
+    drift = data.get("drift", [])
+    if drift:
+        def drift_labels(entry, **extra) -> str:
+            pairs = {"model": entry["endpoint"], "arm": entry["arm"], "role": entry["role"],
+                     "version": entry["version"], **extra}
+            return "{" + ",".join(f'{key}="{value}"' for key, value in pairs.items()) + "}"
+
+        metric("drift_window_rows", "gauge", "rows in the sliding window drift is measured on (per model or arm)",
+               [(drift_labels(e), e["rows"]) for e in drift])
+        metric("drift_psi", "gauge", f"population stability index of the window against the training profile, per "
+                                     f"feature and for the score (feature=\"{SCORE}\"): {WATCH} watch, {ACT} act",
+               [(drift_labels(e, feature=name), psi) for e in drift for name, psi in drift_scores(e).items()])
     return "\n".join(lines) + "\n"

@@ -18,7 +18,8 @@ import numpy as np
 
 from netfab import model_zip
 from netfab.config import column_roles, config_from_values
-from netfab.errors import NetfabError
+from netfab.drift.profile import ReferenceProfile
+from netfab.errors import NetfabError, PackageError
 from netfab.serve.saved_model import FlatCaller, serving_output
 from netfab.serve.inputs import FeatureSchema
 
@@ -74,6 +75,8 @@ class ServingModel:
         self._call = FlatCaller(function)
         self.loaded_at = time.time()
         self.optimized_form = None  # fab optimize's form of the core, for a zip it wrote
+        self.drift_profile = None  # the training split's reference profile (netfab.drift), when the zip has one
+        self.memory_bytes = 0  # what the server grew by loading it (netfab.serve.app), 0 if not measured
         _LOADED.add(self)
 
     @classmethod
@@ -96,6 +99,10 @@ class ServingModel:
         inputs = FeatureSchema.from_signature(function, metadata)
         model = cls(str(package.uri), folder, function, name or config["variant"], config["run_id"], inputs,
                     config["values"], metadata.get("classes", []))
+        try:
+            model.drift_profile = ReferenceProfile.from_zip(package)
+        except PackageError:  # trained before zips held one: served, but without drift
+            log.info("%s has no reference profile: no drift for it", package.uri)
         if model_zip.OPTIMIZATION in package.manifest["files"]:
             model.optimized_form = package.json(model_zip.OPTIMIZATION)["form"]
         log.info("loaded %s (%s, version %s) in %.1f s", package.uri, model.name, model.version,

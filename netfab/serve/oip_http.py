@@ -26,6 +26,7 @@ from aiohttp import web
 import netfab
 from netfab.model_zip import SERVING_OUTPUT
 from netfab.serve.connections import json_response
+from netfab.serve.experiment import answer_headers
 from netfab.serve.inputs import InputError
 from netfab.serve.oip_tensors import DATATYPES, OUTPUT_DATATYPE, columns_from_inputs, output_tensor
 
@@ -68,7 +69,7 @@ class OpenInferenceHttp:
     def _served_model(self, request):
         """The model (and version) named in the path; Refused otherwise (the middleware answers it)."""
         return self.server.model_named(request.match_info["name"], request.match_info.get("version"),
-                                       listing="/v2/models")
+                                       listing="/v2/models", headers=request.headers)
 
     async def model_metadata(self, request):
         model = self._served_model(request)
@@ -104,12 +105,15 @@ class OpenInferenceHttp:
         answer = {"model_name": model.name, "model_version": model.version, "outputs": [output]}
         if "id" in payload:
             answer["id"] = payload["id"]
+        arm_headers = answer_headers(model)
+        if arm_headers:  # an experiment's endpoint: the protocol's own place for more, and the header
+            answer["parameters"] = {"arms": [arm for arm, _ in model.answered]}
         header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
         if data:
             response = web.Response(body=header + data, content_type=BINARY,
-                                    headers={HEADER_LENGTH: str(len(header))})
+                                    headers={HEADER_LENGTH: str(len(header)), **(arm_headers or {})})
         else:
-            response = web.Response(body=header, content_type=JSON)
+            response = web.Response(body=header, content_type=JSON, headers=arm_headers)
         server.record_answer(rows, started, encode_started)
         return response
 

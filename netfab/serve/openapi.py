@@ -38,7 +38,7 @@ def openapi_document(model) -> dict:
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "the model name (the variant, e.g. deep_v1, unless --name was given)"}
     probe = {"200": _json({"type": "object"}, "yes"), "503": _json({"type": "object"}, "no")}
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "netfab prediction service", "version": "1",
                  "description": "TensorFlow Serving-compatible REST API for a netfab model zip, and the Open "
@@ -79,6 +79,53 @@ def openapi_document(model) -> dict:
         },
         "components": {"schemas": {"Error": {"type": "object", "required": ["error"],
                                              "properties": {"error": {"type": "string"}}}}},
+    }
+    paths = document["paths"]
+    _add_versions_and_labels(paths)
+    paths.update(_admin_paths(errors))
+    return document
+
+
+def _path_parameter(name: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+def _add_versions_and_labels(paths: dict) -> None:
+    """/v1/models/{name}/versions/{version}[...] and /labels/{label}[...]: the same operations, one version."""
+    for kind, parameter in (("versions/{version}", _path_parameter("version", "the model version (its run id)")),
+                            ("labels/{label}", _path_parameter("label", "a label: stable, canary, ..."))):
+        for suffix in (":predict", "", "/metadata"):
+            for method, operation in paths[f"/v1/models/{{name}}{suffix}"].items():
+                paths[f"/v1/models/{{name}}/{kind}{suffix}"] = {
+                    method: {**operation, "parameters": [*operation["parameters"], parameter]}}
+
+
+def _admin_paths(errors: dict) -> dict:
+    """Several models and the experiment, changed without a restart (all need --admin-token)."""
+    answer = {"200": _json({"type": "object"}, "what is served now, and before"), "400": errors["400"],
+              "401": _json(ERROR, "wrong token"), "403": _json(ERROR, "admin endpoint off")}
+    model = {"application/json": {"schema": {"type": "object", "required": ["model"],
+                                              "properties": {"model": {"type": "string"}}}}}
+    name = _path_parameter("name", "the model name")
+    return {
+        "/admin/models": {
+            "get": {"summary": "Every loaded model: versions, labels, memory; the experiment", "responses": answer},
+            "post": {"summary": "Load a model zip beside the ones served", "requestBody": {"content": model},
+                     "responses": answer}},
+        "/admin/models/{name}/versions/{version}": {"delete": {
+            "summary": "Unload a version (refused while a label or an experiment arm names it)",
+            "parameters": [name, _path_parameter("version", "its run id")], "responses": answer}},
+        "/admin/models/{name}/labels/{label}": {"put": {
+            "summary": "Point a label at a loaded version", "parameters": [name, _path_parameter("label", "the label")],
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}},
+            "responses": answer}},
+        "/admin/experiment": {
+            "get": {"summary": "The experiment served", "responses": answer},
+            "put": {"summary": "Serve this experiment (the file's JSON): re-weights without a restart",
+                    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": answer},
+            "delete": {"summary": "End the experiment", "responses": answer}},
     }
 
 

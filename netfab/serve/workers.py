@@ -8,12 +8,13 @@ loads its own copy of the model and batches its own requests.
 
 The workers share a small folder, the group:
 
-    worker-<i>.json   each worker's state, rewritten every PUBLISH_SECONDS: warm or not, its model,
-                      the model generation it serves, its metrics
-    model.json        the model every worker should serve and its generation (POST /admin/model)
+    worker-<i>.json   each worker's state, rewritten every PUBLISH_SECONDS: warm or not, the
+                      generation it serves, its metrics
+    state.json        what every worker should serve (models, labels, experiment) and its
+                      generation (every /admin change)
 
 so that /readyz is 200 only once every worker is warm, GET /metrics adds up all workers, and a
-model swap sent to one worker reaches them all. The parent process only forwards SIGTERM and
+change of models sent to one worker reaches them all. The parent process only forwards SIGTERM and
 SIGINT and waits. If a worker dies on its own, the parent stops the others and exits 1, so that
 a supervisor (Kubernetes) restarts the whole server rather than running it short of a worker.
 """
@@ -60,24 +61,25 @@ class WorkerGroup:
         states = self.states()
         return len(states) == self.count and all(state["warm"] for state in states)
 
-    def wanted_model(self) -> dict:
-        """{"uri", "generation"} of the model all workers should serve; generation 0 is the one started with."""
+    def wanted_state(self) -> dict:
+        """{"state", "generation"}: what every worker should serve (PredictionServer.state: zip URIs,
+        labels, experiment); generation 0 is what they started with."""
         try:
-            return json.loads((self.folder / "model.json").read_text())
+            return json.loads((self.folder / "state.json").read_text())
         except FileNotFoundError:
-            return {"uri": None, "generation": 0}
+            return {"state": None, "generation": 0}
 
-    def want_model(self, uri: str) -> int:
-        """Ask every worker to serve `uri`; returns the new generation (one swap after another)."""
-        with open(self.folder / "model.lock", "w") as lock:
+    def want_state(self, state: dict) -> int:
+        """Ask every worker to serve `state`; returns the new generation (one change after another)."""
+        with open(self.folder / "state.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            generation = self.wanted_model()["generation"] + 1
-            write_json_atomically(self.folder / "model.json", {"uri": uri, "generation": generation})
+            generation = self.wanted_state()["generation"] + 1
+            write_json_atomically(self.folder / "state.json", {"state": state, "generation": generation})
         return generation
 
 
-def run_workers(run_server, model_uri: str, settings) -> None:
-    """Fork settings.workers processes that each call run_server(model_uri, settings, group) on
+def run_workers(run_server, model_uris, settings) -> None:
+    """Fork settings.workers processes that each call run_server(model_uris, settings, group) on
     settings.port; forward SIGTERM/SIGINT to them and wait for all."""
     if not settings.port:
         raise NetfabError("--workers needs a fixed --port: the workers share it (SO_REUSEPORT)")
@@ -101,7 +103,7 @@ def run_workers(run_server, model_uri: str, settings) -> None:
         if pid == 0:  # the worker: its own signal handling (asyncio's) replaces the parent's
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os._exit(_worker(run_server, model_uri, settings, WorkerGroup(folder, index, settings.workers)))
+            os._exit(_worker(run_server, model_uris, settings, WorkerGroup(folder, index, settings.workers)))
         children[pid] = index
     log.info("%d workers on port %d: pids %s", settings.workers, settings.port, ", ".join(map(str, children)))
     failed = []
@@ -121,10 +123,10 @@ def run_workers(run_server, model_uri: str, settings) -> None:
                           f"the log above says why")
 
 
-def _worker(run_server, model_uri: str, settings, group: WorkerGroup) -> int:
+def _worker(run_server, model_uris, settings, group: WorkerGroup) -> int:
     """One worker's life; its exit code (never returns to the parent's code)."""
     try:
-        run_server(model_uri, settings, group)
+        run_server(model_uris, settings, group)
         return 0
     except NetfabError as error:
         log.error("worker %d: %s", group.index, error)

@@ -78,3 +78,26 @@ def test_fab_k8s_publishes_the_manifests_to_a_bucket(gcs):
     assert result.stdout.splitlines() == [f"{output}/{name}" for name in names] + [f"kubectl apply -f {output}/"]
     blob = gcs.client.bucket(gcs.bucket).blob("deploy/k8s/00-deployment.yaml")
     validate(yaml.safe_load(blob.download_as_bytes()))
+
+
+def test_fab_k8s_for_an_experiment_serves_every_arm_in_one_deployment_scaled_on_in_flight_requests(tmp_path):
+    repository, experiment = "gs://models/", "gs://experiments/bookings.json"
+    result = run_fab("k8s", f"--model={repository}", f"--experiment={experiment}",
+                     "--label=deep_v1/labels/stable=20261122-061212-ddde1781607f536e", f"--output={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    manifests = {m["kind"]: m for m in (yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*.yaml")))}
+    for manifest in manifests.values():
+        validate(manifest)
+    assert [m for m in manifests if m == "Deployment"] == ["Deployment"]  # one Deployment for all arms
+    container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--experiment=$(NETFAB_EXPERIMENT_URI)" in container["command"]
+    assert "--label=deep_v1/labels/stable=20261122-061212-ddde1781607f536e" in container["command"]
+    assert {"name": "NETFAB_EXPERIMENT_URI", "value": experiment} in container["env"]
+    metrics = manifests["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert {m["type"] for m in metrics} == {"Resource", "Pods"}
+    pods = next(m["pods"] for m in metrics if m["type"] == "Pods")
+    assert pods["metric"]["name"] == "netfab_requests_in_flight"  # the gauge fab serve exports
+    assert pods["target"] == {"type": "AverageValue", "averageValue": "32"}
+    plain = run_fab("k8s", f"--model={MODEL}", f"--output={tmp_path / 'plain'}")
+    hpa = yaml.safe_load((tmp_path / "plain" / "02-hpa.yaml").read_text())
+    assert plain.returncode == 0 and [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource"]

@@ -73,3 +73,32 @@ def test_a_cancelled_request_is_not_computed(model):
         with pytest.raises(CancelledError):
             dropped.result()
         assert rows_scored == [100_000], rows_scored
+
+
+def test_each_model_batches_apart_and_its_batcher_ends_when_the_model_is_gone():
+    import gc
+    import weakref
+
+    from netfab.serve.batcher import ModelBatchers
+
+    class Model:  # a stand-in with the one method the batcher calls: no TensorFlow needed here
+        def __init__(self, value):
+            self.value, self.calls = value, []
+
+        def predict(self, columns):
+            rows = len(next(iter(columns.values())))
+            self.calls.append(rows)
+            return np.full(rows, self.value, dtype=np.float32)
+
+    first, second = Model(0.25), Model(0.75)
+    batchers = ModelBatchers(max_batch_rows=64, max_wait_ms=1, max_queue_rows=1000)
+    futures = [batchers.submit({"x": np.zeros(2)}, 2, model) for model in (first, second) * 10]
+    assert [f.result(5)[0] for f in futures] == [0.25, 0.75] * 10  # each request scored by its own model
+    assert sum(first.calls) == sum(second.calls) == 20
+    thread = batchers._batchers[first]._thread
+    gone = weakref.ref(first)
+    del first, futures
+    gc.collect()
+    assert gone() is None, "the last batch must not keep an unloaded model alive"
+    thread.join(5)
+    assert not thread.is_alive() and batchers.idle
