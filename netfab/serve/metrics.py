@@ -20,11 +20,10 @@ roughly the last five minutes). Names are prefixed netfab_ and in seconds, as Pr
 import bisect
 
 import numpy as np
-
-from netfab.drift.profile import one_score_per_row
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
 
+from netfab.drift.profile import one_score_per_row
 from netfab.drift.psi import ACT, WATCH
 from netfab.serve.drift_tracking import SCORE, drift_scores, merge_drift
 
