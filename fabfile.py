@@ -74,11 +74,10 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
             import dataclasses
 
             storage.write_json_atomically(storage.local_path(result), dataclasses.asdict(run))
-    m = run.metrics
+    from netfab.train.loop import describe_result
+
     print(f"model zip: {run.zip_uri}")
-    print(f"test AUC {m['test_auc']:.4f}  test loss {m['test_loss']:.4f}  "
-          f"best epoch {m['best_epoch']} of {m['epochs_run']} (validation AUC {m['validation_auc']:.4f})  "
-          f"({m['seconds']:.0f} s)")
+    print(describe_result(run.metrics, effective.config.task))
 
 
 @task(help={"output": "where the sanity zips go (default ./artifacts/ci)",
@@ -375,14 +374,16 @@ def serve(c, model=None, host="127.0.0.1", port=8501, name="", max_batch_rows=16
             "input": "NDJSON rows to score: a file, a folder of shards or a glob (.gz too)",
             "output": "where the scores go: CSV, or NDJSON if it ends in .json/.jsonl/.ndjson",
             "batch_rows": "rows per model call (default 16384)",
-            "threads": "model calls at a time (default 2)"})
-def predict(c, model, input, output, batch_rows=16384, threads=2):
-    """Score a file of rows offline: `<id>,probability` per row, in input order."""
+            "threads": "model calls at a time (default 2)",
+            "id_column": "the column written beside each row's output (default: the model's id_column; "
+                         "with none, the row number)"})
+def predict(c, model, input, output, batch_rows=16384, threads=2, id_column=None):
+    """Score a file of rows offline: `<id>,<output>` per row, in input order."""
     _setup_logging()
     with exit_on_user_error():
         from netfab.serve.batch_prediction import predict_file
 
-        summary = predict_file(model, input, output, int(batch_rows), int(threads))
+        summary = predict_file(model, input, output, int(batch_rows), int(threads), id_column=id_column)
     print(f"{summary.rows} rows scored -> {summary.output}  ({summary.items_per_second:,.0f} items/s "
           f"scoring; read {summary.read_seconds:.1f} s, scored {summary.score_seconds:.1f} s, "
           f"wrote {summary.write_seconds:.1f} s)")

@@ -19,6 +19,22 @@ Planted signal (what a model should find; booked ~ Bernoulli(sigmoid(logit))):
           + a small per-item effect (normal, sd ITEM_EFFECT_SD), fixed in the catalogue
 language, nights and lead_time_days carry no signal: they are realistic distractors.
 
+The other tasks' targets (netfab/tasks.py), drawn after `booked` so that every column above keeps
+its bytes:
+    trip_type     multiclass, one of TRIP_TYPES ~ softmax(TRIP_SCALE * trip_logits): business on
+                  weekdays, desktops, short stays and central titles; family on long stays, in
+                  summer and in villas; couple on weekends and in luxury/sea-view titles; solo in
+                  rooms, studios and cheap listings
+    tags          multilabel, a list of TAGS (often []): each tag on its own with the probability
+                  of TAG_PROBABILITY[tag] (high when its title words or its device say so)
+    facilities    a list-valued column: 0 to 3 of FACILITIES per listing (null for some), from the
+                  host notes' stream; trip_type leans on it (FACILITY_TRIP: a pool or a kitchen
+                  draws families, a gym business)
+    host_note     a second text column: the listing's note from its host (null for some), 1-2
+                  HOST_PHRASES drawn per listing from their own stream; it carries no signal
+    review_score  regression, 1 to 10: REVIEW_BASE + REVIEW_RATING_SLOPE * (rating - 4)
+                  + REVIEW_WORD_SCALE * the title's word effects + DEVICE_REVIEW[device] + N(0, REVIEW_NOISE)
+
 shift=True draws from a moved population, the same booking rule on other rows (for drift tests):
 countries weighted SHIFTED_COUNTRY_WEIGHTS (JP, BR and IN from a tenth of the rows to over half)
 and every price SHIFTED_PRICE_FACTOR times higher. The default (shift=False) rows are unchanged.
@@ -86,6 +102,24 @@ WORD_EFFECT = {"luxury": 2.2, "renovated": 1.5, "spacious": 0.8, "cozy": 0.6, "c
                "bright": 0.5, "modern": 0.5, "compact": -0.6, "dated": -1.2, "noisy": -2.4,
                "villa": 0.9, "suite": 0.6, "room": -0.6, "beach": 2.0, "view": 1.2, "balcony": 0.8,
                "garden": 0.6, "town": 0.5, "bar": -1.5, "basement": -2.1, "highway": -1.6}
+
+TRIP_TYPES = ["business", "couple", "family", "solo"]
+TRIP_SCALE = 1.6
+TRIP_WORDS = {"business": {"downtown", "station", "modern"}, "couple": {"luxury", "view", "suite", "beach"},
+              "family": {"villa", "garden", "apartment", "spacious"}, "solo": {"room", "studio", "compact"}}
+TAGS = ["beach", "nightlife", "parking", "quiet", "wifi"]
+TAG_WORDS = {"beach": {"beach", "sea"}, "nightlife": {"bar", "downtown", "old"},
+             "parking": {"parking", "highway", "villa", "cabin"}, "quiet": {"garden", "park", "cabin"}}
+TAG_PROBABILITY = {"beach": (0.05, 0.85), "nightlife": (0.08, 0.75), "parking": (0.1, 0.8),
+                   "quiet": (0.15, 0.7), "wifi": (0.3, 0.6)}  # (otherwise, when its words say so)
+REVIEW_BASE, REVIEW_RATING_SLOPE, REVIEW_WORD_SCALE, REVIEW_NOISE = 6.5, 1.2, 0.5, 0.6
+DEVICE_REVIEW = {"mobile": -0.3, "desktop": 0.2, "tablet": 0.0}
+HOST_PHRASES = ["Self check-in.", "Fast wifi!", "Pets welcome.", "Quiet street.", "Great for families.",
+                "Close to nightlife.", "Free parking on site.", "Recently renovated.", "Long stays welcome."]
+NO_NOTE_SHARE = 0.1
+FACILITIES = ["pool", "gym", "breakfast", "kitchen", "spa", "pets"]
+FACILITY_TRIP = {"pool": ("family", 1.0), "kitchen": ("family", 0.6), "gym": ("business", 0.8),
+                 "spa": ("couple", 0.8)}
 
 _DATES = np.datetime64("2026-01-01") + np.arange(365)
 _DATE_TEXT = np.datetime_as_string(_DATES).astype(object)
@@ -188,7 +222,74 @@ def _chunk(seed: int, k: int, shift: bool = False) -> pd.DataFrame:
     # dtype=v.dtype keeps strings as object: pandas' str dtype costs ~40% more to build and write.
     frame = pd.DataFrame({name: pd.Series(v, dtype=v.dtype, copy=False) for name, v in columns.items()})
     frame["booked"] = (rng.random(n) < booking_probability(frame)).astype(np.int64)
+    _add_other_targets(frame, rng)
     return frame
+
+
+@cache
+def _host_notes() -> np.ndarray:
+    """Each listing's host note (None for NO_NOTE_SHARE of them), from a stream of its own so that
+    the catalogue's other columns keep their values."""
+    rng = np.random.default_rng([CATALOG_SEED, 1])
+    picks = rng.choice(len(HOST_PHRASES), size=(N_ITEMS, 2))
+    notes = [" ".join(HOST_PHRASES[i] for i in dict.fromkeys(pair[: 1 + int(two)]))
+             for pair, two in zip(picks.tolist(), rng.random(N_ITEMS) < 0.5)]
+    return np.array([None if empty else note for note, empty in zip(notes, rng.random(N_ITEMS) < NO_NOTE_SHARE)],
+                    dtype=object)
+
+
+@cache
+def _facilities() -> np.ndarray:
+    """Each listing's facilities: a list of 0-3 FACILITIES, or None for some (drawn after the notes)."""
+    rng = np.random.default_rng([CATALOG_SEED, 2])
+    counts = rng.integers(0, 4, N_ITEMS)
+    chosen = [sorted(rng.choice(len(FACILITIES), size=k, replace=False).tolist()) for k in counts]
+    unknown = rng.random(N_ITEMS) < 0.05
+    out = np.empty(N_ITEMS, dtype=object)
+    out[:] = [None if missing else [FACILITIES[i] for i in picks] for picks, missing in zip(chosen, unknown)]
+    return out
+
+
+def _words(frame: pd.DataFrame, words: set[str]) -> np.ndarray:
+    """1.0 where the row's title holds one of `words`."""
+    return _per_distinct(frame["title"], lambda t: float(bool(words & set(t.lower().split()))))
+
+
+def _add_other_targets(frame: pd.DataFrame, rng: np.random.Generator) -> None:
+    """trip_type, tags and review_score (see the top), from the row's columns and fresh draws."""
+    n = len(frame)
+    weekend = frame["day_of_week"].isin(["fri", "sat", "sun"]).to_numpy(float)
+    nights = frame["nights"].to_numpy(float)
+    device = frame["device"]
+    logits = np.stack([
+        1.0 * (1 - weekend) + device.eq("desktop").to_numpy(float) + (nights <= 2) + _words(frame, TRIP_WORDS["business"]),
+        1.0 * weekend + 1.2 * _words(frame, TRIP_WORDS["couple"]),
+        1.2 * (nights >= 4) + frame["season"].eq("summer").to_numpy(float) + _words(frame, TRIP_WORDS["family"]),
+        1.2 * _words(frame, TRIP_WORDS["solo"]) + (frame["price"].to_numpy(float) < 80) + 0.3,
+    ], axis=1) * TRIP_SCALE
+    facilities = _facilities()[frame["item_id"].str.removeprefix("item_").astype(int).to_numpy()]
+    for facility, (trip, effect) in FACILITY_TRIP.items():
+        logits[:, TRIP_TYPES.index(trip)] += TRIP_SCALE * effect * np.array([facility in (f or []) for f in facilities])
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    drawn = (rng.random(n)[:, None] > np.cumsum(probabilities, axis=1)).sum(axis=1)
+    frame["trip_type"] = np.array(TRIP_TYPES, dtype=object)[np.minimum(drawn, len(TRIP_TYPES) - 1)]
+
+    said = {tag: _words(frame, words) for tag, words in TAG_WORDS.items()}
+    said["wifi"] = device.eq("desktop").to_numpy(float)
+    draws = rng.random((n, len(TAGS)))
+    has = np.stack([draws[:, j] < np.where(said[tag] > 0, TAG_PROBABILITY[tag][1], TAG_PROBABILITY[tag][0])
+                    for j, tag in enumerate(TAGS)], axis=1)
+    frame["tags"] = pd.Series([[t for t, on in zip(TAGS, row) if on] for row in has.tolist()], dtype=object)
+
+    frame["facilities"] = pd.Series(list(facilities), dtype=object)
+    frame["host_note"] = _host_notes()[frame["item_id"].str.removeprefix("item_").astype(int).to_numpy()]
+
+    word_effect = _per_distinct(frame["title"], lambda t: sum(WORD_EFFECT.get(w, 0.0) for w in t.lower().split()))
+    score = (REVIEW_BASE + REVIEW_RATING_SLOPE * (frame["rating"].fillna(NEUTRAL_RATING).to_numpy(float) - 4.0)
+             + REVIEW_WORD_SCALE * word_effect + _per_distinct(device, DEVICE_REVIEW.get)
+             + rng.normal(0.0, REVIEW_NOISE, n))
+    frame["review_score"] = np.round(np.clip(score, 1.0, 10.0), 1)
 
 
 def generate_chunks(rows: int, seed: int, shift: bool = False) -> Iterator[pd.DataFrame]:

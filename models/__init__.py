@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 class Architecture(NamedTuple):
     module: str  # exports build(config, shapes) -> keras.Model
-    needs_text: bool  # refuses a config with no text_column
+    needs_text: bool  # refuses a config with no text_columns
     summary: str  # one line for `fab variants`
 
 
@@ -21,6 +21,8 @@ REGISTRY: dict[str, Architecture] = {
                             summary="embeddings + normalised numerics (+ bag of title words) -> MLP"),
     "rnn_v1": Architecture("models.rnn_v1", needs_text=True,
                            summary="title tokens -> GRU/LSTM, joined with the deep tower"),
+    "dcn_v2": Architecture("models.dcn_v2", needs_text=False,
+                           summary="cross network (explicit feature crosses) beside the MLP, same inputs as deep_v1"),
 }
 
 
@@ -38,6 +40,8 @@ def load(path):
     import keras
 
     import models.frontend  # noqa: F401  registers the custom layers with keras.saving (common's too)
+    for entry in REGISTRY.values():  # and each architecture's own (dcn_v2's Cross)
+        importlib.import_module(entry.module)
     from netfab.errors import NetfabError
 
     try:

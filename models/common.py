@@ -2,7 +2,7 @@
 
 The numeric core's inputs are what the front end (data/preparation.py, models/frontend.py) makes
 of a row: an int32 vocabulary id per categorical (0 = out of vocabulary), a standardised float32
-per numeric (0 = null), int32 token ids [text_max_tokens] for the text. No string reaches the core.
+per numeric (0 = null), int32 token ids [text_max_tokens] per text column. No string reaches the core.
 """
 import keras
 
@@ -10,17 +10,23 @@ import keras
 def make_inputs(config, shapes) -> dict[str, keras.KerasTensor]:
     """One named input per feature column, in the front end's encoding."""
     inputs = {c: keras.Input(shape=(), dtype="int32", name=c) for c in config.categorical_columns}
+    inputs.update({c: keras.Input(shape=(shapes.list_max_items,), dtype="int32", name=c) for c in config.list_columns})
     inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
-    if config.text_column:
-        inputs[config.text_column] = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32",
-                                                 name=config.text_column)
+    inputs.update({c: keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=c)
+                   for c in config.text_columns})
     return inputs
 
 
 def encode_categoricals(inputs, config, shapes) -> list:
-    """Each categorical's id -> an embedding (row 0: the out-of-vocabulary bucket)."""
-    return [keras.layers.Embedding(shapes.cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
-            for c in config.categorical_columns]
+    """Each categorical's id -> an embedding (row 0: the out-of-vocabulary bucket); each list
+    column's ids -> the mean of their embeddings (a bag; padding ignored, an empty list gives zeros)."""
+    embedded = [keras.layers.Embedding(shapes.cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
+                for c in config.categorical_columns]
+    for c in config.list_columns:
+        vectors = keras.layers.Embedding(shapes.list_cardinality(c), shapes.embedding_dims[c], name=f"embed_{c}")(inputs[c])
+        present = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(inputs[c], 0), "float32"), -1)
+        embedded.append(keras.ops.sum(vectors * present, axis=1) / keras.ops.maximum(keras.ops.sum(present, axis=1), 1.0))
+    return embedded
 
 
 def encode_numerics(inputs, config, shapes) -> list:
@@ -51,26 +57,29 @@ class PerDistinct(keras.layers.Wrapper):
         return self.layer.compute_output_shape(input_shape)
 
 
-def text_features(inputs, config, shapes, branch):
-    """`branch(token_ids) -> features`, built as its own small model and run once per distinct text."""
-    tokens = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=config.text_column)
-    per_text = keras.Model(tokens, branch(tokens), name="text_branch")
-    return PerDistinct(per_text, name="per_distinct_text")(inputs[config.text_column])
+def text_features(inputs, config, shapes, branch) -> list:
+    """For each text column, `branch(token_ids, column) -> features`, built as its own small model
+    (its own weights) and run once per distinct text of that column."""
+    features = []
+    for column in config.text_columns:
+        tokens = keras.Input(shape=(shapes.text_max_tokens,), dtype="int32", name=column)
+        per_text = keras.Model(tokens, branch(tokens, column), name=f"text_branch_{column}")
+        features.append(PerDistinct(per_text, name=f"per_distinct_{column}")(inputs[column]))
+    return features
 
 
-def embed_tokens(token_ids, config, shapes, mask_padding=True):
-    """Token ids -> token embeddings; with mask_padding, later layers skip the padding."""
-    vocab_size = len(shapes.text_vocabulary) + 2  # + padding "" and "[UNK]"
-    return keras.layers.Embedding(vocab_size, config.text_embedding_dim, mask_zero=mask_padding,
-                                  name="embed_tokens")(token_ids)
+def embed_tokens(token_ids, column, config, shapes, mask_padding=True):
+    """A text column's token ids -> token embeddings; with mask_padding, later layers skip the padding."""
+    return keras.layers.Embedding(shapes.text_vocab_size(column), config.text_embedding_dim,
+                                  mask_zero=mask_padding, name=f"embed_tokens_{column}")(token_ids)
 
 
-def bag_of_words(token_ids, config, shapes):
+def bag_of_words(token_ids, column, config, shapes):
     """The mean of the text's token embeddings, word order ignored; an empty text gives zeros.
 
     Written out instead of a masked GlobalAveragePooling1D, whose mean over zero tokens is 0/0.
     """
-    embedded = embed_tokens(token_ids, config, shapes, mask_padding=False)
+    embedded = embed_tokens(token_ids, column, config, shapes, mask_padding=False)
     present = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(token_ids, 0), "float32"), -1)
     total = keras.ops.sum(embedded * present, axis=1)
     return total / keras.ops.maximum(keras.ops.sum(present, axis=1), 1.0)
@@ -85,11 +94,38 @@ def mlp(x, config):
     return x
 
 
-def probability_head(x):
-    """One sigmoid unit, squeezed to a probability per row."""
-    logit = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-    return keras.ops.squeeze(logit, axis=-1)
+def output_head(x, shapes):
+    """The task's output (shapes.task, netfab/tasks.py), what the exported model answers per row:
+    binary       a probability (one sigmoid unit)                   [rows]
+    multiclass   a probability per class, summing to 1 (softmax)    [rows, classes]
+    multilabel   a probability per tag, each on its own (sigmoids)  [rows, tags]
+    regression   a value: one linear unit on the standardised target, scaled back to the label's
+                 units with the training split's mean and std (shapes.label_mean, label_std)
+    """
+    if shapes.task == "multiclass":
+        return keras.layers.Dense(len(shapes.classes), activation="softmax", name="probability")(x)
+    if shapes.task == "multilabel":
+        return keras.layers.Dense(len(shapes.classes), activation="sigmoid", name="probability")(x)
+    if shapes.task == "regression":
+        standardised = keras.layers.Dense(1, name="standardised_value")(x)
+        value = keras.layers.Rescaling(shapes.label_std, offset=shapes.label_mean, name="value")(standardised)
+        return keras.ops.squeeze(value, axis=-1)
+    probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.ops.squeeze(probability, axis=-1)
 
 
 def concat(parts: list):
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+
+
+# Losses of a one-value-per-row output ([rows]: binary, regression). Keras's own reduce over the last
+# axis, which for a [rows] output is the batch: one number per batch, so a per-row sample weight
+# (weight_column) would only scale the batch. These give a loss per row, the same mean unweighted.
+@keras.saving.register_keras_serializable(package="netfab")
+def binary_crossentropy_per_row(y_true, y_pred):
+    return keras.losses.binary_crossentropy(keras.ops.expand_dims(y_true, -1), keras.ops.expand_dims(y_pred, -1))
+
+
+@keras.saving.register_keras_serializable(package="netfab")
+def mean_squared_error_per_row(y_true, y_pred):
+    return keras.losses.mean_squared_error(keras.ops.expand_dims(y_true, -1), keras.ops.expand_dims(y_pred, -1))

@@ -45,12 +45,38 @@ class Standardize(keras.layers.Layer):
         return {**super().get_config(), "mean": self.mean, "variance": self.variance}
 
 
+@keras.saving.register_keras_serializable(package="netfab")
+class ListLookup(keras.layers.Layer):
+    """A list column's items, joined by LIST_SEPARATOR in one string per row -> int32 [max_items]
+    ids: 0 pads, 1 is an item not in `vocabulary`, 2 + rank for a known one; items past max_items
+    are dropped."""
+
+    def __init__(self, vocabulary: list[str], max_items: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary, self.max_items = list(vocabulary), int(max_items)
+        self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, mask_token="", num_oov_indices=1)
+
+    def call(self, joined):
+        import tensorflow as tf  # ragged string splitting: this layer runs on the TensorFlow backend only
+
+        from data.loading import LIST_SEPARATOR
+
+        items = tf.strings.split(joined, LIST_SEPARATOR).to_tensor(default_value="", shape=[None, self.max_items])
+        return keras.ops.cast(self.lookup(items), "int32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.max_items)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.vocabulary, "max_items": self.max_items}
+
+
 def raw_inputs(config) -> dict:
     """One named input per raw feature column: what the exported model's signature takes."""
-    inputs = {c: keras.Input(shape=(), dtype="string", name=c) for c in config.categorical_columns}
+    inputs = {c: keras.Input(shape=(), dtype="string", name=c)
+              for c in config.categorical_columns + config.list_columns}  # a list: its items joined
     inputs.update({c: keras.Input(shape=(), dtype="float32", name=c) for c in config.numeric_columns})
-    if config.text_column:
-        inputs[config.text_column] = keras.Input(shape=(), dtype="string", name=config.text_column)
+    inputs.update({c: keras.Input(shape=(), dtype="string", name=c) for c in config.text_columns})
     return inputs
 
 
@@ -59,8 +85,10 @@ def raw_columns(rows: list[dict], config) -> dict:
     the front end turns into the training mean): the same values the exported signature is fed."""
     import numpy as np
 
-    columns = {c: np.array(["" if row.get(c) is None else str(row[c]) for row in rows], dtype=object)
-               for c in config.categorical_columns + ((config.text_column,) if config.text_column else ())}
+    from data.loading import category_string  # an integer or boolean category as its string
+
+    columns = {c: np.array([category_string(row.get(c)) for row in rows], dtype=object)
+               for c in config.categorical_columns + config.list_columns + config.text_columns}
     columns.update({c: np.array([np.nan if row.get(c) is None else row[c] for row in rows], dtype=np.float32)
                     for c in config.numeric_columns})
     return columns
@@ -73,13 +101,17 @@ def build_front_end(config, shapes) -> keras.Model:
     for column in config.categorical_columns:
         ids = string_lookup(shapes.vocabularies[column], name=f"lookup_{column}")(inputs[column])
         outputs[column] = keras.ops.cast(ids, "int32")
+    for column in config.list_columns:
+        outputs[column] = PerDistinct(ListLookup(shapes.vocabularies[column], shapes.list_max_items),
+                                      name=f"per_distinct_{column}")(inputs[column])
     for column in config.numeric_columns:
         outputs[column] = Standardize(shapes.numeric_mean[column], shapes.numeric_variance[column],
                                       name=f"standardize_{column}")(inputs[column])
-    if config.text_column:
-        tokenize = text_vectorization(shapes.text_vocabulary, shapes.text_max_tokens, name="tokenize_text")
-        tokens = PerDistinct(tokenize, name="per_distinct_title")(inputs[config.text_column])
-        outputs[config.text_column] = keras.ops.cast(tokens, "int32")
+    for column in config.text_columns:
+        tokenize = text_vectorization(shapes.text_vocabularies[column], shapes.text_max_tokens,
+                                      name=f"tokenize_{column}")
+        tokens = PerDistinct(tokenize, name=f"per_distinct_{column}")(inputs[column])
+        outputs[column] = keras.ops.cast(tokens, "int32")
     return keras.Model(inputs, outputs, name=FRONT_END)
 
 

@@ -1,7 +1,7 @@
 """netfab: the machinery that takes a Keras prototype to a production model.
 
 Researchers edit netconfig.py, variant_config.json, models/ and data/; this package holds
-everything else: a small core (errors, environment, config, model_zip) and one wing per flow
+everything else: a small core (errors, environment, tasks, config, model_zip) and one wing per flow
 (storage, dataset, train, tune, serve, deploy), each described in its __init__ docstring.
 """
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ import models
 from netconfig import NetConfig
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import ConfigError, closest
+from netfab.tasks import TASKS
 
 VARIANTS_PATH = PROJECT_ROOT / "variant_config.json"
 ENV_PREFIX = "NET_"
@@ -27,6 +28,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(NetConfig)}
 TYPES = typing.get_type_hints(NetConfig)
 RNN_CELLS = ("gru", "lstm")
 EXPORT_COMPRESSIONS = ("none", "gzip")
+SPLIT_METHODS = ("random", "by_column")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +59,16 @@ class EffectiveConfig:
 
 
 def column_roles(config) -> dict[str, str]:
-    """Each column the config reads -> the config key that names it: the features, then the label
-    (the id column is carried beside predictions, never read as a feature)."""
+    """Each column the config reads -> the config key that names it: the features, the weight, then
+    the label (the id column is carried beside predictions, never read as a feature)."""
     roles = {column: "categorical_columns" for column in config.categorical_columns}
+    roles.update({column: "list_columns" for column in config.list_columns})
     roles.update({column: "numeric_columns" for column in config.numeric_columns})
-    if config.text_column:
-        roles[config.text_column] = "text_column"
+    roles.update({column: "text_columns" for column in config.text_columns})
+    if config.weight_column:
+        roles[config.weight_column] = "weight_column"
+    if config.split == "by_column" and config.split_column:
+        roles[config.split_column] = "split_column"
     roles[config.label_column] = "label_column"
     return roles
 
@@ -223,9 +229,21 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if config.network not in models.REGISTRY:
         fail("network", f"no such architecture{closest(config.network, models.REGISTRY)}; "
                         f"registered: {', '.join(models.REGISTRY)}")
-    if models.REGISTRY[config.network].needs_text and not config.text_column:
-        fail("text_column", f"network {config.network!r} reads a text column; set text_column "
-                            f"(e.g. NET_TEXT_COLUMN=title) or choose another network")
+    if models.REGISTRY[config.network].needs_text and not config.text_columns:
+        fail("text_columns", f"network {config.network!r} reads a text column; set text_columns "
+                             f"(e.g. NET_TEXT_COLUMNS=title) or choose another network")
+    if config.task not in TASKS:
+        fail("task", f"no such task{closest(config.task, TASKS)}; tasks: {', '.join(TASKS)}")
+    if config.top_k < 1:
+        fail("top_k", "must be >= 1")
+    if not 0 < config.multilabel_threshold < 1:
+        fail("multilabel_threshold", "must be strictly between 0 and 1")
+    if config.split not in SPLIT_METHODS:
+        fail("split", f"must be one of {', '.join(SPLIT_METHODS)}{closest(config.split, SPLIT_METHODS)}")
+    if config.split == "by_column" and not config.split_column:
+        fail("split_column", "split = by_column orders rows by this column: name a time or group column")
+    if config.split == "random" and config.split_column:
+        fail("split_column", "is read with split = by_column only: set split too, or leave this empty")
     if config.rnn_cell not in RNN_CELLS:
         fail("rnn_cell", f"must be one of {', '.join(RNN_CELLS)}")
     if config.export_compression not in EXPORT_COMPRESSIONS:
@@ -243,11 +261,11 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
     if config.learning_rate <= 0:
         fail("learning_rate", "must be > 0")
     for key in ("batch_size", "steps_per_execution", "epochs", "embedding_dim_max", "text_embedding_dim", "rnn_units",
-                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens",
+                "max_vocab_size", "min_category_count", "text_vocab_size", "text_max_tokens", "cross_layers", "list_max_items",
                 "bq_table_expiration_hours"):
         if getattr(config, key) < 1:
             fail(key, "must be >= 1")
-    for key in ("embedding_dim", "sample_rows", "early_stopping_patience"):
+    for key in ("embedding_dim", "sample_rows", "early_stopping_patience", "cross_rank"):
         if getattr(config, key) < 0:
             fail(key, "must be >= 0 (0 turns it off)")
     if any(units < 1 for units in config.hidden_units):
@@ -255,15 +273,18 @@ def _check(config: NetConfig, sources: dict[str, str], variant: str) -> None:
 
     roles = {"label_column": [config.label_column], "id_column": [config.id_column] if config.id_column else [],
              "categorical_columns": list(config.categorical_columns),
+             "list_columns": list(config.list_columns),
              "numeric_columns": list(config.numeric_columns),
-             "text_column": [config.text_column] if config.text_column else []}
+             "text_columns": list(config.text_columns),
+             "weight_column": [config.weight_column] if config.weight_column else [],
+             "split_column": [config.split_column] if config.split_column else []}
     if not config.label_column:
-        fail("label_column", "must name the 0/1 target column")
+        fail("label_column", f"must name the target column ({TASKS[config.task].target})")
     seen: dict[str, str] = {}
     for key, columns in roles.items():
         for column in columns:
             if column in seen:
                 fail(key, f"column {column!r} is also in {seen[column]}; a column has one role")
             seen[column] = key
-    if not (config.categorical_columns or config.numeric_columns or config.text_column):
+    if not (config.categorical_columns or config.list_columns or config.numeric_columns or config.text_columns):
         fail("categorical_columns", "no feature columns: set categorical, numeric or text columns")

@@ -42,8 +42,9 @@ SERVING_OUTPUT = "probability"
 OPTIMIZATION = "optimization.json"  # what `fab optimize` did and measured; absent in a trained zip
 
 
-def export_saved_model(model, path: Path, serve=None) -> None:
-    """A SavedModel whose serving_default signature takes raw columns and returns probability.
+def export_saved_model(model, path: Path, serve=None, output: str = SERVING_OUTPUT) -> None:
+    """A SavedModel whose serving_default signature takes raw columns and returns `output`: the
+    task's (netfab/tasks.py), "probability" [rows] or [rows, classes], or "value" [rows].
 
     serve: features -> probability, computed with `model`'s variables (e.g. its core compiled by
     XLA); by default the model's own call.
@@ -55,7 +56,7 @@ def export_saved_model(model, path: Path, serve=None) -> None:
     signature = {i.name: tf.TensorSpec((None,), i.dtype, name=i.name) for i in model.inputs}
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SERVING_SIGNATURE, lambda features: {SERVING_OUTPUT: serve(features)},
+    archive.add_endpoint(SERVING_SIGNATURE, lambda features: {output: serve(features)},
                          input_signature=[signature])
     archive.write_out(str(path), verbose=False)
 
@@ -138,11 +139,9 @@ class ModelZip:
             f"variant     {config['variant']}  (network {config['values']['network']}, run {config['run_id']})",
             f"dataset     {dataset['source']}  sha256 {dataset['content_sha256'][:16]}…",
             f"rows        {rows['total']} ({rows['train']} train / {rows.get('validation', 0)} validation / "
-            f"{rows['test']} test), label rate {dataset['label_rate']['train']:.3f} train / "
-            f"{dataset['label_rate']['test']:.3f} test",
-            f"metrics     test AUC {result.get('test_auc', float('nan')):.4f}, test loss "
-            f"{result.get('test_loss', float('nan')):.4f}, best epoch {result.get('best_epoch')} of "
-            f"{result.get('epochs_run')} (validation AUC {result.get('validation_auc', float('nan')):.4f})",
+            f"{rows['test']} test), {_describe_target(dataset)}",
+            f"metrics     {_describe_result(result)}, best epoch {result.get('best_epoch')} of "
+            f"{result.get('epochs_run')}",
             f"versions    python {environment['python']}, tensorflow {environment['tensorflow']}, "
             f"keras {environment['keras']}, commit {environment['git_commit'][:12]}, {environment['device']}",
         ]
@@ -242,3 +241,32 @@ def _local_zip(zip_uri) -> Path:
         return storage.fetch_file(zip_uri)
     except NotFoundError:
         raise PackageError(f"model zip {zip_uri} does not exist") from None
+
+
+def _describe_target(dataset: dict) -> str:
+    """The target of a zip's dataset_metadata.json in a few words (a binary one: its label rate)."""
+    if "label_rate" in dataset:
+        return (f"label rate {dataset['label_rate']['train']:.3f} train / "
+                f"{dataset['label_rate']['test']:.3f} test")
+    if "classes" in dataset:
+        shown = ", ".join(dataset["classes"][:8]) + (" …" if len(dataset["classes"]) > 8 else "")
+        noun = "tags" if dataset["task"] == "multilabel" else "classes"
+        return f"{dataset['task']}: {len(dataset['classes'])} {noun} ({shown})"
+    return f"regression: label mean {dataset['mean']['train']:.4g} train, std {dataset['std']['train']:.4g}"
+
+
+def _describe_result(result: dict) -> str:
+    """Every test figure of config.json's result, with its trivial baseline where recorded."""
+    figures = []
+    for key, value in result.items():
+        if key.startswith("test_"):
+            baseline = result.get(f"baseline_{key}")
+            figures.append(f"test {metric_name(key.removeprefix('test_'))} {value:.4f}" +
+                           (f" (baseline {baseline:.4f})" if baseline is not None else ""))
+    return ", ".join(figures)
+
+
+def metric_name(metric: str) -> str:
+    """A metric's key (netfab.train.metrics.task_metrics) as people write it: auc -> AUC."""
+    return {"auc": "AUC", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "micro_auc": "micro AUC",
+            "macro_auc": "macro AUC", "top_k_accuracy": "top-k accuracy"}.get(metric, metric.replace("_", " "))

@@ -115,13 +115,29 @@ def test_int_is_accepted_where_float_is_expected(tmp_path):
     assert load_config("mine", environ={}, variants_path=path).config.learning_rate == 1.0
 
 
-def test_rnn_without_text_column_is_refused():
-    with pytest.raises(ConfigError, match="NET_TEXT_COLUMN.*'rnn_v1' reads a text column"):
-        load_config("rnn_v1", environ={"NET_TEXT_COLUMN": ""})
+def test_rnn_without_text_columns_is_refused():
+    with pytest.raises(ConfigError, match="NET_TEXT_COLUMNS.*'rnn_v1' reads a text column"):
+        load_config("rnn_v1", environ={"NET_TEXT_COLUMNS": ""})
 
 
-def test_deep_without_text_column_is_fine():
-    assert load_config("deep_v1", environ={"NET_TEXT_COLUMN": ""}).config.text_column == ""
+def test_deep_without_text_columns_is_fine():
+    assert load_config("deep_v1", environ={"NET_TEXT_COLUMNS": ""}).config.text_columns == ()
+
+
+def test_several_text_columns_are_a_comma_separated_list():
+    config = load_config("deep_v1", environ={"NET_TEXT_COLUMNS": "title, host_note"}).config
+    assert config.text_columns == ("title", "host_note")
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"NET_TASK": "ranking"}, "no such task.*binary, multiclass, multilabel, regression"),
+    ({"NET_TASK": "multiclas"}, "did you mean 'multiclass'"),
+    ({"NET_TOP_K": "0"}, "must be >= 1"),
+    ({"NET_MULTILABEL_THRESHOLD": "1"}, "strictly between 0 and 1"),
+])
+def test_task_keys_are_checked(env, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_config("deep_v1", environ=env)
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -131,7 +147,7 @@ def test_deep_without_text_column_is_fine():
     ({"NET_BATCH_SIZE": "0"}, "must be >= 1"),
     ({"NET_RNN_CELL": "transformer"}, "gru, lstm"),
     ({"NET_NUMERIC_COLUMNS": "price,booked"}, "'booked' is also in label_column"),
-    ({"NET_CATEGORICAL_COLUMNS": "", "NET_NUMERIC_COLUMNS": "", "NET_TEXT_COLUMN": ""},
+    ({"NET_CATEGORICAL_COLUMNS": "", "NET_NUMERIC_COLUMNS": "", "NET_TEXT_COLUMNS": ""},
      "no feature columns"),
 ])
 def test_impossible_values_are_refused_with_their_source(env, expected):

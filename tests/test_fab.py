@@ -52,11 +52,14 @@ def test_fab_train_with_a_bad_dataset_fails_with_one_line(tmp_path):
 def test_fab_ci_trains_and_verifies_every_variant(tmp_path):
     result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.70", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "ci passed: 2 variant(s)" in result.stdout
-    aucs = dict(re.findall(r"^(\w+_v1)\s+(0\.\d+)", result.stdout, re.M))
-    assert set(aucs) == {"deep_v1", "rnn_v1"}
-    assert all(float(v) >= 0.70 for v in aucs.values()), aucs
-    assert len(list(tmp_path.glob("*/*/model.zip"))) == 2
+    assert "ci passed: 6 variant(s)" in result.stdout
+    rows = {variant: (task, metric, float(model), float(trivial)) for variant, task, metric, model, trivial in
+            re.findall(r"^(\w+_v\d)\s+(\w+)\s+(\w+)\s+(-?[\d.]+)\s+(-?[\d.]+)", result.stdout, re.M)}
+    assert {v: r[0] for v, r in rows.items()} == {"deep_v1": "binary", "rnn_v1": "binary", "dcn_v2": "binary", "trip_type_v1": "multiclass",
+                                                  "tags_v1": "multilabel", "review_score_v1": "regression"}
+    assert all(rows[v][2] >= 0.70 for v in ("deep_v1", "rnn_v1", "dcn_v2")), rows
+    assert rows["review_score_v1"][2] < rows["review_score_v1"][3], rows  # RMSE below the mean's
+    assert len(list(tmp_path.glob("*/*/model.zip"))) == 6
 
 
 @pytest.mark.slow  # trains every variant
@@ -64,7 +67,7 @@ def test_fab_ci_fails_when_a_variant_misses_the_floor(tmp_path):
     result = run_fab("ci", f"--output={tmp_path}", "--min-auc=0.99", env={"NET_EPOCHS": "1"},
                      timeout=900)
     assert result.returncode == 1
-    assert "ci failed for 2 of 2 variant(s)" in result.stderr
+    assert re.search(r"ci failed for [3-6] of 6 variant\(s\)", result.stderr)
     assert "below the sanity floor 0.99" in result.stderr
 
 

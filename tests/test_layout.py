@@ -7,7 +7,7 @@ from tests.helpers import PROJECT
 
 # The flow, first to last: a module may import its own floor and any floor before it.
 FLOORS = [
-    {"netfab", "netfab.errors", "netfab.environment", "netfab.cli"},  # the core's ground
+    {"netfab", "netfab.errors", "netfab.environment", "netfab.cli", "netfab.tasks"},  # the core's ground
     {"netfab.storage"},  # URIs: the core's model zip reads through it
     {"netfab.config", "netfab.model_zip", "netfab.drift", "netfab.study_storage"},  # the rest of the core
     {"netfab.dataset"}, {"netfab.train"}, {"netfab.tune"}, {"netfab.serve"}, {"netfab.deploy"},

@@ -159,6 +159,13 @@ def _fractions(counts: np.ndarray) -> np.ndarray:
     return counts / total if total else counts
 
 
+def one_score_per_row(outputs) -> np.ndarray:
+    """The score whose distribution is profiled: the output itself ([rows]: a probability, a value),
+    or for a per-class output ([rows, classes]) the likeliest class's probability."""
+    outputs = np.asarray(outputs)
+    return outputs if outputs.ndim == 1 else outputs.max(axis=1)
+
+
 class TrainingCounts:
     """What training knows of its rows before the front end is fitted: the numeric bins, and for each
     string column its distinct values with their counts in the training and validation splits.
@@ -177,14 +184,17 @@ class TrainingCounts:
             self.strings[column] = (np.asarray(strings.values, dtype=object),
                                     np.bincount(strings.codes[train], minlength=size),
                                     np.bincount(strings.codes[validation], minlength=size))
-        self.text_column = config.text_column
+        self.text_columns = set(config.text_columns)
+        self.skipped = set(config.list_columns) | {config.split_column}  # not profiled: lists, the split
 
     def reference(self, shapes, validation_scores) -> dict:
         """The reference profile (JSON) with the fitted front end's `shapes` and the validation scores."""
         features = dict(self.numeric)
         for column, (values, train_counts, validation_counts) in self.strings.items():
-            kind = TEXT if column == self.text_column else CATEGORICAL
-            bins = vocabulary_bins(kind, shapes.text_vocabulary if kind == TEXT else shapes.vocabularies[column])
+            if column in self.skipped:
+                continue
+            kind = TEXT if column in self.text_columns else CATEGORICAL
+            bins = vocabulary_bins(kind, shapes.text_vocabularies[column] if kind == TEXT else shapes.vocabularies[column])
             fractions = _fractions(bins.count(values, train_counts))
             rest, oov = bins.top + Bins.REST, bins.top + Bins.OOV
             fractions[oov] = _fractions(bins.count(values, validation_counts))[oov]
@@ -196,7 +206,7 @@ class TrainingCounts:
         return {"version": VERSION, "rows": self.rows,
                 "measured_on": "the training split; out-of-vocabulary shares and the score on the validation split",
                 "features": {name: bins.to_json() for name, bins in features.items()},
-                SCORE: number_bins(SCORE, validation_scores).to_json()}
+                SCORE: number_bins(SCORE, one_score_per_row(validation_scores)).to_json()}
 
 
 @dataclasses.dataclass
@@ -223,7 +233,8 @@ class ReferenceProfile:
         vocabularies = {**front_end["vocabularies"]}
         features = {}
         for name, entry in profile["features"].items():
-            vocabulary = front_end["text_vocabulary"] if entry["kind"] == TEXT else vocabularies.get(name)
+            texts = front_end.get("text_vocabularies") or {name: front_end.get("text_vocabulary")}  # earlier zips: one
+            vocabulary = texts.get(name) if entry["kind"] == TEXT else vocabularies.get(name)
             features[name] = Bins.from_json(entry, vocabulary)
         return cls(features, Bins.from_json(profile[SCORE]), dict(profile["rows"]))
 
@@ -232,7 +243,7 @@ class ReferenceProfile:
         NaN), and the score's over `scores` when given. A feature missing from `columns` is left out."""
         counts = {name: bins.count(columns[name]) for name, bins in self.features.items() if name in columns}
         if scores is not None:
-            counts[SCORE] = self.score.count(scores)
+            counts[SCORE] = self.score.count(one_score_per_row(scores))
         return counts
 
     def bins(self, name: str) -> Bins:

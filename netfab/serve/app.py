@@ -408,7 +408,8 @@ class PredictionServer:
         return json_response({
             "model_spec": {"name": model.name, "signature_name": "", "version": model.version},
             "metadata": {"signature_def": {"signature_def": model.inputs.signature_def(
-                model_zip.SERVING_SIGNATURE, model_zip.SERVING_OUTPUT)}}})
+                model_zip.SERVING_SIGNATURE, model.output, len(model.classes))},
+                **({"classes": model.classes} if model.classes else {})}})
 
     def _named(self, request):
         """The model (or experiment) a /v1/models/<name>[/versions/<v>|/labels/<l>] path names."""
@@ -428,9 +429,13 @@ class PredictionServer:
         self.metrics.observe(self.metrics.decode_seconds, time.perf_counter() - decode_started)
         scores = await self.score(model, columns, rows, started, body=body)
         encode_started = time.perf_counter()
-        # TF Serving omits the output name when a model has one output: a plain list per form.
-        response = web.Response(body=orjson.dumps({"predictions" if row_form else "outputs": scores},
-                                                  option=orjson.OPT_SERIALIZE_NUMPY),
+        # TF Serving omits the output name when a model has one output: a plain list per form (a
+        # list of per-class probabilities per row for a multiclass or multilabel model, whose class
+        # names come beside it once, as "classes": docs/serving.md).
+        answer = {"predictions" if row_form else "outputs": scores}
+        if model.classes:
+            answer["classes"] = model.classes
+        response = web.Response(body=orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
                                 content_type=JSON, headers=answer_headers(model))
         self.record_answer(rows, started, encode_started)
         return response
@@ -471,7 +476,7 @@ class PredictionServer:
         keys, missing = None, None
         cache = self.caches.get((model.name, model.version)) if self.caches else None
         if cache is not None:
-            scores, missing, keys = cache.lookup(columns)
+            scores, missing, keys = cache.lookup(columns, len(model.classes))
             self.metrics.cache_hits.inc(rows - len(missing))
             self.metrics.cache_misses.inc(len(missing))
             if not missing:

@@ -26,10 +26,11 @@ class PredictionCache:
     def _keys(columns: dict[str, np.ndarray]) -> list[tuple]:
         return list(zip(*(column.tolist() for column in columns.values())))
 
-    def lookup(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, list[int], list[tuple]]:
-        """Scores of the cached rows (NaN elsewhere), the indices of the rows not cached, all keys."""
+    def lookup(self, columns: dict[str, np.ndarray], classes: int = 0) -> tuple[np.ndarray, list[int], list[tuple]]:
+        """Scores of the cached rows (NaN elsewhere), the indices of the rows not cached, all keys;
+        classes: the width of a per-class model's rows (0: a score per row)."""
         keys = self._keys(columns)
-        scores = np.full(len(keys), np.nan, dtype=np.float32)
+        scores = np.full((len(keys), classes) if classes else len(keys), np.nan, dtype=np.float32)
         missing = []
         for i, key in enumerate(keys):
             score = self._entries.get(key)

@@ -18,7 +18,6 @@ import time
 import numpy as np
 
 import netfab
-from netfab.model_zip import SERVING_OUTPUT
 from netfab.serve.grpc_calls import GRPC_CODE, answered, score, served_model
 from netfab.serve.inputs import NUMBER, STRING, InputError
 from netfab.serve.refused import Refused
@@ -67,23 +66,25 @@ class InferenceService(GRPCInferenceServiceServicer):
             name=model.name, versions=[model.version], platform="tensorflow_savedmodel",
             inputs=[tensor(name=name, datatype=DATATYPES[kind], shape=[-1])
                     for name, kind in model.inputs.features.items()],
-            outputs=[tensor(name=SERVING_OUTPUT, datatype="FP32", shape=[-1])])
+            outputs=[tensor(name=model.output, datatype="FP32",
+                            shape=[-1, len(model.classes)] if model.classes else [-1])])
 
     @answered
     async def ModelInfer(self, request, context):
         started = time.perf_counter()
         model = self._model(request.model_name, request.model_version)
-        unknown = sorted({output.name for output in request.outputs} - {SERVING_OUTPUT})
+        unknown = sorted({output.name for output in request.outputs} - {model.output})
         if unknown:
             raise InputError(f"requested output(s) {', '.join(map(repr, unknown))} unknown; the model's only "
-                             f"output is {SERVING_OUTPUT!r}")
+                             f"output is {model.output!r}")
         columns = _columns(model, request)
         rows = common_length(columns)
         scores = await score(self.server, model, columns, rows, started)
         encode_started = time.perf_counter()
         response = oip.ModelInferResponse(
             model_name=model.name, model_version=model.version, id=request.id,
-            outputs=[oip.ModelInferResponse.InferOutputTensor(name=SERVING_OUTPUT, datatype="FP32", shape=[rows])],
+            outputs=[oip.ModelInferResponse.InferOutputTensor(name=model.output, datatype="FP32",
+                                                              shape=list(scores.shape))],
             raw_output_contents=[scores.astype("<f4", copy=False).tobytes()])
         self.server.record_answer(rows, started, encode_started)
         return response

@@ -23,7 +23,7 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 
-from netfab.model_zip import SERVING_OUTPUT, SERVING_SIGNATURE
+from netfab.model_zip import SERVING_SIGNATURE
 from netfab.serve.grpc_calls import answered, score, served_model
 from netfab.serve.inputs import NUMBER, STRING, InputError
 from netfab.serve.protos.tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
@@ -47,10 +47,10 @@ class PredictionService(PredictionServiceServicer):
     async def Predict(self, request, context):
         started = time.perf_counter()
         model = self._model(request.model_spec)
-        if request.output_filter and set(request.output_filter) != {SERVING_OUTPUT}:
-            unknown = sorted(set(request.output_filter) - {SERVING_OUTPUT})
+        if request.output_filter and set(request.output_filter) != {model.output}:
+            unknown = sorted(set(request.output_filter) - {model.output})
             raise InputError(f"output_filter names {', '.join(map(repr, unknown))}; the model's only "
-                             f"output is {SERVING_OUTPUT!r}")
+                             f"output is {model.output!r}")
         columns = {name: _column(name, kind, request.inputs[name], model.inputs.numeric_fill)
                    for name, kind in model.inputs.features.items() if name in request.inputs}
         problem = missing_input_error(model.inputs, columns, DTYPE_NAMES)
@@ -61,9 +61,10 @@ class PredictionService(PredictionServiceServicer):
         encode_started = time.perf_counter()
         response = predict_pb2.PredictResponse()
         _describe(response.model_spec, model)
-        output = response.outputs[SERVING_OUTPUT]
+        output = response.outputs[model.output]
         output.dtype = types_pb2.DT_FLOAT
-        output.tensor_shape.dim.add().size = rows
+        for size in scores.shape:  # [rows], or [rows, classes] for a per-class model
+            output.tensor_shape.dim.add().size = size
         output.tensor_content = scores.astype("<f4", copy=False).tobytes()  # one copy, no value by value
         self.server.record_answer(rows, started, encode_started)
         return response
@@ -77,7 +78,8 @@ class PredictionService(PredictionServiceServicer):
                              f"{list(request.metadata_field)}")
         signatures = get_model_metadata_pb2.SignatureDefMap()
         # the REST API's metadata, so both describe the signature in the same words
-        json_format.ParseDict({"signature_def": model.inputs.signature_def(SERVING_SIGNATURE, SERVING_OUTPUT)},
+        json_format.ParseDict({"signature_def": model.inputs.signature_def(SERVING_SIGNATURE, model.output,
+                                                                           len(model.classes))},
                               signatures)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _describe(response.model_spec, model)

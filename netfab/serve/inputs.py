@@ -21,6 +21,7 @@ import typing
 import msgspec
 import numpy as np
 
+from data.loading import category_string
 from netfab.errors import NetfabError
 from netfab.model_zip import SERVING_SIGNATURE
 
@@ -49,14 +50,14 @@ def _values_getter(getter, count: int):
     return getter if count > 1 else (lambda item: (getter(item),))
 
 
-def _typed_decoder(features: dict[str, str]):
-    """A msgspec decoder of either request form for these features, and a getter of a row's values."""
+def _typed_decoder(features: dict[str, str], lists=frozenset()):
+    """A msgspec decoder of either request form for these features, and a getter of a row's values;
+    a list feature (lists) takes a JSON list of strings or integers, or its items already joined."""
     scalar = {STRING: str | None, NUMBER: float | None}  # msgspec reads a JSON int as a float
     names = [f"f{i}" for i in range(len(features))]  # features need not be Python identifiers
-    row = msgspec.defstruct("Row", [(attribute, scalar[kind]) for attribute, kind in zip(names, features.values())],
-                            rename=dict(zip(names, features)), gc=False)
-    columns = msgspec.defstruct("Columns", [(attribute, list[scalar[kind]])
-                                            for attribute, kind in zip(names, features.values())],
+    kinds = [list[str | int] | str | None if name in lists else scalar[kind] for name, kind in features.items()]
+    row = msgspec.defstruct("Row", list(zip(names, kinds)), rename=dict(zip(names, features)), gc=False)
+    columns = msgspec.defstruct("Columns", [(attribute, list[kind]) for attribute, kind in zip(names, kinds)],
                                 rename=dict(zip(names, features)))
     request = msgspec.defstruct("Request", [("instances", list[row] | None, None),
                                             ("inputs", columns | None, None),
@@ -65,13 +66,15 @@ def _typed_decoder(features: dict[str, str]):
 
 
 class FeatureSchema:
-    """The raw features a model takes: name -> STRING or NUMBER, and the fill value for a null number."""
+    """The raw features a model takes: name -> STRING or NUMBER, the fill value for a null number,
+    and which STRING features are list columns (sent as a JSON list, given to the model joined)."""
 
-    def __init__(self, features: dict[str, str], numeric_fill: dict[str, float]):
+    def __init__(self, features: dict[str, str], numeric_fill: dict[str, float], lists=frozenset()):
         self.features = features
         self.numeric_fill = numeric_fill
+        self.lists = frozenset(lists)
         self._getter = _values_getter(operator.itemgetter(*features), len(features))
-        self._decoder, self._attributes = _typed_decoder(features)
+        self._decoder, self._attributes = _typed_decoder(features, self.lists)
 
     @classmethod
     def from_signature(cls, function, dataset_metadata: dict) -> "FeatureSchema":
@@ -82,7 +85,7 @@ class FeatureSchema:
         numeric = dataset_metadata.get("numeric", {})
         fill = {name: float(numeric.get(name, {}).get("mean", 0.0))
                 for name, kind in features.items() if kind == NUMBER}
-        return cls(features, fill)
+        return cls(features, fill, dataset_metadata.get("columns", {}).get("list", ()))
 
     # --- request bodies ---------------------------------------------------------------------
     def decode(self, body: bytes) -> tuple[dict, bool] | None:
@@ -170,6 +173,8 @@ class FeatureSchema:
 
     def _column(self, name, kind, values, where, typed=False) -> np.ndarray:
         """`values` as a numpy column; typed: already known to be strings or numbers (or null)."""
+        if name in self.lists:  # a list column: its items joined, as the model takes them
+            return np.array([self._list(name, v, where(i)) for i, v in enumerate(values)], dtype=object)
         if typed:  # msgspec checked each value's type while decoding
             types = _STR_OR_NULL if kind == STRING and None in values else _STR if kind == STRING \
                 else _NUMBERS_OR_NULL
@@ -198,9 +203,20 @@ class FeatureSchema:
         return np.array([self._number(name, v, where(i)) for i, v in enumerate(values)], dtype=np.float32)
 
     @staticmethod
+    def _list(name, value, where) -> str:
+        if value is None or type(value) is str:  # null: no item; a string: the items already joined
+            return value or ""
+        if type(value) is not list or not all(type(item) in (str, int) for item in value):
+            raise InputError(f"{where}, field {name!r}: expected a list of strings or integers (or null), "
+                             f"got {_type_name(value)} {value!r:.40}")
+        return category_string(value)
+
+    @staticmethod
     def _string(name, value, where) -> str:
         if value is None:
             return ""
+        if type(value) in (int, bool):  # an integer or boolean category, as training read it
+            return category_string(value)
         if type(value) is not str:
             raise InputError(f"{where}, field {name!r}: expected a string, got {_type_name(value)} "
                              f"{value!r:.40}")
@@ -228,14 +244,15 @@ class FeatureSchema:
                        else np.full(rows, self.numeric_fill[name], dtype=np.float32))
                 for name, kind in self.features.items()}
 
-    def signature_def(self, signature_name: str, output: str) -> dict:
-        """The signature in TensorFlow Serving's metadata shape (raw features in, probability out)."""
-        def tensor(name, dtype):
-            return {"dtype": dtype, "tensor_shape": {"dim": [{"size": "-1", "name": ""}],
-                                                     "unknown_rank": False}, "name": name}
+    def signature_def(self, signature_name: str, output: str, classes: int = 0) -> dict:
+        """The signature in TensorFlow Serving's metadata shape (raw features in, the output out:
+        [rows], or [rows, classes] for a per-class model)."""
+        def tensor(name, dtype, width=0):
+            dims = [{"size": "-1", "name": ""}] + ([{"size": str(width), "name": ""}] if width else [])
+            return {"dtype": dtype, "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": name}
 
         return {signature_name: {
             "inputs": {name: tensor(name, "DT_STRING" if kind == STRING else "DT_FLOAT")
                        for name, kind in self.features.items()},
-            "outputs": {output: tensor(output, "DT_FLOAT")},
+            "outputs": {output: tensor(output, "DT_FLOAT", classes)},
             "method_name": "tensorflow/serving/predict"}}

@@ -23,6 +23,7 @@ import numpy as np
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
 
+from netfab.drift.profile import one_score_per_row
 from netfab.drift.psi import ACT, WATCH
 from netfab.serve.drift_tracking import SCORE, drift_scores, merge_drift
 
@@ -64,7 +65,9 @@ class ArmMetrics:
         self.score_sum = 0.0
 
     def record(self, requests: int, rows: int, seconds: float, scores) -> None:
-        """`requests` scored together (shadow calls are) in `seconds`: their rows' scores."""
+        """`requests` scored together (shadow calls are) in `seconds`: their rows' scores (a per-class
+        model's: its likeliest class's probability per row)."""
+        scores = one_score_per_row(scores)
         self.requests += requests
         self.rows += rows
         self.latency._update(seconds)

@@ -2,7 +2,8 @@
 
     from netfab.serve.model import ServingModel
     model = ServingModel.load("artifacts/deep_v1/<run_id>/model.zip")   # also gs:// via storage
-    scores = model.predict(model.inputs.columns_from_rows(rows))        # float32 [rows]
+    scores = model.predict(model.inputs.columns_from_rows(rows))        # float32 [rows] or [rows, classes]
+    model.output, model.classes        # "probability" or "value"; the class names of a per-class output
 
 `fab serve` and `fab predict` both go through here, so the HTTP API and offline scoring call
 the SavedModel in exactly the same way.
@@ -19,7 +20,7 @@ from netfab import model_zip
 from netfab.config import column_roles, config_from_values
 from netfab.drift.profile import ReferenceProfile
 from netfab.errors import NetfabError, PackageError
-from netfab.serve.saved_model import FlatCaller
+from netfab.serve.saved_model import FlatCaller, serving_output
 from netfab.serve.inputs import FeatureSchema
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,15 @@ class ServingModel:
     """One loaded model: its name, version, input schema and serving function."""
 
     def __init__(self, uri: str, folder: tempfile.TemporaryDirectory, function, name: str,
-                 version: str, inputs: FeatureSchema, config_values: dict):
+                 version: str, inputs: FeatureSchema, config_values: dict, classes: list[str] = ()):
         self.uri, self.name, self.version, self.inputs = uri, name, version, inputs
+        # The task's output (netfab/tasks.py): "probability" [rows], or [rows, classes] with the
+        # class (tag) names in this order for multiclass and multilabel; "value" [rows] for regression.
+        self.output, self.classes = serving_output(function), list(classes)
         self.id_column = config_values["id_column"]  # carried next to scores by `fab predict`
         # feature column -> the config key that names it, for error messages about input files
         self.column_roles = {c: r for c, r in column_roles(config_from_values(config_values)).items()
-                             if r != "label_column"}
+                             if r not in ("label_column", "weight_column")}
         self._folder = folder  # removed when this object is garbage collected
         self._call = FlatCaller(function)
         self.loaded_at = time.time()
@@ -94,7 +98,7 @@ class ServingModel:
         function = load_serving_function(unpacked / "saved_model")
         inputs = FeatureSchema.from_signature(function, metadata)
         model = cls(str(package.uri), folder, function, name or config["variant"], config["run_id"], inputs,
-                    config["values"])
+                    config["values"], metadata.get("classes", []))
         try:
             model.drift_profile = ReferenceProfile.from_zip(package)
         except PackageError:  # trained before zips held one: served, but without drift
@@ -106,7 +110,8 @@ class ServingModel:
         return model
 
     def predict(self, columns: dict, single_threaded: bool = False) -> np.ndarray:
-        """Probabilities for columns checked by `self.inputs` (numpy arrays or tensors), float32 per row.
+        """The output for columns checked by `self.inputs` (numpy arrays or tensors): float32 [rows],
+        or [rows, len(self.classes)] for a per-class model.
 
         single_threaded: run every op in the calling thread (FlatCaller), for a few rows.
         """
@@ -126,11 +131,14 @@ class ServingModel:
         started = time.perf_counter()
         for size, single_threaded in self.warmup_calls(max_batch_rows):
             scores = self.predict(self.inputs.sample_columns(size), single_threaded)
-            if scores.shape != (size,) or not np.isfinite(scores).all():
+            if scores.shape != self.output_shape(size) or not np.isfinite(scores).all():
                 raise NetfabError(f"{self.uri}: warm-up on {size} sample rows returned "
                                   f"{scores.shape} scores, some not finite; the model is broken: "
                                   f"check its metrics.csv, retrain, or serve another zip")
         return time.perf_counter() - started
+
+    def output_shape(self, rows: int) -> tuple[int, ...]:
+        return (rows, len(self.classes)) if self.classes else (rows,)
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "uri": self.uri}

@@ -77,7 +77,9 @@ class OpenInferenceHttp:
             "name": model.name, "versions": [model.version], "platform": "tensorflow_savedmodel",
             "inputs": [{"name": name, "datatype": DATATYPES[kind], "shape": [-1]}
                        for name, kind in model.inputs.features.items()],
-            "outputs": [{"name": SERVING_OUTPUT, "datatype": OUTPUT_DATATYPE, "shape": [-1]}]})
+            "outputs": [{"name": model.output, "datatype": OUTPUT_DATATYPE,
+                         "shape": [-1, len(model.classes)] if model.classes else [-1]}],
+            **({"parameters": {"classes": model.classes}} if model.classes else {})})
 
     async def model_ready(self, request):
         model = self._served_model(request)
@@ -94,12 +96,12 @@ class OpenInferenceHttp:
         decode_started = time.perf_counter()
         binary_start = _binary_start(request, body)
         payload = _header(body if binary_start is None else body[:binary_start])
-        binary_output = _binary_output(payload)
+        binary_output = _binary_output(payload, model.output)
         columns, rows = columns_from_inputs(model.inputs, payload.get("inputs"), body, binary_start)
         server.metrics.observe(server.metrics.decode_seconds, time.perf_counter() - decode_started)
         scores = await server.score(model, columns, rows, started)
         encode_started = time.perf_counter()
-        output, data = output_tensor(SERVING_OUTPUT, scores, binary_output)
+        output, data = output_tensor(model.output, scores, binary_output)
         answer = {"model_name": model.name, "model_version": model.version, "outputs": [output]}
         if "id" in payload:
             answer["id"] = payload["id"]
@@ -147,7 +149,7 @@ def _header(data: bytes) -> dict:
     return payload
 
 
-def _binary_output(payload: dict) -> bool:
+def _binary_output(payload: dict, served: str = SERVING_OUTPUT) -> bool:
     """Whether the scores go back as binary data: the output's binary_data, else the request's
     binary_data_output, else JSON (the extension's rules)."""
     parameters = payload.get("parameters") or {}
@@ -156,13 +158,12 @@ def _binary_output(payload: dict) -> bool:
     binary = parameters.get("binary_data_output") is True
     outputs = payload.get("outputs") or []
     if not isinstance(outputs, list):
-        raise InputError(f'"outputs" must be a list of requested outputs: [{{"name": "{SERVING_OUTPUT}"}}]')
+        raise InputError(f'"outputs" must be a list of requested outputs: [{{"name": "{served}"}}]')
     for output in outputs:
         name = output.get("name") if isinstance(output, dict) else None
-        if name != SERVING_OUTPUT or len(outputs) > 1:
+        if name != served or len(outputs) > 1:
             raise InputError(f"output {name!r:.40} cannot be asked for: this model has one output, "
-                             f"{SERVING_OUTPUT!r} ({OUTPUT_DATATYPE}, shape [rows]); ask for it once, or for "
-                             f"no output at all")
+                             f"{served!r} ({OUTPUT_DATATYPE}); ask for it once, or for no output at all")
         output_parameters = output.get("parameters") or {}
         if not isinstance(output_parameters, dict):
             raise InputError(f"output {name!r}: parameters must be an object")

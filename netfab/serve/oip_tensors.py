@@ -308,8 +308,8 @@ def _check_utf8(body: bytes, start: int, size: int, starts: np.ndarray, lengths:
 # --- the answer -------------------------------------------------------------------------------------
 def output_tensor(output: str, scores: np.ndarray, binary: bool) -> tuple[dict, bytes]:
     """The response's output object and the bytes that follow the JSON header (b"" for JSON data)."""
-    tensor = {"name": output, "datatype": OUTPUT_DATATYPE, "shape": [len(scores)]}
+    tensor = {"name": output, "datatype": OUTPUT_DATATYPE, "shape": list(scores.shape)}  # [rows] or [rows, classes]
     if not binary:
-        return {**tensor, "data": scores}, b""  # orjson writes the float32 array as REST does
+        return {**tensor, "data": scores.ravel()}, b""  # row-major, flat; orjson writes float32 as REST does
     data = scores.astype("<f4", copy=False).tobytes()
     return {**tensor, "parameters": {"binary_data_size": len(data)}}, data

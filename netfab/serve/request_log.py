@@ -143,6 +143,8 @@ class RequestLog:
 def _values(column) -> list:
     """A column's values as JSON takes them; a float32 as its shortest repr (83.26, not 83.26000213623047)."""
     if isinstance(column, np.ndarray) and column.dtype == np.float32:
+        if column.ndim > 1:  # a per-class model's rows: a list of probabilities each
+            return [[float(str(value)) for value in row] for row in column]
         return [float(str(value)) for value in column]  # numpy prints a float32 by its shortest repr
     return column.tolist()
 

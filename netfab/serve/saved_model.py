@@ -2,7 +2,8 @@
 
     python -m netfab.serve.saved_model artifacts/deep_v1/<run>/model.zip data/fixtures/sanity_2k.json --rows 5
 
-prints {"probability": [...]} for the first rows, using nothing but tf.saved_model.load and the
+prints {"probability": [...]} (a model's one output: "value" for regression, a list per row
+for multiclass and multilabel) for the first rows, using nothing but tf.saved_model.load and the
 zip's dataset metadata (a null number gets its training mean, as fab serve and fab predict give
 it): `fab ci` runs it in a fresh process to prove the zip stands on its own.
 """
@@ -24,7 +25,15 @@ def load_serving_function(folder):
     return tf.saved_model.load(str(folder)).signatures[model_zip.SERVING_SIGNATURE]
 
 
+def serving_output(function) -> str:
+    """The name of the signature's one output: "probability" or "value" (netfab/tasks.py)."""
+    outputs = function.structured_outputs
+    return model_zip.SERVING_OUTPUT if model_zip.SERVING_OUTPUT in outputs else next(iter(outputs))
+
+
 def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] | None = None) -> dict:
+    from data.loading import category_string  # an integer or boolean category as its vocabulary holds it
+
     """Columns of raw values in the dtypes the signature declares: a missing string becomes "",
     a missing number its numeric_fill (the training mean, as fab serve and fab predict fill it;
     FeatureSchema.from_signature has them), or NaN without one."""
@@ -36,7 +45,7 @@ def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] |
     for name, spec in specs.items():
         values = [row.get(name) for row in rows]
         if spec.dtype == tf.string:
-            tensors[name] = tf.constant(["" if v is None else str(v) for v in values])
+            tensors[name] = tf.constant([category_string(v) for v in values])
         else:
             missing = fill.get(name, np.nan)
             tensors[name] = tf.constant([missing if v is None else v for v in values], spec.dtype)
@@ -66,7 +75,7 @@ class FlatCaller:
             self._atomic = function._inference_function
             self._captured = list(function.captured_inputs)  # variables and lookup tables
             # flat outputs follow tf.nest order: a dict's keys sorted
-            self._output = sorted(function.structured_outputs).index(model_zip.SERVING_OUTPUT)
+            self._output = sorted(function.structured_outputs).index(serving_output(function))
             self._device = "/job:localhost/replica:0/task:0/device:CPU:0"  # inputs start on the host
             self._tensor = EagerTensor
             self.fast = True
@@ -94,7 +103,7 @@ class FlatCaller:
         if not self.fast:
             columns = {name: value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                        for name, value in columns.items()}
-            return self._function(**columns)[model_zip.SERVING_OUTPUT].numpy()
+            return self._function(**columns)[serving_output(self._function)].numpy()
         flat = [self._tensor(value, self._device, dtype) if isinstance(value, np.ndarray) else
                 value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                 for value, dtype in zip(map(columns.__getitem__, self.names), self._dtypes)]
@@ -102,7 +111,7 @@ class FlatCaller:
 
 
 def predict_rows(function, rows: list[dict], numeric_fill: dict[str, float] | None = None) -> np.ndarray:
-    return function(**rows_to_tensors(rows, function, numeric_fill))[model_zip.SERVING_OUTPUT].numpy()
+    return function(**rows_to_tensors(rows, function, numeric_fill))[serving_output(function)].numpy()
 
 
 def training_means(function, metadata: dict) -> dict[str, float]:
@@ -124,7 +133,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="netfab-savedmodel-") as tmp, model_zip.ModelZip(args.zip) as package:
         function = load_serving_function(package.extract(tmp) / "saved_model")
         scores = predict_rows(function, rows, training_means(function, package.json("dataset_metadata.json")))
-    json.dump({"probability": scores.tolist()}, sys.stdout)
+    json.dump({serving_output(function): scores.tolist()}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from netfab.errors import DataError, NetfabError, NotFoundError
 
-DATASET_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+DATASET_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz",
+                    ".csv", ".csv.gz", ".parquet")  # data/loading.py reads each
 CACHE_ENV = "NETFAB_CACHE_DIR"
 GCS = "gs://"
 
@@ -76,7 +77,7 @@ def folder_of(uri: str) -> str:
 
 
 def dataset_files(uri: str) -> list[Path]:
-    """The newline-delimited JSON files of a dataset: one file, a folder of shards, or a glob.
+    """The data files of a dataset (NDJSON, CSV, Parquet): one file, a folder of shards, or a glob.
 
     Local paths for every scheme: gs:// objects come through the verified download cache.
     Names starting with `_` or `.` in a folder (the `_dataset.json` sidecar) are not data.

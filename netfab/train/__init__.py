@@ -3,7 +3,8 @@ config + dataset URI -> a published model zip; a model zip -> one whose numeric 
 its figures beside another zip's, or its drift on a dataset.
 
     loop.py            train(): load and prepare the rows, fit with checkpoints and early stopping, package
-    metrics.py         exact AUC and log loss of a split
+    metrics.py         exact metrics of a split per task (AUC, log loss; accuracy, top-k, F1; RMSE, MAE, R²),
+                       a trivial model's outputs, AUC differences
     plots.py           metrics.png, evaluation.png, drift.png
     ci.py              what Jenkins runs: every variant on the fixture, each zip checked
     optimize.py        fab optimize: a zip's forms built, scored on its test split, timed, the chosen one written

@@ -4,9 +4,11 @@
     checks = run_ci("artifacts/ci")          # raises NetfabError naming every failed check
 
 Checks per zip: the manifest and every required file, finite metrics in every epoch, a test AUC
-floor, and the exported SavedModel reloaded in a fresh Python process answering the fixture's
-first rows with the same probabilities as model.keras. With a baseline zip, each zip must also
-pass fab evaluate's gate against it (evaluate.py), its evaluation written beside the zip.
+floor (binary) or a test figure better than the trivial model's (the other tasks: the figure that
+chose the epoch, netfab/tasks.py), and the exported SavedModel reloaded in a fresh Python process
+answering the fixture's first rows with the same outputs as model.keras. With a baseline zip,
+each zip must also pass fab evaluate's gate against it (evaluate.py), its evaluation written
+beside the zip.
 """
 import dataclasses
 import json
@@ -20,6 +22,7 @@ import numpy as np
 from netfab import model_zip, storage
 from netfab.config import config_from_values
 from netfab.errors import NetfabError
+from netfab.tasks import TASKS
 
 CHECK_ROWS = 8
 TOLERANCE = 1e-5
@@ -29,8 +32,13 @@ TOLERANCE = 1e-5
 class VariantCheck:
     variant: str
     zip_uri: str = ""
-    test_auc: float = float("nan")
+    test_auc: float = float("nan")  # binary; the other tasks' figure is `figure` (its name `metric`)
     problems: list[str] = dataclasses.field(default_factory=list)
+    task: str = "binary"
+    metric: str = "auc"
+    figure: float = float("nan")
+    baseline: float = float("nan")  # the trivial model's test figure
+    seconds: float = float("nan")  # the training run's
 
 
 def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65, baseline: str = "",
@@ -47,11 +55,17 @@ def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65, base
         check = VariantCheck(variant)
         checks.append(check)
         try:
-            result = train(load_config(variant), dataset, output)
+            effective = load_config(variant)
+            check.task = effective.config.task
+            result = train(effective, dataset, output)
         except NetfabError as error:
             check.problems.append(f"training failed: {error}")
             continue
-        check.zip_uri, check.test_auc = result.zip_uri, result.metrics["test_auc"]
+        check.metric = TASKS[check.task].monitor_exact
+        check.zip_uri, check.test_auc = result.zip_uri, result.metrics.get("test_auc", float("nan"))
+        check.figure = result.metrics[f"test_{check.metric}"]
+        check.baseline = result.metrics.get(f"baseline_test_{check.metric}", float("nan"))
+        check.seconds = result.metrics["seconds"]
         check.problems += check_zip(result.zip_uri, dataset, min_auc)
         if baseline:
             check.problems += _gate_problems(result.zip_uri, baseline, gate)
@@ -78,9 +92,16 @@ def check_zip(zip_uri: str, dataset: str, min_auc: float) -> list[str]:
             if bad:
                 problems.append(f"metrics.csv epoch {row['epoch']}: non-finite {', '.join(bad)}")
         config_json = package.json("config.json")
-        test_auc = config_json["result"]["test_auc"]
-        if not test_auc >= min_auc:
-            problems.append(f"test AUC {test_auc:.4f} is below the sanity floor {min_auc}")
+        result = config_json["result"]
+        task = TASKS[config_json["values"].get("task", "binary")]
+        if "test_auc" in result and task is TASKS["binary"]:
+            if not result["test_auc"] >= min_auc:
+                problems.append(f"test AUC {result['test_auc']:.4f} is below the sanity floor {min_auc}")
+        else:
+            figure, baseline = result[f"test_{task.monitor_exact}"], result[f"baseline_test_{task.monitor_exact}"]
+            if not (figure > baseline if task.higher_is_better else figure < baseline):
+                problems.append(f"test {task.monitor_exact} {figure:.4f} is no better than a trivial "
+                                f"model's {baseline:.4f}")
         problems += _check_saved_model(package, config_from_values(config_json["values"]), dataset)
     return problems
 
@@ -112,7 +133,7 @@ def _check_saved_model(package: model_zip.ModelZip, config, dataset: str) -> lis
     if fresh.returncode != 0:
         last = (fresh.stderr.strip().splitlines() or ["no output"])[-1]
         return [f"SavedModel did not load and predict in a fresh process: {last}"]
-    served = np.array(json.loads(fresh.stdout)["probability"])
+    (served,) = map(np.array, json.loads(fresh.stdout).values())  # the one output: probability or value
 
     features = raw_columns(first_rows(first_file, CHECK_ROWS), config)  # nulls as the signature takes them
     with tempfile.TemporaryDirectory(prefix="netfab-ci-") as tmp:
@@ -132,6 +153,9 @@ def _csv_rows(text: str):
 
 
 def format_report(checks: list[VariantCheck]) -> str:
-    lines = [f"{'variant':<12} {'test AUC':>9}  model zip"]
-    lines += [f"{c.variant:<12} {c.test_auc:>9.4f}  {c.zip_uri}" for c in checks]
+    """A row per variant: its task, the test figure that matters against a trivial model's, the
+    training time, the zip."""
+    lines = [f"{'variant':<16} {'task':<10} {'test figure':<17} {'model':>7} {'trivial':>7} {'seconds':>7}  model zip"]
+    lines += [f"{c.variant:<16} {c.task:<10} {c.metric:<17} {c.figure:>7.4f} {c.baseline:>7.4f} "
+              f"{c.seconds:>7.0f}  {c.zip_uri}" for c in checks]
     return "\n".join(lines)

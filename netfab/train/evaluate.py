@@ -202,16 +202,16 @@ def _baseline_rows_check(candidate, baseline) -> list[str]:
 def _reading_config(packages, slice_column: str, dataset_uri: str | None):
     """The candidate's config reading every column either model takes, and the slice column."""
     configs = [config_from_values(p.json("config.json")["values"]) for p in packages]
+    for config, package in zip(configs, packages):
+        if config.task != "binary":  # AUC, log loss, Brier, calibration: one probability per row
+            raise ConfigError(f"{package.uri} is a {config.task} model; fab evaluate compares task = binary "
+                              f"models for now: compare the test figures its zip records (fab inspect)")
     roles: dict[str, str] = {}
     for config, package in zip(configs, packages):
         for column, role in column_roles(config).items():
             if roles.setdefault(column, role) != role:
                 raise ConfigError(f"column {column!r} is read as {roles[column]} by one model and as {role} by "
                                   f"{package.uri}: they cannot be scored from the same rows")
-    texts = {c.text_column for c in configs if c.text_column}
-    if len(texts) > 1:
-        raise ConfigError(f"the models read different text columns ({', '.join(sorted(texts))}); netfab reads "
-                          f"one per dataset: evaluate each against a baseline that reads the same one")
     config = configs[0]
     if slice_column == config.label_column:
         raise ConfigError(f"--slice={slice_column} is the label: slice by a feature or another column")
@@ -219,7 +219,8 @@ def _reading_config(packages, slice_column: str, dataset_uri: str | None):
         roles[slice_column] = _column_role(slice_column, packages[0], dataset_uri)
     pick = lambda role: tuple(c for c, r in roles.items() if r == role)  # noqa: E731
     return dataclasses.replace(config, categorical_columns=pick("categorical_columns"),
-                               numeric_columns=pick("numeric_columns"), text_column=next(iter(texts), ""))
+                               list_columns=pick("list_columns"), numeric_columns=pick("numeric_columns"),
+                               text_columns=pick("text_columns"))
 
 
 def _column_role(column: str, candidate, dataset_uri: str | None) -> str:

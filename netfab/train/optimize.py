@@ -75,8 +75,12 @@ def optimize_zip(model_uri: str, output_uri: str, to: str = ALL, dataset_uri: st
     with tempfile.TemporaryDirectory(prefix="netfab-optimize-") as tmp, model_zip.ModelZip(model_uri) as package:
         # 1. The test split the zip reported on, and the original's AUC on it.
         work = Path(tmp)
-        split = rebuild_test_split(package, dataset_uri)  # before TensorFlow loads: a wrong dataset fails fast
         config_json = package.json("config.json")
+        task = config_json["values"].get("task", "binary")
+        if task != "binary":
+            raise NetfabError(f"{model_uri} is a {task} model; fab optimize compares forms by test AUC "
+                              f"and takes task = binary models only: serve this zip as trained")
+        split = rebuild_test_split(package, dataset_uri)  # before TensorFlow loads: a wrong dataset fails fast
         original_dir = package.extract(work / "original")
         original = Measured("original", _test_auc(original_dir / "saved_model", split),
                             _bytes(original_dir / "saved_model"), package.path.stat().st_size)

@@ -7,12 +7,15 @@ matplotlib.use("Agg")  # files only: no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_metrics(rows: list[dict], path: Path, title: str) -> None:
-    """Loss and AUC per epoch, train against validation, the best epoch marked with its test figure."""
+def plot_metrics(rows: list[dict], path: Path, title: str, metric: str = "auc",
+                 best_epoch: int | None = None) -> None:
+    """Loss and the task's epoch metric (auc, accuracy, rmse: netfab/tasks.py) per epoch, train
+    against validation, the best epoch (by default the best validation AUC) marked with its test figure."""
     epochs = [row["epoch"] for row in rows]
-    best = max(rows, key=lambda row: row["validation_auc"])
+    best = (next(row for row in rows if row["epoch"] == best_epoch) if best_epoch else
+            max(rows, key=lambda row: row[f"validation_{metric}"]))
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for axis, metric in zip(axes, ("loss", "auc")):
+    for axis, metric in zip(axes, ("loss", metric)):
         axis.plot(epochs, [row[f"train_{metric}"] for row in rows], marker="o", label="train")
         axis.plot(epochs, [row[f"validation_{metric}"] for row in rows], marker="o", label="validation")
         axis.axvline(best["epoch"], color="grey", linestyle=":", label=f"best epoch {best['epoch']}")

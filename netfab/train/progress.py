@@ -16,9 +16,11 @@ EVERY_SECONDS = 10.0
 
 
 class TrainingProgress(keras.callbacks.Callback):
-    def __init__(self, rows: int, batch_size: int, epochs: int, every_seconds: float = EVERY_SECONDS):
+    def __init__(self, rows: int, batch_size: int, epochs: int, every_seconds: float = EVERY_SECONDS,
+                 metric: str = "auc"):
         super().__init__()
         self.rows, self.batch_size, self.epochs, self.every = rows, batch_size, epochs, every_seconds
+        self.metric = metric  # the task's epoch figure (netfab/tasks.py)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -39,7 +41,8 @@ class TrainingProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.monotonic() - self.started
         logs = logs or {}
-        log.info("epoch %d/%d done in %.0f s (%s rows/s): train loss %.4f AUC %.4f, validation loss "
-                 "%.4f AUC %.4f", self.epoch, self.epochs, seconds, f"{self.rows / seconds:,.0f}",
-                 logs.get("loss", float("nan")), logs.get("auc", float("nan")),
-                 logs.get("val_loss", float("nan")), logs.get("val_auc", float("nan")))
+        name = self.metric.upper() if self.metric in ("auc", "rmse") else self.metric
+        log.info("epoch %d/%d done in %.0f s (%s rows/s): train loss %.4f %s %.4f, validation loss "
+                 "%.4f %s %.4f", self.epoch, self.epochs, seconds, f"{self.rows / seconds:,.0f}",
+                 logs.get("loss", float("nan")), name, logs.get(self.metric, float("nan")),
+                 logs.get("val_loss", float("nan")), name, logs.get(f"val_{self.metric}", float("nan")))

@@ -9,7 +9,7 @@ reported on), or every row of another dataset.
 
 A zip records what makes its split reproducible: the dataset's source, files and content sha256
 (dataset_metadata.json), and the seed, fractions and sample size of its config (config.json).
-The same files give the same rows, and data.preparation.split_indices the same test rows; a
+The same files give the same rows, and data.preparation.split_rows the same test rows; a
 dataset whose content differs is refused, since its "test split" would be other rows. The
 validation split is never rebuilt here: it chose the epoch, so it does not report.
 """
@@ -42,7 +42,7 @@ def rebuild_test_split(package, dataset_uri: str | None = None, config=None) -> 
     the zip's seed, fractions and sample size, which choose the rows.
     """
     from data.loading import load_rows
-    from data.preparation import split_indices
+    from data.preparation import split_rows
 
     metadata = package.json("dataset_metadata.json")
     config = config or config_from_values(package.json("config.json")["values"])
@@ -60,7 +60,7 @@ def rebuild_test_split(package, dataset_uri: str | None = None, config=None) -> 
                         f"{len(metadata['files'])} file(s): {recorded}), so its test split would be other "
                         f"rows; pass --dataset=URI of the training data")
     loaded = load_rows(files, config)
-    test = loaded.take(split_indices(loaded.rows, config)["test"])
+    test = loaded.take(split_rows(loaded, config)["test"])
     if len(test.label) != metadata["rows"]["test"]:  # same files and config: only a changed split rule
         raise DataError(f"the test split rebuilt from {uri} has {len(test.label)} rows, the zip records "
                         f"{metadata['rows']['test']}: this netfab splits differently from the one that "

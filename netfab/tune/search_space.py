@@ -121,7 +121,10 @@ def load_space(variant: str, path=None, fixed_env=None) -> SearchSpace:
     """The search space in `path` (default search_spaces/<variant>.json), checked against the
     variant's config with the study's fixed NET_* overrides `fixed_env` applied."""
     fixed_env = dict(fixed_env or {})
-    load_config(variant, environ=fixed_env)  # an unknown variant or bad override fails first
+    task = load_config(variant, environ=fixed_env).config.task  # an unknown variant or bad override fails first
+    if task != "binary":  # trials are ranked by validation AUC (netfab/tune/report.py)
+        raise ConfigError(f"variant {variant!r} has task = {task}; fab tune ranks trials by validation AUC "
+                          f"and tunes task = binary variants only for now")
     path = Path(path) if path else default_space_path(variant)
     if not path.is_file():
         spaces = sorted(p.name for p in SPACES_DIR.glob("*.json"))

@@ -19,7 +19,8 @@ COLUMNS = {  # name -> JSON types allowed, in file order
     "impression_id": (str,), "event_date": (str,), "country": (str,), "language": (str,),
     "device": (str,), "day_of_week": (str,), "season": (str,), "item_id": (str,),
     "price": (float,), "rating": (float, type(None)), "distance_km": (float,), "nights": (int,),
-    "lead_time_days": (int,), "title": (str,), "booked": (int,),
+    "lead_time_days": (int,), "title": (str,), "booked": (int,), "trip_type": (str,), "tags": (list,),
+    "facilities": (list, type(None)), "host_note": (str, type(None)), "review_score": (float, int),
 }
 SEASON_OF_MONTH = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
                    6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
@@ -143,6 +144,26 @@ def test_fewer_than_one_row_is_refused_before_writing(tmp_path, rows):
 def test_progress_reports_rows_per_second_on_stderr(tmp_path, capsys):
     write_fixture(tmp_path / "rows.json", 10, progress=True)
     assert re.search(r"10/10 rows, [\d,]+ rows/s", capsys.readouterr().err)
+
+
+
+def test_the_other_tasks_targets_carry_their_planted_signal(frame):
+    """trip_type, tags and review_score: every class and tag occurs, and each follows its rule."""
+    from data.fixture import TAGS, TRIP_TYPES
+
+    assert set(frame["trip_type"]) == set(TRIP_TYPES)
+    weekday = frame["day_of_week"].isin(["mon", "tue", "wed", "thu"])
+    business = frame["trip_type"].eq("business")
+    assert business[weekday].mean() > business[~weekday].mean() + 0.1
+    tags = frame["tags"]
+    assert {t for row in tags for t in row} == set(TAGS) and tags.map(len).eq(0).any()
+    beach = frame["title"].str.contains("beach")
+    has_beach = tags.map(lambda row: "beach" in row)
+    assert has_beach[beach].mean() > 0.7 and has_beach[~beach].mean() < 0.2
+    rating = frame["rating"].fillna(4.0)
+    assert frame["review_score"].between(1, 10).all()
+    assert frame["review_score"].corr(rating) > 0.3
+    assert frame["host_note"].isna().any() and frame["host_note"].nunique() > 10
 
 
 def test_a_shifted_set_moves_countries_and_prices_only(tmp_path):

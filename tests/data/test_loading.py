@@ -34,7 +34,7 @@ def as_rows(loaded) -> list[tuple]:
 def test_fixture_loads_the_configured_columns_as_compact_arrays():
     loaded = load(FIXTURE_PATH)
     assert loaded.rows == 2000 == loaded.rows_read
-    assert set(loaded.strings) == set(CONFIG.categorical_columns) | {CONFIG.text_column}
+    assert set(loaded.strings) == set(CONFIG.categorical_columns) | set(CONFIG.text_columns)
     assert set(loaded.numbers) == set(CONFIG.numeric_columns)  # event_date, impression_id: never read
     assert all(s.codes.dtype == np.int32 for s in loaded.strings.values())
     assert all(v.dtype == np.float32 for v in loaded.numbers.values())
@@ -79,8 +79,16 @@ def test_missing_dataset_says_what_to_pass(tmp_path):
 def test_missing_column_names_column_role_and_file(tmp_path):
     rows = [{k: v for k, v in row.items() if k != "price"} for row in fixture_rows(20)]
     path = write_ndjson(tmp_path / "no_price.json", rows)
-    with pytest.raises(DataError, match=rf"{path} has no column 'price' \(named by numeric_columns"):
+    with pytest.raises(DataError, match=rf"{path} has no column\(s\) 'price' \(numeric_columns\) named in the config"):
         load(path)
+
+
+def test_a_named_id_column_missing_from_the_data_is_found_before_training(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "impression_id"} for row in fixture_rows(20)]
+    path = write_ndjson(tmp_path / "no_id.json", rows)
+    with pytest.raises(DataError, match=r"no column\(s\) 'impression_id' \(id_column\).*set id_column = \"\""):
+        load(path)
+    assert load(path, config_for("deep_v1", id_column="").config).rows == 20  # none: the row number
 
 
 def test_malformed_line_names_file_and_line_number(tmp_path):
@@ -100,7 +108,7 @@ def test_line_that_is_not_an_object_is_named(tmp_path):
 @pytest.mark.parametrize("column, value, role", [
     ("price", "cheap", "numeric_columns"),
     ("country", 44, "categorical_columns"),
-    ("title", 3.5, "text_column"),
+    ("title", 3.5, "text_columns"),
 ])
 def test_wrong_type_names_file_line_column_and_value(tmp_path, column, value, role):
     rows = fixture_rows(40)
@@ -113,13 +121,29 @@ def test_wrong_type_names_file_line_column_and_value(tmp_path, column, value, ro
     assert json.dumps(value) in message
 
 
-def test_wrong_type_in_every_row_is_caught_too(tmp_path):
+def test_integer_and_boolean_categoricals_are_categories_in_their_string_form(tmp_path):
     rows = fixture_rows(20)
-    for row in rows:
+    for i, row in enumerate(rows):
         row["item_id"] = int(row["item_id"].split("_")[1])
-    path = write_ndjson(tmp_path / "int_ids.json", rows)
-    with pytest.raises(DataError, match=r":1: column 'item_id' .*CAST\(item_id AS STRING\)"):
+        row["device"] = i % 3 == 0 if i != 5 else None
+    loaded = load(write_ndjson(tmp_path / "int_ids.json", rows))
+    assert decoded(loaded, "item_id")[:2] == [str(rows[0]["item_id"]), str(rows[1]["item_id"])]
+    assert decoded(loaded, "device")[:6] == ["true", "false", "false", "true", "false", ""]
+
+
+def test_every_mistyped_column_of_a_file_is_named_in_one_message(tmp_path):
+    rows = fixture_rows(30)
+    rows[3]["price"] = "cheap"
+    rows[7]["title"] = 12
+    rows[12]["country"] = 44  # a number in a column of strings
+    rows[20]["price"] = "dear"  # the same column again: named once, at its first line
+    path = write_ndjson(tmp_path / "typed.json", rows)
+    with pytest.raises(DataError) as error:
         load(path)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("3 columns hold values of the wrong type")
+    assert f"{path}:4: column 'price'" in message and f"{path}:8: column 'title'" in message
+    assert f"{path}:13: column 'country'" in message and "dear" not in message
 
 
 @pytest.mark.parametrize("label", [2, -1, 0.5, "yes", None])
@@ -167,10 +191,117 @@ def test_empty_shards_are_skipped_but_an_empty_dataset_is_an_error(tmp_path):
     assert load(tmp_path).rows == 30
 
 
+# --- targets by task (netfab/tasks.py) --------------------------------------------------------------
+def labels_of(loaded) -> list:
+    return [loaded.label.values[code] for code in loaded.label.codes]
+
+
+def test_multiclass_labels_are_strings_integers_or_booleans(tmp_path):
+    rows = fixture_rows(12)
+    for i, row in enumerate(rows):
+        row["stars"] = i % 5 + 1
+        row["kind"] = i % 2 == 0
+    path = write_ndjson(tmp_path / "classes.json", rows)
+    assert labels_of(load(path, config_for("deep_v1", task="multiclass", label_column="stars").config)) == \
+        [str(i % 5 + 1) for i in range(12)]
+    assert labels_of(load(path, config_for("deep_v1", task="multiclass", label_column="kind").config))[:2] == \
+        ["true", "false"]
+    assert labels_of(load(FIXTURE_PATH, config_for("trip_type_v1").config))[:2] == ["business", "business"]
+
+
+def test_multilabel_tags_are_lists_and_null_or_empty_means_none(tmp_path):
+    rows = fixture_rows(4)
+    rows[0]["tags"], rows[1]["tags"], rows[2]["tags"], rows[3]["tags"] = ["a", "b"], None, [], ["b"]
+    loaded = load(write_ndjson(tmp_path / "tags.json", rows), config_for("tags_v1").config)
+    assert labels_of(loaded) == ["a\x1fb", "", "", "b"]
+
+
+@pytest.mark.parametrize("variant, label, expected", [
+    ("trip_type_v1", None, "one class per row"),
+    ("trip_type_v1", "", "one class per row"),
+    ("tags_v1", "beach", "a list of tags per row"),
+    ("tags_v1", ["beach", None], "a list of tags per row"),
+    ("review_score_v1", None, "holds a number"),
+    ("review_score_v1", "high", "holds a number"),
+])
+def test_a_bad_label_names_the_line_and_what_the_task_needs(tmp_path, variant, label, expected):
+    config = config_for(variant).config
+    rows = fixture_rows(30)
+    rows[6][config.label_column] = label
+    path = write_ndjson(tmp_path / "labels.json", rows)
+    with pytest.raises(DataError, match=rf"{path}:7: column '{config.label_column}' \(label_column\).*{expected}"):
+        load(path, config)
+
+
+# --- CSV and Parquet --------------------------------------------------------------------------------
+def test_csv_and_parquet_load_what_ndjson_loads(tmp_path):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = fixture_rows(60)
+    rows[2].update(rating=None, country=None)
+    ndjson = load(write_ndjson(tmp_path / "rows.json", rows))
+    pd.DataFrame(rows).drop(columns=["tags"]).to_csv(tmp_path / "rows.csv.gz", index=False)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rows.parquet")
+    assert as_rows(load(tmp_path / "rows.csv.gz")) == as_rows(ndjson)
+    assert as_rows(load(tmp_path / "rows.parquet")) == as_rows(ndjson)
+    tags = config_for("tags_v1").config  # a Parquet list column holds tags as NDJSON does
+    assert labels_of(load(tmp_path / "rows.parquet", tags)) == labels_of(load(tmp_path / "rows.json", tags))
+    assert load(tmp_path, config_for("deep_v1").config).rows == 180  # a folder of the three formats
+
+
+def test_csv_type_errors_name_every_column_and_line(tmp_path):
+    lines = ["impression_id,country,language,device,day_of_week,season,item_id,price,rating,distance_km,"
+             "nights,lead_time_days,title,booked"]
+    for row in fixture_rows(20):
+        lines.append(",".join(str(row[c]) if row[c] is not None else "" for c in lines[0].split(",")))
+    lines[4] = lines[4].replace(lines[4].split(",")[7], "cheap", 1)
+    lines[9] = lines[9].replace("," + lines[9].split(",")[10] + ",", ",far,", 1)
+    path = tmp_path / "typed.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as error:
+        load(path)
+    message = str(error.value)
+    assert message.startswith("2 columns") and f"{path}:5: column 'price'" in message
+    assert f"{path}:10: column 'nights'" in message and '"far"' in message
+
+
+def test_parquet_columns_of_the_wrong_type_are_named_together(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [dict(row, price=str(row["price"]), title=7) for row in fixture_rows(20)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "typed.parquet")
+    with pytest.raises(DataError) as error:
+        load(tmp_path / "typed.parquet")
+    message = str(error.value)
+    assert "column 'price' (numeric_columns) is string" in message
+    assert "column 'title' (text_columns) is int64" in message
+
+
+def test_a_csv_multilabel_dataset_says_which_formats_hold_tags(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="CSV file cannot hold a list per row.*NDJSON or Parquet"):
+        load(path, config_for("tags_v1").config)
+
+
+def test_list_columns_hold_lists_null_or_empty_and_refuse_a_null_item(tmp_path):
+    rows = fixture_rows(5)
+    rows[0]["facilities"], rows[1]["facilities"], rows[2]["facilities"] = ["pool", "gym"], None, []
+    config = config_for("trip_type_v1").config
+    loaded = load(write_ndjson(tmp_path / "lists.json", rows), config)
+    assert decoded(loaded, "facilities")[:3] == ["pool\x1fgym", "", ""]
+    rows[3]["facilities"] = ["pool", None]
+    with pytest.raises(DataError, match=r"column 'facilities' \(list_columns\).*null item"):
+        load(write_ndjson(tmp_path / "bad.json", rows), config)
+
+
 def test_rows_without_a_label_load_when_no_label_is_asked_for(tmp_path):
     rows = [{k: v for k, v in row.items() if k != "booked"} for row in fixture_rows(50)]
     path = write_ndjson(tmp_path / "logged.json", rows)
-    with pytest.raises(DataError, match="no column 'booked'"):
+    with pytest.raises(DataError, match=r"no column\(s\) 'booked'"):
         load_rows([path], config_for().config)
     loaded = load_rows([path], config_for().config, labelled=False)
     assert loaded.rows == 50 and np.isnan(loaded.label).all()

@@ -98,7 +98,7 @@ def test_text_becomes_padded_token_ids():
     prepared = prepare(load(), CONFIG)
     tokens = prepared.train.features["title"]
     assert tokens.shape == (1600, CONFIG.text_max_tokens) and tokens.dtype == np.int32
-    vocabulary = prepared.shapes.text_vocabulary
+    vocabulary = prepared.shapes.text_vocabularies["title"]
     first = fixture_rows()[split_indices(2000, CONFIG)["train"][0]]["title"]
     words = tokenize(pd.Series([first]))[0]
     expected = [vocabulary.index(w) + 2 if w in vocabulary else 1 for w in words]
@@ -124,3 +124,133 @@ def test_a_column_empty_in_every_row_is_named(tmp_path):
         row["language"] = None
     with pytest.raises(DataError, match="categorical column 'language' has no value in the training split"):
         prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)
+
+
+@pytest.mark.parametrize("column, message", [
+    ("title", "text column 'title' has no words in the training split"),
+    ("price", "numeric column 'price' is null in every training row"),
+])
+def test_a_text_or_numeric_column_empty_in_every_row_is_named(tmp_path, column, message):
+    rows = fixture_rows(200)
+    for row in rows:
+        row[column] = None
+    with pytest.raises(DataError, match=message):
+        prepare(load(rows=rows, tmp_path=tmp_path), CONFIG)
+
+
+# --- targets by task ----------------------------------------------------------------------------------
+def test_multiclass_classes_come_from_the_training_split_in_natural_order(tmp_path):
+    rows = fixture_rows(300)
+    for i, row in enumerate(rows):
+        row["stars"] = [2, 10, 1][i % 3]
+    config = config_for("deep_v1", task="multiclass", label_column="stars").config
+    prepared = prepare(load(config, rows, tmp_path), config)
+    assert prepared.shapes.classes == ["1", "2", "10"] and prepared.summary["classes"] == ["1", "2", "10"]
+    assert set(np.unique(prepared.train.label)) == {0, 1, 2} and prepared.train.label.dtype == np.int32
+
+
+def test_a_class_unseen_in_training_is_an_error_naming_it(tmp_path):
+    rows = fixture_rows(300)
+    config = config_for("trip_type_v1").config
+    test_rows = split_indices(300, config)["test"]
+    rows[int(test_rows[0])]["trip_type"] = "pilgrimage"
+    with pytest.raises(DataError, match=r"class\(es\) 'pilgrimage' of the test split never occur in the training"):
+        prepare(load(config, rows, tmp_path), config)
+
+
+def test_multilabel_targets_are_multi_hot_rows_of_the_training_tags():
+    config = config_for("tags_v1").config
+    prepared = prepare(load(config), config)
+    rows = fixture_rows()
+    train = split_indices(len(rows), config)["train"]
+    assert prepared.shapes.classes == ["beach", "nightlife", "parking", "quiet", "wifi"]
+    first = rows[int(train[0])]["tags"]
+    assert prepared.train.label[0].tolist() == [float(t in first) for t in prepared.shapes.classes]
+
+
+def test_regression_records_the_target_scale_for_the_head(tmp_path):
+    config = config_for("review_score_v1").config
+    prepared = prepare(load(config), config)
+    assert abs(prepared.shapes.label_mean - prepared.train.label.mean()) < 1e-4
+    assert abs(prepared.shapes.label_std - prepared.train.label.std()) < 1e-4
+    rows = fixture_rows(300)
+    for row in rows:
+        row["review_score"] = 7
+    with pytest.raises(DataError, match="'review_score' holds one value in every training row"):
+        prepare(load(config, rows, tmp_path), config)
+
+
+def test_each_text_column_has_its_own_vocabulary():
+    config = config_for("deep_v1", text_columns="title,host_note").config
+    prepared = prepare(load(config), config)
+    vocabularies = prepared.shapes.text_vocabularies
+    assert set(vocabularies) == {"title", "host_note"}
+    assert "villa" in vocabularies["title"] and "villa" not in vocabularies["host_note"]
+    assert "wifi" in vocabularies["host_note"] and "wifi" not in vocabularies["title"]
+    assert prepared.train.features["host_note"].shape == (1600, config.text_max_tokens)
+    assert set(prepared.summary["text"]) == {"title", "host_note"}
+
+
+# --- split = by_column ---------------------------------------------------------------------------------
+def test_by_column_split_trains_on_the_past_and_tests_on_the_future():
+    from data.preparation import split_rows
+
+    config = config_for("deep_v1", split="by_column", split_column="event_date").config
+    loaded = load(config)
+    index = split_rows(loaded, config)
+    prepared = prepare(loaded, config)
+    dates = [row["event_date"] for row in fixture_rows()]
+    of = {name: [dates[i] for i in rows] for name, rows in index.items()}
+    assert max(of["train"]) < min(of["validation"]) and max(of["validation"]) < min(of["test"])
+    assert 150 <= len(prepared.test) <= 250 and 150 <= len(prepared.validation) <= 250
+    assert prepared.summary["split"] == {"method": "by_column", "column": "event_date",
+                                         "validation_from": min(of["validation"]), "test_from": min(of["test"])}
+
+
+def test_by_column_orders_numbers_by_value_and_keeps_a_group_together(tmp_path):
+    rows = fixture_rows(300)
+    for i, row in enumerate(rows):
+        row["week"] = i // 10 + 1  # 30 groups of 10 rows: 1 .. 30, where "9" < "10" as text
+    config = config_for("deep_v1", split="by_column", split_column="week").config
+    loaded = load(config, rows, tmp_path)
+    from data.preparation import split_rows
+
+    index = split_rows(loaded, config)
+    weeks = np.array([row["week"] for row in rows])
+    assert weeks[index["train"]].max() == 24 and set(weeks[index["test"]]) == {28, 29, 30}
+    assert all(len(set(weeks[index[name]]) & set(weeks[index[other]])) == 0
+               for name in index for other in index if name != other)
+
+
+def test_by_column_split_errors_name_the_column(tmp_path):
+    from netfab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="split_column = ''.*name a time or group column"):
+        config_for("deep_v1", split="by_column")
+    with pytest.raises(ConfigError, match="split_column = 'event_date'.*with split = by_column only"):
+        config_for("deep_v1", split_column="event_date")
+    rows = fixture_rows(200)
+    rows[3]["event_date"] = None
+    config = config_for("deep_v1", split="by_column", split_column="event_date").config
+    with pytest.raises(DataError, match=r"split column 'event_date' is null or \"\" in 1 row"):
+        prepare(load(config, rows, tmp_path), config)
+
+
+def test_list_columns_become_padded_item_ids_from_the_training_vocabulary(tmp_path):
+    rows = fixture_rows(300)
+    config = config_for("trip_type_v1", list_max_items=3).config
+    rows[0]["facilities"] = ["pool", "sauna", "gym", "spa", "pets"]  # sauna: never seen; 5 > 3 items
+    rows[1]["facilities"] = None
+    from data.preparation import split_rows
+
+    loaded = load(config, rows, tmp_path)
+    index = split_rows(loaded, config)
+    prepared = prepare(loaded, config)
+    vocabulary = prepared.shapes.vocabularies["facilities"]
+    assert "sauna" not in vocabulary and set(vocabulary) <= {"pool", "gym", "breakfast", "kitchen", "spa", "pets"}
+    ids = {}
+    for name in ("train", "validation", "test"):
+        for position, row in enumerate(index[name]):
+            ids[int(row)] = prepared.__getattribute__(name).features["facilities"][position].tolist()
+    assert ids[0] == [vocabulary.index("pool") + 2, 1, vocabulary.index("gym") + 2]  # cut at 3; 1 = unseen
+    assert ids[1] == [0, 0, 0]  # null: no item

@@ -39,7 +39,7 @@ def test_the_zip_carries_a_profile_of_every_feature_and_the_score(trained_zip, p
         metadata = package.json("dataset_metadata.json")
         config = package.json("config.json")["values"]
     assert PROFILE_KEY in metadata  # so in the manifest, verified with the rest
-    assert set(profile.features) == {*config["categorical_columns"], *config["numeric_columns"], config["text_column"]}
+    assert set(profile.features) == {*config["categorical_columns"], *config["numeric_columns"], *config["text_columns"]}
     assert profile.rows == {"train": metadata["rows"]["train"], "validation": metadata["rows"]["validation"]}
     for bins in [*profile.features.values(), profile.score]:
         assert bins.fractions.sum() == pytest.approx(1.0) and len(bins.fractions) == len(bins.labels)

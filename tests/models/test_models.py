@@ -23,7 +23,7 @@ def prepared_for(config, path):
 
 @pytest.mark.parametrize("network", list(models.REGISTRY))
 def test_every_architecture_builds_and_trains_a_step(network, small_data):
-    config = config_for("deep_v1", network=network, text_column="title").config
+    config = config_for("deep_v1", network=network, text_columns="title").config
     prepared = prepared_for(config, small_data)
     core = models.build(config, prepared.shapes)
     core.compile(optimizer="adam", loss="binary_crossentropy")
@@ -40,7 +40,7 @@ def test_every_architecture_builds_and_trains_a_step(network, small_data):
 
 @pytest.mark.parametrize("network", list(models.REGISTRY))
 def test_raw_rows_through_the_front_end_give_the_cores_scores(network, tmp_path, small_data):
-    config = config_for("deep_v1", network=network, text_column="title").config
+    config = config_for("deep_v1", network=network, text_columns="title").config
     prepared = prepared_for(config, small_data)
     core = models.build(config, prepared.shapes)
     exported = with_front_end(core, build_front_end(config, prepared.shapes), config)
@@ -58,12 +58,12 @@ def test_raw_rows_through_the_front_end_give_the_cores_scores(network, tmp_path,
 def test_rnn_cell_is_configurable(cell, small_data):
     config = config_for("rnn_v1", rnn_cell=cell).config
     core = models.build(config, prepared_for(config, small_data).shapes)
-    text_branch = core.get_layer("per_distinct_text").layer  # run once per distinct title
+    text_branch = core.get_layer("per_distinct_title").layer  # run once per distinct title
     assert type(text_branch.get_layer("text_rnn")).__name__ == cell.upper()
 
 
 def test_deep_without_text_has_no_text_input(small_data):
-    config = config_for("deep_v1", text_column="").config
+    config = config_for("deep_v1", text_columns="").config
     prepared = prepared_for(config, small_data)
     core = models.build(config, prepared.shapes)
     assert "title" not in core.input
@@ -84,7 +84,7 @@ def test_empty_text_gives_a_finite_probability(network, small_data):
     exported = with_front_end(models.build(config, prepared.shapes),
                               build_front_end(config, prepared.shapes), config)
     x = raw_columns(fixture_rows(4), config)
-    x[config.text_column] = np.array(["", "", "!!!", "unknownword"], dtype=object)
+    x["title"] = np.array(["", "", "!!!", "unknownword"], dtype=object)
     assert np.isfinite(exported.predict(x, verbose=0)).all()
 
 

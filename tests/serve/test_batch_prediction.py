@@ -50,3 +50,39 @@ def test_fab_predict_refuses_a_wrong_type_and_writes_nothing(trained_zip, tmp_pa
     assert "rows.json:4: column 'price'" in result.stderr and "numbers or null" in result.stderr
     assert "Traceback" not in result.stderr
     assert not output.exists()
+
+
+def test_fab_predict_id_column_picks_the_column_written_beside_the_scores(trained_zip, tmp_path):
+    rows = fixture_rows(10)
+    write_ndjson(tmp_path / "rows.json", rows)
+    result = run_fab("predict", f"--model={trained_zip}", f"--input={tmp_path / 'rows.json'}",
+                     f"--output={tmp_path / 'scores.csv'}", "--id-column=item_id")
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["item_id", "probability"]
+    assert scores["item_id"].tolist() == [row["item_id"] for row in rows]
+
+    missing = run_fab("predict", f"--model={trained_zip}", f"--input={tmp_path / 'rows.json'}",
+                      f"--output={tmp_path / 'other.csv'}", "--id-column=listing")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "no column(s) 'listing'" in missing.stderr and "--id-column" in missing.stderr
+
+
+def test_fab_predict_reads_csv_and_parquet_as_it_reads_ndjson(trained_zip, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = fixture_rows(20)
+    rows[4]["rating"] = None
+    write_ndjson(tmp_path / "rows.json", rows)
+    pd.DataFrame(rows).drop(columns=["tags"]).to_csv(tmp_path / "rows.csv", index=False)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rows.parquet")
+    outputs = {}
+    for name in ("rows.json", "rows.csv", "rows.parquet"):
+        result = run_fab("predict", f"--model={trained_zip}", f"--input={tmp_path / name}",
+                         f"--output={tmp_path / (name + '.out.csv')}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[name] = pd.read_csv(tmp_path / (name + ".out.csv"))
+        assert outputs[name]["impression_id"].tolist() == [row["impression_id"] for row in rows]
+    np.testing.assert_allclose(outputs["rows.csv"]["probability"], outputs["rows.json"]["probability"], atol=1e-6)
+    np.testing.assert_allclose(outputs["rows.parquet"]["probability"], outputs["rows.json"]["probability"], atol=1e-6)

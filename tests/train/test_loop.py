@@ -61,7 +61,8 @@ def test_validation_chooses_the_epoch_and_test_is_scored_once(trained_zip):
 def test_zip_carries_the_core_and_the_front_ends_tables(trained_zip):
     shapes = model_zip.ModelZip(trained_zip).json("front_end.json")
     assert set(shapes) == {"vocabularies", "embedding_dims", "numeric_mean", "numeric_variance",
-                           "text_vocabulary", "text_max_tokens"}
+                           "text_vocabularies", "text_max_tokens", "task", "classes", "label_mean", "list_max_items",
+                           "label_std"}
     assert "core.keras" in zipfile.ZipFile(trained_zip).namelist()
 
 
