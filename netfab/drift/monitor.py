@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from netfab.drift.profile import SCORE, ReferenceProfile
+from netfab.drift.profile import SCORE, ReferenceProfile, one_score_per_row
 
 WINDOW_ROWS = 10_000  # enough for a PSI of a few bins to read near 0 on unchanged traffic
 SLOTS = 10
@@ -48,7 +48,7 @@ class DriftMonitor:
         """Count one scored batch: `columns` (name -> raw values) or a list of rows, and their scores."""
         if isinstance(columns, list):
             columns = self.profile.columns_from_rows(columns)
-        scores = np.asarray(scores, dtype=np.float64).ravel()
+        scores = one_score_per_row(scores).astype(np.float64)  # [rows, classes]: the likeliest class's
         counts = self.profile.count(columns, scores)
         batch = np.zeros_like(self._window)
         for name, histogram in counts.items():
