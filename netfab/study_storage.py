@@ -10,6 +10,7 @@ Every URL goes to Optuna's RDBStorage (SQLAlchemy): `sqlite:///…` for one mach
 SQLAlchemy speaks (`postgresql://…`, `mysql://…`) for many. A password is best left out of the
 URL (it is recorded in study.json): libpq reads PGPASSWORD or ~/.pgpass.
 """
+import time
 from pathlib import Path
 
 from netfab.errors import ConfigError
@@ -22,6 +23,7 @@ STUDY_DB = "study.db"  # the default storage, in the study folder
 SPEC_ATTR = "netfab_spec"  # the study's settings (study.json), kept in the storage as well
 PRUNERS = ("median", "hyperband", "none")
 SQLITE_BUSY_SECONDS = 60  # a writer waits this long for another process's lock, not 5 s
+SCHEMA_ATTEMPTS = 4  # opening a storage whose tables another process is creating
 
 
 def sqlite_url(folder) -> str:
@@ -38,16 +40,29 @@ def open_storage(url: str, heartbeat: int | None = None, stale_trial_callback=No
     if url.startswith("sqlite"):
         # Several local workers and their trials write to one file: wait for the lock.
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
-    try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-            grace_period=2 * heartbeat if heartbeat else None,
-            heartbeat_stale_trial_callback=stale_trial_callback)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0][:300]
-        raise ConfigError(f"study storage {shown_url(url)} cannot be opened: {reason}; "
-                          f"check --storage (a sqlite:/// path or a postgresql:// server this "
-                          f"machine reaches)") from None
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                grace_period=2 * heartbeat if heartbeat else None,
+                heartbeat_stale_trial_callback=stale_trial_callback)
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            # Processes opening a new storage at once (pods, workers) race to create its tables
+            # and stamp their version; the losers (a table "already exists", a duplicate version
+            # row) open them as they are a moment later.
+            lost_race = isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in str(error)
+            if not lost_race or attempt == SCHEMA_ATTEMPTS - 1:
+                _refuse(url, error)
+            time.sleep(1 + attempt)
+        except (ImportError, ValueError) as error:
+            _refuse(url, error)
+
+
+def _refuse(url: str, error: Exception):
+    reason = str(error).strip().splitlines()[0][:300]
+    raise ConfigError(f"study storage {shown_url(url)} cannot be opened: {reason}; "
+                      f"check --storage (a sqlite:/// path or a postgresql:// server this "
+                      f"machine reaches)") from None
 
 
 def shown_url(url: str) -> str:

@@ -1,15 +1,18 @@
 """A study's sampling and bookkeeping on a real Optuna storage (SQLite), without training: the
 objective told here is a stand-in for a trial's validation AUC, computed from its values."""
 import math
+import subprocess
+import sys
 
 import pytest
 from optuna.trial import TrialState
 
 from netfab.errors import ConfigError
-from netfab.study_storage import open_storage
+from netfab.study_storage import open_storage, sqlite_url
 from netfab.tune.records import budget_spent, failures_in_a_row, retry_callback, trial_records
 from netfab.tune.run import new_study
 from netfab.tune.study import ask_trial, load_optuna_study
+from tests.helpers import PROJECT
 
 
 def stand_in_auc(values: dict) -> float:
@@ -80,3 +83,13 @@ def test_an_unknown_sampler_or_a_storage_out_of_reach_is_one_clear_error(tmp_pat
         new_study("deep_v1", str(tmp_path), "s", sampler="cmaes")
     with pytest.raises(ConfigError, match="study storage postgresql://tuner:\\*\\*\\*@127.0.0.1:1/x cannot be opened"):
         open_storage("postgresql://tuner:secret@127.0.0.1:1/x")
+
+
+def test_processes_opening_a_new_storage_at_once_all_open_it(tmp_path):
+    """Workers (pods, --parallel) starting together on a fresh study race to create its tables."""
+    url = sqlite_url(tmp_path)
+    opener = f"from netfab.study_storage import open_storage, sqlite_url; open_storage({url!r})"
+    openers = [subprocess.Popen([sys.executable, "-c", opener], cwd=PROJECT, stderr=subprocess.PIPE,
+                                text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in openers]
+    assert [p.returncode for p in openers] == [0] * 4, errors
