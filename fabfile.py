@@ -83,26 +83,29 @@ def train(c, variant=netconfig.DEFAULT_VARIANT, dataset=None, output="artifacts"
 @task(help={"output": "where the sanity zips go (default ./artifacts/ci)",
             "dataset": f"dataset URI (default: {FIXTURE})",
             "min_auc": "test AUC every variant must reach (default 0.65)",
+            "variants": "comma-separated variants to check (default: every variant in variant_config.json)",
             "docker": "run inside the CPU training image (fab build-image first)",
             "image": "with --docker: the image tag (default netfab:cpu)",
             "baseline": "also gate every zip against this model zip as fab evaluate does (e.g. the live model)",
             "max_auc_drop": "with --baseline: AUC a zip may lose against it (default 0.005)",
             "max_log_loss_rise": "with --baseline: log loss a zip may gain against it (default 0.01)"})
 def ci(c, output="artifacts/ci", dataset=None, min_auc=0.65, docker=False, image=None, baseline="",
-       max_auc_drop=0.005, max_log_loss_rise=0.01):
+       max_auc_drop=0.005, max_log_loss_rise=0.01, variants=""):
     """Jenkins sanity: train every variant on the fixture and verify each model zip (--baseline: and gate it)."""
     if docker:
         if baseline:  # the container sees only the output folder
             from invoke.exceptions import Exit
 
             raise Exit("error: --baseline is not supported with --docker; run fab evaluate on the zips it writes")
-        return _in_container(["ci", f"--min-auc={min_auc}"], output, dataset, "cpu", image)
+        return _in_container(["ci", f"--min-auc={min_auc}", *([f"--variants={variants}"] if variants else [])],
+                             output, dataset, "cpu", image)
     _setup_logging()
     with exit_on_user_error():
         from netfab.train.ci import format_report, run_ci
         from netfab.train.evaluate import Gate
 
-        checks = run_ci(output, dataset or _fixture_path(), min_auc=float(min_auc), baseline=baseline,
+        checks = run_ci(output, dataset or _fixture_path(), [v for v in variants.split(",") if v] or None,
+                        min_auc=float(min_auc), baseline=baseline,
                         gate=Gate(float(max_auc_drop), float(max_log_loss_rise)))
     print(format_report(checks))
     print(f"ci passed: {len(checks)} variant(s)")

@@ -21,7 +21,7 @@ import numpy as np
 
 from netfab import model_zip, storage
 from netfab.config import config_from_values
-from netfab.errors import NetfabError
+from netfab.errors import ConfigError, NetfabError, closest
 from netfab.tasks import TASKS
 
 CHECK_ROWS = 8
@@ -50,8 +50,13 @@ def run_ci(output: str, dataset: str, variants=None, min_auc: float = 0.65, base
 
     if baseline:  # a missing or damaged baseline is found before the first training, not after
         model_zip.ModelZip(baseline).close()
+    known = list(read_variants())
+    for variant in variants or ():  # a typo is found before the first training, not after the others
+        if variant not in known:
+            raise ConfigError(f"--variants: unknown variant {variant!r}{closest(variant, known)}; "
+                              f"the variants are {', '.join(known)} (variant_config.json)")
     checks = []
-    for variant in variants or list(read_variants()):
+    for variant in variants or known:
         check = VariantCheck(variant)
         checks.append(check)
         try:

@@ -4,7 +4,7 @@ folder of each trial and the command that reproduces a trial.
     from netfab.tune.study import StudySpec, open_study, load_optuna_study
     spec = open_study(StudySpec(name="lr", variant="deep_v1", ...))   # creates or resumes <output>/lr
     study = load_optuna_study(spec, storage)    # an optuna.Study on the spec's storage
-    trial = ask_trial(study, spec, trials_so_far=3)
+    trial = ask_trial(study, spec)
     spec.trial_command(values, folder)          # "NET_EPOCHS=2 NET_LEARNING_RATE=0.0012 fab train ..."
 
 Layout of <output>/<study>/:
@@ -118,17 +118,39 @@ def load_optuna_study(spec: StudySpec, optuna_storage, trials_so_far: int = 0):
     return study
 
 
-def ask_trial(study, spec: StudySpec, trials_so_far: int):
+def ask_trial(study, spec: StudySpec):
     """The study's next trial: a queued retry first, else the sampler's suggestion over the
-    search space, the sampler seeded with (seed, trials so far)."""
-    study.sampler = make_sampler(spec, trials_so_far)
-    return study.ask(spec.search_space().distributions())
-
-
-def make_sampler(spec: StudySpec, trials_so_far: int):
+    search space, the sampler seeded with (seed, the trial's number). The number is the storage's,
+    unique in the study even when workers ask at the same moment (a count of the trials each
+    worker saw is not: two workers would draw the same values), and in a sequential study it is
+    the count of trials before it, so every run and resume draws the same values."""
     import optuna
 
-    seed = spec.seed * 1_000_003 + trials_so_far
+    trial = study.ask()  # the trial, numbered by the storage, before any value is drawn
+    study.sampler = make_sampler(spec, trial.number)
+    for name, distribution in spec.search_space().distributions().items():
+        _suggest(trial, name, distribution)
+    return trial
+
+
+def _suggest(trial, name: str, distribution) -> None:
+    """One value of `distribution` drawn for `trial` through Optuna's public suggest calls."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(distribution, FloatDistribution):
+        trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log, step=distribution.step)
+    elif isinstance(distribution, IntDistribution):
+        trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log, step=distribution.step)
+    elif isinstance(distribution, CategoricalDistribution):
+        trial.suggest_categorical(name, distribution.choices)
+    else:
+        raise TypeError(f"search space key {name!r}: no suggest call for {type(distribution).__name__}")
+
+
+def make_sampler(spec: StudySpec, trial_number: int):
+    import optuna
+
+    seed = spec.seed * 1_000_003 + trial_number
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)

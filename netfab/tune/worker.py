@@ -66,7 +66,7 @@ def work(spec: StudySpec, trials: int, heartbeat: int = HEARTBEAT_SECONDS, max_f
                 time.sleep(min(heartbeat, 5))  # a running trial may yet be lost and come back
                 continue
             return 0
-        trial = ask_trial(study, spec, len(existing))
+        trial = ask_trial(study, spec)
         run_trial(spec, study, trial, storage, heartbeat, retry, progress)
 
 

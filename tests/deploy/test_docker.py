@@ -4,6 +4,7 @@
 image is built on tests/deploy/local_base_image.py's Debian base (built once per machine, then found by
 tag). The GPU image is not built here; see test_gpu_training_asks_docker_for_every_gpu.
 """
+import json
 import re
 import shutil
 import signal
@@ -48,7 +49,7 @@ def _leftover_containers(client, task):
 def test_cpu_image_holds_code_and_config_runs_as_non_root_and_is_labelled(client, cpu_image):
     image = client.images.get(cpu_image)
     assert image.labels["org.opencontainers.image.revision"] == git_commit()
-    assert image.labels["netfab.variants"] == "deep_v1,rnn_v1"
+    assert image.labels["netfab.variants"] == ",".join(json.loads((PROJECT / "variant_config.json").read_text()))
     assert image.attrs["Config"]["Entrypoint"] == ["fab"]
     listing = client.containers.run(cpu_image, entrypoint=["sh", "-c"], remove=True, command=[
         "id -u; ls -a /app; find /app /home /tmp -name '*.zip' -o -name '*.json.gz'"
@@ -62,7 +63,7 @@ def test_cpu_image_holds_code_and_config_runs_as_non_root_and_is_labelled(client
 
 
 def test_fab_ci_docker_writes_verified_zips_to_the_mounted_folder(cpu_image, tmp_path):
-    result = run_fab("ci", "--docker", f"--image={cpu_image}", f"--output={tmp_path}",
+    result = run_fab("ci", "--docker", f"--image={cpu_image}", f"--output={tmp_path}", "--variants=deep_v1,rnn_v1",
                      env={"NET_EPOCHS": "3"}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ci passed: 2 variant(s)" in result.stdout

@@ -28,7 +28,7 @@ def suggestions(spec, count: int, start_over_at: int | None = None) -> list[dict
     for number in range(count):
         if number == start_over_at:
             study = load_optuna_study(spec, open_storage(spec.storage_url))
-        trial = ask_trial(study, spec, len(study.get_trials(deepcopy=False)))
+        trial = ask_trial(study, spec)
         values = spec.search_space().decode(trial.params)
         study.tell(trial, stand_in_auc(values))
         drawn.append(values)
@@ -47,23 +47,32 @@ def test_the_same_seed_draws_the_same_trials_and_a_resume_continues_the_sequence
     assert suggestions(other_seed, 3) != first[:3]
 
 
+def test_workers_asking_at_once_draw_different_values(tmp_path):
+    """Two workers' studies (one storage) each asking before either tells: the seed follows the
+    trial's number in the storage, not how many trials a worker saw, so their values differ."""
+    spec = new_study("deep_v1", str(tmp_path), "together", seed=3)
+    workers = [load_optuna_study(spec, open_storage(spec.storage_url)) for _ in range(2)]
+    first, second = (ask_trial(study, spec) for study in workers)
+    assert first.number != second.number and first.params != second.params
+
+
 def test_a_lost_trial_runs_again_and_the_budget_counts_it_once(tmp_path):
     spec = new_study("deep_v1", str(tmp_path), "lost", seed=0)
     study = load_optuna_study(spec, open_storage(spec.storage_url))
     retry = retry_callback(max_retry=3)
-    done = ask_trial(study, spec, 0)
+    done = ask_trial(study, spec)
     study.tell(done, 0.8)
-    lost = ask_trial(study, spec, 1)
+    lost = ask_trial(study, spec)
     lost.report(0.7, step=1)
     study.tell(lost, state=TrialState.FAIL)  # as the storage does when its heartbeat stops
     retry(study, study.trials[lost.number])
     assert budget_spent(study.trials) == 2  # the lost trial and its waiting retry count once
-    again = ask_trial(study, spec, 2)  # the retry comes first, with the lost trial's values
+    again = ask_trial(study, spec)  # the retry comes first, with the lost trial's values
     assert again.params == lost.params
     records = trial_records(study.trials)
     assert records[lost.number]["status"] == "lost" and records[lost.number]["retried_as"] == again.number
     assert records[again.number]["curve"] == [0.7]  # its curve so far came along
-    failed = ask_trial(study, spec, 3)
+    failed = ask_trial(study, spec)
     failed.set_user_attr("error", "dataset x.json does not exist")
     study.tell(failed, state=TrialState.FAIL)  # a failed training counts, and in a row
     assert budget_spent(study.trials) == 3
