@@ -4,7 +4,7 @@
     files = storage.dataset_files("gs://bucket/datasets/v1/part-*.json")  # sorted local paths
     zip_path = storage.fetch_file("gs://bucket/models/deep_v1/<run_id>/model.zip")
     storage.publish_file(tmp_zip, "gs://bucket/models/deep_v1/<run_id>/model.zip")  # whole or absent
-    with storage.atomic_path(folder / "trial.json") as partial:   # a local file, whole or absent
+    with storage.atomic_path(folder / "result.json") as partial:   # a local file, whole or absent
         partial.write_text(text)
 
 A URI is a local path, a file:// URI or gs://bucket/name. gs:// objects are read through the
@@ -151,7 +151,7 @@ def atomic_path(target, keep_suffix: bool = False) -> Iterator[Path]:
     keep_suffix: the temporary name ends in the target's suffixes too (Keras picks its file
     format by them: .keras, .weights.h5).
 
-        with storage.atomic_path(folder / "trial.json") as partial:
+        with storage.atomic_path(folder / "result.json") as partial:
             partial.write_text(text)
     """
     target = Path(target)
