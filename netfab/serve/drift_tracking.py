@@ -23,7 +23,6 @@ import time
 import numpy as np
 
 from netfab.drift.monitor import DriftMonitor
-from netfab.drift.profile import SCORE
 from netfab.drift.psi import population_stability
 from netfab.serve import columns as serving_columns
 from netfab.serve.columns import ByteSlices
@@ -31,7 +30,7 @@ from netfab.serve.columns import ByteSlices
 log = logging.getLogger(__name__)
 
 DRIFT_ROWS_PER_S = 2000  # rows binned per second and key at most: a 10,000-row window in 5 s of traffic
-QUEUE_PARTS = 1024  # parts waiting for the drift thread; beyond it parts are dropped (counted)
+QUEUE_PARTS = 1024  # parts waiting for the drift thread; beyond it parts are skipped
 TICK_S = 0.1  # how often the drift thread bins what was queued meanwhile
 
 
@@ -40,8 +39,7 @@ class DriftTracking:
         self.rows_per_s = rows_per_s
         self.monitors: dict[tuple, DriftMonitor] = {}
         self._budget: dict[tuple, list] = {}  # key -> [rows still allowed this second, the second]
-        self._queue: queue.Queue = queue.Queue(QUEUE_PARTS)
-        self.dropped_rows = 0  # rows the drift thread had no room for (it fell behind)
+        self._queue: queue.Queue = queue.Queue(QUEUE_PARTS)  # full: the thread fell behind, parts are skipped
         self._thread = threading.Thread(target=self._bin, name="drift", daemon=True)
         self._thread.start()
 
@@ -61,8 +59,7 @@ class DriftTracking:
             return
         try:
             self._queue.put_nowait((key, scored.model, scored.columns, scored.scores, take))
-        except queue.Full:
-            self.dropped_rows += take
+        except queue.Full:  # a sample is a sample: skipping a part costs drift nothing but rows
             return
         budget[0] -= take
 
@@ -79,9 +76,9 @@ class DriftTracking:
                     key, model, columns, scores, take = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                rows = slice(None) if take >= len(scores) else slice(0, take)
-                parts.setdefault((key, model), []).append(({name: column[rows] for name, column in columns.items()},
-                                                           scores[rows]))
+                if take < len(scores):  # the part's first rows, within the key's budget
+                    columns, scores = {name: column[:take] for name, column in columns.items()}, scores[:take]
+                parts.setdefault((key, model), []).append((columns, scores))
             for (key, model), scored in parts.items():
                 try:
                     monitor = self.monitors.get(key)
@@ -144,6 +141,3 @@ def merge_drift(workers: list[list[dict]]) -> list[dict]:
 def drift_scores(entry: dict) -> dict[str, float]:
     """PSI of each feature and of the score (SCORE) of a drift entry; NaN while its window is empty."""
     return {name: population_stability(entry["reference"][name], counts) for name, counts in entry["counts"].items()}
-
-
-__all__ = ["DriftTracking", "drift_scores", "merge_drift", "SCORE"]

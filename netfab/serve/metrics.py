@@ -24,8 +24,9 @@ from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
 
 from netfab.drift.profile import one_score_per_row
+from netfab.drift.profile import SCORE
 from netfab.drift.psi import ACT, WATCH
-from netfab.serve.drift_tracking import SCORE, drift_scores, merge_drift
+from netfab.serve.drift_tracking import drift_scores, merge_drift
 
 QUANTILES = (0.5, 0.95, 0.99)
 

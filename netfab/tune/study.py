@@ -99,17 +99,16 @@ def open_study(spec: StudySpec) -> StudySpec:
     return spec
 
 
-def load_optuna_study(spec: StudySpec, optuna_storage, trials_so_far: int = 0):
-    """The spec's Optuna study (created if it is the first to ask) with its sampler, refusing a
-    study of that name that was started with other settings. The sampler is seeded with (seed,
-    trials so far): a sequential study draws the same values on every run and resume. The
+def load_optuna_study(spec: StudySpec, optuna_storage):
+    """The spec's Optuna study (created if it is the first to ask), refusing a study of that name
+    that was started with other settings. ask_trial seeds the sampler per trial. The
     pruner is the trial's own process's (netfab/train/trial_reporting.py), built from the
     settings this records in the storage."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
     study = optuna.create_study(storage=optuna_storage, study_name=spec.name, direction="maximize",
-                                load_if_exists=True, sampler=make_sampler(spec, trials_so_far))
+                                load_if_exists=True, sampler=make_sampler(spec, 0))
     recorded = study.user_attrs.get(SPEC_ATTR)
     if recorded:
         _refuse_other_settings(spec, recorded, shown_url(spec.storage_url))
