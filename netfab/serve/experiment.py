@@ -26,14 +26,13 @@ salt reshuffles every key. Changing weights moves only the keys whose fraction c
 """
 import bisect
 import dataclasses
-import difflib
 import hashlib
 import json
 import random
 
 import numpy as np
 
-from netfab.errors import NetfabError
+from netfab.errors import NetfabError, closest
 from netfab.serve.columns import ByteSlices
 from netfab.serve.inputs import InputError
 from netfab.serve.model_set import parse_reference
@@ -75,8 +74,7 @@ class Experiment:
             raise problem(f"must be a JSON object with the keys {', '.join(KEYS)}")
         for key in values:
             if key not in KEYS:
-                close = difflib.get_close_matches(key, KEYS, n=1)
-                raise problem(f"unknown key {key!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                raise problem(f"unknown key {key!r}{closest(key, KEYS)}; "
                               f"the keys are {', '.join(KEYS)}")
         endpoint = values.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint or "/" in endpoint or ":" in endpoint:

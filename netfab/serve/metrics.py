@@ -189,10 +189,7 @@ def merge(workers: list[dict]) -> dict:
     merged["requests"] = {"count": sum(w["requests"]["count"] for w in workers),
                           "rate_1m": sum(w["requests"]["rate_1m"] for w in workers), "by_status": by_status}
     for name in {**TIMERS, **HISTOGRAMS}:
-        count = sum(w[name]["count"] for w in workers)
-        merged[name] = {"count": count, **{key: (sum(w[name][key] * w[name]["count"] for w in workers) / count
-                                                 if count else 0.0)
-                                           for key in first[name] if key != "count"}}
+        merged[name] = _merge_summaries([w[name] for w in workers])
     for name in (*COUNTERS, "queue_rows", "models_in_memory", "in_flight"):
         merged[name] = sum(w.get(name, 0) for w in workers)
     # every worker holds every model: one process's figure is what a replica needs per copy
@@ -202,6 +199,14 @@ def merge(workers: list[dict]) -> dict:
     lookups = merged["cache_hits"] + merged["cache_misses"]
     merged["cache_hit_rate"] = merged["cache_hits"] / lookups if lookups else 0.0
     return merged
+
+
+def _merge_summaries(summaries: list[dict]) -> dict:
+    """Summaries ({"count", "mean", "p50", ...}) of several workers as one: counts add up, every
+    other figure is the count-weighted mean (see merge)."""
+    count = sum(summary["count"] for summary in summaries)
+    return {"count": count, **{key: (sum(s[key] * s["count"] for s in summaries) / count if count else 0.0)
+                               for key in summaries[0] if key != "count"}}
 
 
 def _merge_arms(workers: list[list[dict]]) -> list[dict]:
@@ -214,12 +219,7 @@ def _merge_arms(workers: list[list[dict]]) -> list[dict]:
             if into is None:
                 merged[key] = {**arm, "seconds": dict(arm["seconds"]), "score_buckets": list(arm["score_buckets"])}
                 continue
-            total = into["seconds"]["count"] + arm["seconds"]["count"]
-            for quantile in into["seconds"]:
-                if quantile != "count" and total:
-                    into["seconds"][quantile] = (into["seconds"][quantile] * into["seconds"]["count"] +
-                                                 arm["seconds"][quantile] * arm["seconds"]["count"]) / total
-            into["seconds"]["count"] = total
+            into["seconds"] = _merge_summaries([into["seconds"], arm["seconds"]])
             for name in ("requests", "rows", "errors", "score_sum"):
                 into[name] += arm[name]
             into["score_buckets"] = [a + b for a, b in zip(into["score_buckets"], arm["score_buckets"])]
