@@ -347,8 +347,8 @@ def _in_container(task_args, output, dataset, device, image):
             "log_fraction": "with --log-requests: the share of requests logged (default 0.01)",
             "log_shard_mb": "with --log-requests: publish a shard once it holds this many MB (default 64)",
             "log_shard_seconds": "with --log-requests: or once it is this old (default 300)",
-            "drift_rows_per_s": "rows a second per model or arm binned for drift against the zip's training "
-                                "profile, shown at /metrics as netfab_drift_psi (default 2000; 0: off)"})
+            "drift_rows_per_s": "rows a second binned for drift against the zips' training profiles, shared by "
+                                "the models and arms with traffic; netfab_drift_psi at /metrics (default 2000; 0: off)"})
 def serve(c, model=None, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, max_wait_ms=2.0,
           max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None,
           tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900, grpc_port=0, experiment="",

@@ -40,7 +40,7 @@ from aiohttp import web
 
 from netfab import model_zip, storage
 from netfab.serve import columns as serving_columns
-from netfab.serve.batcher import ModelBatchers, QueueFull
+from netfab.serve.batcher import MicroBatcher, QueueFull
 from netfab.errors import NetfabError
 from netfab.serve.experiment import Experiment, ExperimentCall, answer_headers
 from netfab.serve.model_set import ModelSet, find_model_zips, parse_reference
@@ -90,7 +90,7 @@ class ServerSettings:
     log_fraction: float = 0.01  # share of requests logged
     log_shard_mb: float = 64.0  # a shard is published once it holds this much
     log_shard_seconds: float = 300.0  # or once it is this old
-    drift_rows_per_s: float = 2000  # rows a second per model/arm binned for drift (netfab.serve.drift_tracking); 0 = off
+    drift_rows_per_s: float = 2000  # rows a second binned for drift, all models and arms (netfab.serve.drift_tracking); 0 = off
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -176,7 +176,7 @@ class PredictionServer:
         self.served = ModelSet.of([])
         self.experiment: Experiment | None = None
         self.arm_models: dict = {}  # the experiment's references -> their models in self.served
-        self.batcher: ModelBatchers | None = None  # a MicroBatcher per model
+        self.batcher: MicroBatcher | None = None  # every model's requests, one thread
         self.caches: dict[tuple[str, str], PredictionCache] = {}  # (name, version) -> its scores
         self.draining = False
         self._in_flight = 0
@@ -277,7 +277,7 @@ class PredictionServer:
         # Freezing them leaves the collector only what requests allocate.
         gc.collect()
         gc.freeze()
-        self.batcher = ModelBatchers(self.settings.max_batch_rows, self.settings.max_wait_ms,
+        self.batcher = MicroBatcher(self.settings.max_batch_rows, self.settings.max_wait_ms,
                                     self.settings.max_queue_rows, on_batch=self.metrics.record_batch)
         log.info("ready: %s", ", ".join(f"{m.name} version {m.version}" for m in self.served))
 

@@ -1,11 +1,8 @@
 """MicroBatcher: merges requests from many clients into one model call, in a dedicated thread.
 
-    batcher = MicroBatcher(model, max_batch_rows=16384, max_wait_ms=2, max_queue_rows=50_000)
-    future = batcher.submit(columns, rows=len(rows))   # concurrent.futures.Future -> float32 scores
-    batcher.stop()                                      # finishes everything queued, then returns
-
-    batchers = ModelBatchers(max_batch_rows=16384, ...)  # several models (fab serve --experiment):
-    batchers.submit(columns, rows, model)               # a MicroBatcher, and its thread, per model
+    batcher = MicroBatcher(max_batch_rows=16384, max_wait_ms=2, max_queue_rows=50_000)
+    future = batcher.submit(columns, rows, model)   # concurrent.futures.Future -> float32 scores
+    batcher.stop()                                   # finishes everything queued, then returns
 
 Why: PredictionTime = RequestOverhead + N x ComputationTime, and the per-call overhead of the
 SavedModel (~1 ms) dwarfs the per-row cost, so 64 one-row requests answered by one call are
@@ -18,6 +15,13 @@ requests there are about k concurrent clients, and the batcher waits up to max_w
 requests (or max_batch_rows rows) before it runs. While the model runs, arrivals queue and
 become the next batch by themselves.
 
+Several models (versions, an experiment's arms) share the one queue and thread: a batch takes
+what is queued, whatever the model, and calls each model once on its requests' rows. One thread
+rather than one per model, because on a busy server the event loop is the bottleneck and every
+extra Python thread takes the GIL from it; TensorFlow's own pool already spreads a call over the
+cores. A batch holds its models only while it runs, so an unloaded model is freed after its last
+requests are answered.
+
 The queue is bounded in rows: submit() raises QueueFull instead of letting memory and latency
 grow without limit; the server answers that with 503 and Retry-After.
 """
@@ -25,7 +29,6 @@ import collections
 import logging
 import threading
 import time
-import weakref
 from concurrent.futures import Future
 
 import numpy as np
@@ -47,11 +50,10 @@ class _Pending:
 
 
 class MicroBatcher:
-    def __init__(self, model, max_batch_rows: int = 16384, max_wait_ms: float = 2.0,
+    def __init__(self, max_batch_rows: int = 16384, max_wait_ms: float = 2.0,
                  max_queue_rows: int = 50_000, on_batch=None):
         if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_ms < 0:
             raise ValueError("max_batch_rows and max_queue_rows must be >= 1 and max_wait_ms >= 0")
-        self.model = model
         self.max_batch_rows, self.max_wait = max_batch_rows, max_wait_ms / 1000
         self.max_queue_rows = max_queue_rows
         self.on_batch = on_batch or (lambda requests, rows, seconds: None)
@@ -74,8 +76,8 @@ class MicroBatcher:
         only lets a lone request run beside a batch, or queue it behind one, both correct."""
         return not self._queue and not self._running
 
-    def submit(self, columns: dict[str, np.ndarray], rows: int, model=None) -> Future:
-        """Queue columns checked against `model` (default: the current one); the future gets their scores."""
+    def submit(self, columns: dict[str, np.ndarray], rows: int, model) -> Future:
+        """Queue columns checked against `model`; the future gets the scores `model` gives them."""
         future = Future()
         with self._lock:
             if self._stopping:
@@ -84,7 +86,7 @@ class MicroBatcher:
             # that a big (but body-limit-legal) request can run instead of being refused forever.
             if self._queued_rows and self._queued_rows + rows > self.max_queue_rows:
                 raise QueueFull(f"{self._queued_rows} rows are queued (limit {self.max_queue_rows})")
-            self._queue.append(_Pending(columns, rows, model or self.model, future))
+            self._queue.append(_Pending(columns, rows, model, future))
             self._queued_rows += rows
             self._lock.notify()
         return future
@@ -115,11 +117,9 @@ class MicroBatcher:
                     if left <= 0:
                         break
                     self._lock.wait(left)
-            batch, rows = [self._queue.popleft()], 0
+            batch = [self._queue.popleft()]
             rows = batch[0].rows
-            # Only requests checked against the same model share a call (a swap may be under way).
-            while (self._queue and self._queue[0].model is batch[0].model
-                   and rows + self._queue[0].rows <= self.max_batch_rows):
+            while self._queue and rows + self._queue[0].rows <= self.max_batch_rows:
                 batch.append(self._queue.popleft())
                 rows += batch[-1].rows
             self._queued_rows -= rows
@@ -139,57 +139,24 @@ class MicroBatcher:
         # A request whose client gave up (timeout) is dropped here rather than computed.
         batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
         self._last_batch_requests = max(1, len(batch))
-        if not batch:
-            return
+        by_model: dict[int, list[_Pending]] = {}  # by identity: requests checked against one model share its call
+        for pending in batch:
+            by_model.setdefault(id(pending.model), []).append(pending)
+        for requests in by_model.values():
+            self._call(requests)
+
+    def _call(self, requests: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            columns = serving_columns.concatenate([p.columns for p in batch])
-            scores = batch[0].model.predict(columns)
+            columns = serving_columns.concatenate([p.columns for p in requests])
+            scores = requests[0].model.predict(columns)
         except Exception as error:  # the clients get the error; the thread lives on
-            log.exception("model call failed for a batch of %d requests", len(batch))
-            for pending in batch:
+            log.exception("model call failed for a batch of %d requests", len(requests))
+            for pending in requests:
                 pending.future.set_exception(error)
             return
         offset = 0
-        for pending in batch:
+        for pending in requests:
             pending.future.set_result(scores[offset:offset + pending.rows])
             offset += pending.rows
-        self.on_batch(len(batch), offset, time.perf_counter() - started)
-
-
-class ModelBatchers:
-    """One MicroBatcher per model, each with its own thread, made on a model's first request.
-
-    Several models (versions, an experiment's arms) then batch apart and call the model at the
-    same time: TensorFlow releases the GIL while it computes, so arm B's batch runs while arm A's
-    does, rather than after it. A model's batcher stops once the model itself is gone (unloaded,
-    and its last request answered), so a request that named a model just before it was unloaded
-    is still scored. The queue limit is each model's. Used from the event loop only.
-    """
-
-    def __init__(self, max_batch_rows: int = 16384, max_wait_ms: float = 2.0, max_queue_rows: int = 50_000,
-                 on_batch=None):
-        self._settings = (max_batch_rows, max_wait_ms, max_queue_rows, on_batch)
-        self._batchers: "weakref.WeakKeyDictionary[object, MicroBatcher]" = weakref.WeakKeyDictionary()
-
-    def _for(self, model) -> MicroBatcher:
-        batcher = self._batchers.get(model)
-        if batcher is None:
-            batcher = self._batchers[model] = MicroBatcher(None, *self._settings)
-            weakref.finalize(model, batcher.stop, 0)  # no model, no requests left for it
-        return batcher
-
-    def submit(self, columns: dict, rows: int, model) -> Future:
-        return self._for(model).submit(columns, rows, model)
-
-    @property
-    def queued_rows(self) -> int:
-        return sum(batcher.queued_rows for batcher in list(self._batchers.values()))
-
-    @property
-    def idle(self) -> bool:
-        return all(batcher.idle for batcher in list(self._batchers.values()))
-
-    def stop(self, timeout: float = 60) -> None:
-        for batcher in list(self._batchers.values()):
-            batcher.stop(timeout)
+        self.on_batch(len(requests), offset, time.perf_counter() - started)

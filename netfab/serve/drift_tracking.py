@@ -8,8 +8,9 @@
 Each (endpoint, arm, role, model version) whose zip holds a reference profile (netfab.drift) gets
 a DriftMonitor over a sliding window of its rows. The event loop only hands a part over (or drops
 it): the binning runs in a thread of its own, a few times a second on what was queued meanwhile,
-at most `rows_per_s` rows a second per key, so the cost of tracking has a ceiling whatever the
-traffic (a drift estimate needs a sample, not every row).
+at most `rows_per_s` rows a second in all, shared equally by the keys that had traffic in the
+previous second, so the cost of tracking has a ceiling whatever the traffic and however many
+arms and shadows an experiment has (a drift estimate needs a sample, not every row).
 
 The metrics carry the window's histogram counts, not PSI, so that the counts of several workers
 (fab serve --workers) add up before PSI is computed (merge_drift).
@@ -29,7 +30,7 @@ from netfab.serve.columns import ByteSlices
 
 log = logging.getLogger(__name__)
 
-DRIFT_ROWS_PER_S = 2000  # rows binned per second and key at most: a 10,000-row window in 5 s of traffic
+DRIFT_ROWS_PER_S = 2000  # rows binned per second in all: one model's 10,000-row window in 5 s of traffic
 QUEUE_PARTS = 1024  # parts waiting for the drift thread; beyond it parts are skipped
 TICK_S = 0.1  # how often the drift thread bins what was queued meanwhile
 
@@ -38,7 +39,9 @@ class DriftTracking:
     def __init__(self, rows_per_s: float = DRIFT_ROWS_PER_S):
         self.rows_per_s = rows_per_s
         self.monitors: dict[tuple, DriftMonitor] = {}
-        self._budget: dict[tuple, list] = {}  # key -> [rows still allowed this second, the second]
+        self._second = None  # the second the budgets below are for
+        self._budget: dict[tuple, float] = {}  # key -> rows it may still hand over this second
+        self._share = rows_per_s  # each key's budget this second
         self._queue: queue.Queue = queue.Queue(QUEUE_PARTS)  # full: the thread fell behind, parts are skipped
         self._thread = threading.Thread(target=self._bin, name="drift", daemon=True)
         self._thread.start()
@@ -51,17 +54,19 @@ class DriftTracking:
             return
         key = (scored.endpoint, scored.arm, scored.role, scored.model.version)
         now = int(time.monotonic())
-        budget = self._budget.setdefault(key, [self.rows_per_s, now])
-        if budget[1] != now:
-            budget[:] = [self.rows_per_s, now]
-        take = int(min(len(scored.scores), budget[0]))
+        if now != self._second:  # a new second: the keys that had traffic in the last share the budget
+            self._share = self.rows_per_s / max(1, len(self._budget))
+            self._second, self._budget = now, {}
+        left = self._budget.get(key, self._share)
+        take = int(min(len(scored.scores), left))
         if take <= 0:
+            self._budget[key] = left
             return
         try:
             self._queue.put_nowait((key, scored.model, scored.columns, scored.scores, take))
         except queue.Full:  # a sample is a sample: skipping a part costs drift nothing but rows
             return
-        budget[0] -= take
+        self._budget[key] = left - take
 
     # --- the drift thread ---------------------------------------------------------------------------
     def _bin(self) -> None:

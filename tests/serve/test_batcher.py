@@ -22,7 +22,7 @@ def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(model):
     rows = fixture_rows(64)
     expected = model.predict(model.inputs.columns_from_rows(rows))
     batches = []
-    batcher = MicroBatcher(model, max_batch_rows=64, max_wait_ms=5,
+    batcher = MicroBatcher(max_batch_rows=64, max_wait_ms=5,
                            on_batch=lambda requests, count, seconds: batches.append(requests))
     futures = [None] * len(rows)
     start = threading.Barrier(8)
@@ -30,7 +30,7 @@ def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(model):
     def client(first):
         start.wait()
         for i in range(first, len(rows), 8):
-            futures[i] = batcher.submit(model.inputs.columns_from_rows([rows[i]]), 1)
+            futures[i] = batcher.submit(model.inputs.columns_from_rows([rows[i]]), 1, model)
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
     for thread in threads:
@@ -44,14 +44,14 @@ def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(model):
 
 
 def test_a_full_queue_refuses_instead_of_growing(model):
-    batcher = MicroBatcher(model, max_batch_rows=10, max_queue_rows=10)
+    batcher = MicroBatcher(max_batch_rows=10, max_queue_rows=10)
     big = model.inputs.sample_columns(200_000)  # keeps the model thread busy for a while
     small = model.inputs.sample_columns(10)
-    first = batcher.submit(big, 200_000)
+    first = batcher.submit(big, 200_000, model)
     outcomes = []
     for _ in range(3):
         try:
-            outcomes.append(batcher.submit(small, 10))
+            outcomes.append(batcher.submit(small, 10, model))
         except QueueFull as error:
             outcomes.append(error)
         assert batcher.queued_rows <= 200_000
@@ -62,10 +62,10 @@ def test_a_full_queue_refuses_instead_of_growing(model):
 
 def test_a_cancelled_request_is_not_computed(model):
     rows_scored = []
-    batcher = MicroBatcher(model, max_queue_rows=200_000,
+    batcher = MicroBatcher(max_queue_rows=200_000,
                            on_batch=lambda requests, count, seconds: rows_scored.append(count))
-    busy = batcher.submit(model.inputs.sample_columns(100_000), 100_000)
-    dropped = batcher.submit(model.inputs.sample_columns(7), 7)
+    busy = batcher.submit(model.inputs.sample_columns(100_000), 100_000, model)
+    dropped = batcher.submit(model.inputs.sample_columns(7), 7, model)
     cancelled = dropped.cancel()  # True unless the model thread already took it (a race it rarely wins)
     busy.result(timeout=120)
     batcher.stop()
@@ -75,11 +75,9 @@ def test_a_cancelled_request_is_not_computed(model):
         assert rows_scored == [100_000], rows_scored
 
 
-def test_each_model_batches_apart_and_its_batcher_ends_when_the_model_is_gone():
+def test_models_share_the_thread_each_scoring_its_own_requests_and_none_kept_after():
     import gc
     import weakref
-
-    from netfab.serve.batcher import ModelBatchers
 
     class Model:  # a stand-in with the one method the batcher calls: no TensorFlow needed here
         def __init__(self, value):
@@ -90,15 +88,26 @@ def test_each_model_batches_apart_and_its_batcher_ends_when_the_model_is_gone():
             self.calls.append(rows)
             return np.full(rows, self.value, dtype=np.float32)
 
-    first, second = Model(0.25), Model(0.75)
-    batchers = ModelBatchers(max_batch_rows=64, max_wait_ms=1, max_queue_rows=1000)
-    futures = [batchers.submit({"x": np.zeros(2)}, 2, model) for model in (first, second) * 10]
+    class Gate(Model):  # holds the thread until released, so that what follows queues up
+        def __init__(self):
+            super().__init__(0.5)
+            self.open = threading.Event()
+
+        def predict(self, columns):
+            self.open.wait(5)
+            return super().predict(columns)
+
+    gate, first, second = Gate(), Model(0.25), Model(0.75)
+    batcher = MicroBatcher(max_batch_rows=64, max_wait_ms=1, max_queue_rows=1000)
+    held = batcher.submit({"x": np.zeros(1)}, 1, gate)
+    futures = [batcher.submit({"x": np.zeros(2)}, 2, model) for model in (first, second) * 10]
+    gate.open.set()
+    assert held.result(5)[0] == 0.5
     assert [f.result(5)[0] for f in futures] == [0.25, 0.75] * 10  # each request scored by its own model
-    assert sum(first.calls) == sum(second.calls) == 20
-    thread = batchers._batchers[first]._thread
+    assert first.calls == second.calls == [20]  # interleaved in the queue, one call per model
     gone = weakref.ref(first)
     del first, futures
     gc.collect()
     assert gone() is None, "the last batch must not keep an unloaded model alive"
-    thread.join(5)
-    assert not thread.is_alive() and batchers.idle
+    batcher.stop()
+    assert batcher.idle
