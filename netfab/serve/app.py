@@ -278,7 +278,8 @@ class PredictionServer:
         gc.collect()
         gc.freeze()
         self.batcher = MicroBatcher(self.settings.max_batch_rows, self.settings.max_wait_ms,
-                                    self.settings.max_queue_rows, on_batch=self.metrics.record_batch)
+                                    self.settings.max_queue_rows, on_batch=self.metrics.record_batch,
+                                    deliver=asyncio.get_running_loop().call_soon_threadsafe)
         log.info("ready: %s", ", ".join(f"{m.name} version {m.version}" for m in self.served))
 
     async def _apply(self, state: dict, source: str = "the admin request", loaded: dict | None = None) -> None:
@@ -487,14 +488,11 @@ class PredictionServer:
         if todo <= LONE_ROWS and await self._alone():
             computed = self._score_here(model, columns, todo)
         else:
-            future = self.batcher.submit(columns, todo, model)
+            future = self.batcher.submit(columns, todo, model, asyncio.get_running_loop().create_future())
             left = self.settings.timeout_s - (time.perf_counter() - started)
-            try:
-                async with asyncio.timeout(max(left, 0.001)):  # cheaper than wait_for: no extra task
-                    computed = await asyncio.wrap_future(future)
-            except asyncio.TimeoutError:
-                future.cancel()  # the batcher skips it if it has not started
-                raise
+            # cheaper than wait_for: no extra task; a timeout cancels the future, which the batcher then skips
+            async with asyncio.timeout(max(left, 0.001)):
+                computed = await future
         if cache is None:
             return computed
         cache.store([keys[i] for i in missing], computed)  # an unloaded version's cache is dropped with it

@@ -111,3 +111,40 @@ def test_models_share_the_thread_each_scoring_its_own_requests_and_none_kept_aft
     assert gone() is None, "the last batch must not keep an unloaded model alive"
     batcher.stop()
     assert batcher.idle
+
+
+def test_asyncio_futures_of_a_batch_are_settled_in_one_turn_of_the_loop_and_a_cancelled_one_skipped():
+    import asyncio
+
+    class Model:  # a stand-in: no TensorFlow needed to see how answers travel
+        def predict(self, columns):
+            return np.asarray(columns["x"], dtype=np.float32)
+
+    hand_overs = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        entered, gate = threading.Event(), threading.Event()
+
+        class Slow(Model):  # holds the thread, so that the next requests make one batch
+            def predict(self, columns):
+                entered.set()
+                gate.wait(5)
+                return super().predict(columns)
+
+        batcher = MicroBatcher(max_wait_ms=1, deliver=lambda settle, answers: (
+            hand_overs.append(len(answers)), loop.call_soon_threadsafe(settle, answers)))
+        blocker = batcher.submit({"x": np.zeros(1)}, 1, Slow())
+        assert entered.wait(5)
+        model = Model()
+        futures = [batcher.submit({"x": np.full(1, i)}, 1, model, loop.create_future()) for i in range(8)]
+        futures[3].cancel()  # its client gave up before the batch ran: not computed, not settled
+        gate.set()
+        await asyncio.wait([f for i, f in enumerate(futures) if i != 3], timeout=5)
+        blocker.result(5)
+        batcher.stop()
+        return [f.result() for i, f in enumerate(futures) if i != 3], futures[3].cancelled()
+
+    scores, cancelled = asyncio.run(main())
+    assert [s[0] for s in scores] == [0, 1, 2, 4, 5, 6, 7] and cancelled
+    assert hand_overs == [1, 7]  # the blocker's batch, then seven answers in one hand-over
