@@ -8,8 +8,8 @@
     curl -d '...' localhost:8501/v1/models/deep_v1/labels/canary:predict
     curl -d '...' -H 'X-User-Id: 42' localhost:8501/v1/models/bookings:predict  # an experiment's endpoint
 
-Several models (names, versions, labels: netfab.serve.model_set) share the process, each with
-its own micro-batcher; an experiment (netfab.serve.experiment) splits an endpoint's requests across them.
+Several models (names, versions, labels: netfab.serve.model_set) share the process and its
+micro-batcher; an experiment (netfab.serve.experiment) splits an endpoint's requests across them.
 What is served is one `state` ({"models": [zip URIs], "labels", "experiment"}): every admin
 change builds the next state, loads what it lacks beside what serves, checks it whole, and only
 then swaps it in, so a request never finds a model missing (zero failed requests).
