@@ -12,7 +12,8 @@ import sys
 
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import NetfabError
-from netfab.tune.worker import ENV_WORKER, die_with_parent
+from netfab.tune.trial_process import die_with_parent
+from netfab.tune.worker import ENV_WORKER
 
 
 @dataclasses.dataclass
