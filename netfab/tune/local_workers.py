@@ -12,8 +12,7 @@ import sys
 
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import NetfabError
-from netfab.tune.trial_process import die_with_parent
-from netfab.tune.worker import ENV_WORKER
+from netfab.tune.worker import ENV_WORKER, die_with_parent
 
 
 @dataclasses.dataclass

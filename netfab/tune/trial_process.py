@@ -15,13 +15,13 @@ own that exits when the run ends; the reproduce command on the leaderboard does 
 fresh interpreter. TensorFlow is not fork-safe once its runtime has started, which is why the
 server only imports and never trains.
 """
-import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 
 # What `fab train` imports before it reads a row: the fork server imports them once.
-PRELOAD = ["fabric.main", "netfab.train.loop"]
+PRELOAD = ["fabric.main", "netfab.train.loop", __name__]
 
 
 class TrialLauncher:
@@ -39,7 +39,7 @@ class TrialLauncher:
 
 def run_fab(args: list[str], env: dict, cwd: str, log_path: str) -> None:
     """The child: become the trial's process (environment, folder, log), then run the fab program."""
-    die_with_parent()  # the fork server, which exits with the worker that started it
+    threading.Thread(target=_die_with_worker, daemon=True).start()
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -62,11 +62,9 @@ def stop(child: multiprocessing.Process | None) -> None:
             child.join()
 
 
-def die_with_parent() -> None:
-    """SIGTERM this process when the process (thread) that started it dies.
-
-    A trial must not outlive whoever runs it: when the worker is killed (SSH session gone, pod
-    evicted), an orphaned trial would keep writing into a folder that its retry is about to use.
-    Also a preexec_fn for subprocess. PR_SET_PDEATHSIG = 1.
-    """
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+def _die_with_worker() -> None:
+    """SIGTERM this trial when the worker that started it dies (SSH session gone, pod evicted): an
+    orphaned trial would keep writing into a folder that its retry is about to use. The worker,
+    not the fork server, is the one to watch: the fork server lives on while a child holds it."""
+    multiprocessing.parent_process().join()  # the worker's end of a pipe, closed when it dies
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -58,11 +58,12 @@ def test_a_forked_trial_trains_exactly_as_a_fresh_fab_train(tmp_path):
 
 
 WORKER = """
-import sys, time
+import os, sys, time
 from netfab.tune.trial_process import TrialLauncher
 if __name__ == "__main__":
     child = TrialLauncher().start(["train", "--variant=deep_v1", "--output=" + sys.argv[1]],
-                                  dict(__import__("os").environ, NET_EPOCHS="500"), sys.argv[2], sys.argv[3])
+                                  dict(os.environ, NET_EPOCHS="500", NET_EARLY_STOPPING_PATIENCE="0"),
+                                  sys.argv[2], sys.argv[3])
     print(child.pid, flush=True)
     time.sleep(600)
 """
