@@ -9,10 +9,11 @@ number of workers, on any hosts, join the same study through its storage; a work
 mid-study takes the next trial. A trial is
 `NET_<KEY>=<value> … fab train --variant=V --dataset=D --output=<study>/trials/NNNN` in a child
 process forked from a server that imported TensorFlow once (netfab/tune/trial_process.py), with
-NETFAB_TRIAL_* naming the study and the trial so that the run reports its validation AUC after every epoch and stops when pruned (netfab/train/trial_reporting.py). The
-worker beats the trial's heartbeat meanwhile: a worker that dies leaves a trial that the storage
-fails after two missed beats and Optuna's RetryHeartbeatStaleTrialCallback queues again, with
-its curve, for any worker (it resumes from the last epoch checkpoint when it lands on a host that sees the folder).
+NETFAB_TRIAL_* naming the study and the trial so that the run reports its validation AUC after
+every epoch and stops when pruned (netfab/train/trial_reporting.py). The worker beats the
+trial's heartbeat meanwhile: a worker that dies leaves a trial that the storage fails after two
+missed beats and Optuna's RetryHeartbeatStaleTrialCallback queues again, with its curve, for
+any worker (it resumes from the last epoch checkpoint when it lands on a host that sees the folder).
 A worker that is stopped (SIGTERM, Ctrl-C) gives its trial back at once.
 
 Exit code 0 when the budget is spent and nothing is left running; 3 when --max-failures trials
