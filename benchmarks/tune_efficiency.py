@@ -1,6 +1,7 @@
 """What TPE with median pruning buys over random search without pruning, on a fixed trial budget.
 
 Usage: python benchmarks/tune_efficiency.py [--trials 10] [--epochs 10] [--seeds 3] [--rows 2000]
+                                           [--startup-trials 5]
 
 For each seed, in the same run and alternating which goes first (the machine's load drifts):
   baseline  `fab tune --sampler=random --pruner=none`
@@ -9,7 +10,8 @@ each a study of --trials trials of `fab train` (NET_EPOCHS=--epochs) over the sh
 search space, on the bundled 2K fixture or, with --rows N, a generated fixture of N rows. It
 prints, per study, the best validation AUC (what tuning selects on; test AUC is never used) and
 the total trial-seconds (wall seconds of every trial's `fab train`, pruned ones included), then
-the medians over the seeds with the ratio candidate / baseline and the floor: the candidate's
+the medians over the seeds with the ratio candidate / baseline (and the mean seconds of a
+finished and of a pruned trial), and the floor: the candidate's
 median best validation AUC at least the baseline's, with at most 60% of its trial-seconds.
 """
 import argparse
@@ -23,6 +25,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
+
+from netfab.tune.study import StudySpec  # noqa: E402  (after the path)
 
 ARMS = {"random, no pruning": ("random", "none"), "TPE + median pruning": ("tpe", "median")}
 
@@ -48,7 +52,9 @@ def run_study(output: Path, name: str, sampler: str, pruner: str, args, dataset:
             "test_of_best": max(ok, key=lambda r: r["validation_auc"])["test_auc"],
             "trial_seconds": sum(r["seconds"] for r in records),
             "pruned": sum(r["status"] == "pruned" for r in records),
-            "epochs": sum(r["epochs"] for r in records), "wall": wall}
+            "epochs": sum(r["epochs"] for r in records), "wall": wall,
+            "seconds_ok": [r["seconds"] for r in ok],
+            "seconds_pruned": [r["seconds"] for r in records if r["status"] == "pruned"]}
 
 
 def main() -> None:
@@ -56,8 +62,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--startup-trials", type=int, default=4,
-                        help="random trials before TPE models, finished ones before median prunes")
+    parser.add_argument("--startup-trials", type=int, default=StudySpec.startup_trials,
+                        help="random trials before TPE models, finished ones before median prunes "
+                             "(default: fab tune's)")
     parser.add_argument("--rows", type=int, default=2000, help="2000: the bundled fixture; more: generated")
     args = parser.parse_args()
 
@@ -83,15 +90,18 @@ def main() -> None:
     print(f"\n{args.trials} trials x {args.epochs} epochs, {args.seeds} seeds, deep_v1 space, "
           f"{args.rows:,} rows, {os.cpu_count()} cores (shared); startup trials {args.startup_trials}")
     print(f"{'arm':<22} {'median best val AUC':>20} {'(test AUC of it)':>17} {'median trial-s':>15} "
-          f"{'ratio':>6} {'pruned':>7} {'epochs':>7}")
+          f"{'ratio':>6} {'pruned':>7} {'epochs':>7} {'s/finished':>11} {'s/pruned':>9}")
     medians = {}
     for arm, runs in results.items():
         medians[arm] = (statistics.median(r["best_val"] for r in runs),
                         statistics.median(r["trial_seconds"] for r in runs))
         test = statistics.median(r["test_of_best"] for r in runs)
         ratio = medians[arm][1] / medians[next(iter(ARMS))][1]
+        finished = [s for r in runs for s in r["seconds_ok"]]
+        pruned = [s for r in runs for s in r["seconds_pruned"]]
         print(f"{arm:<22} {medians[arm][0]:>20.4f} {test:>17.4f} {medians[arm][1]:>15.0f} "
-              f"{ratio:>5.2f}x {sum(r['pruned'] for r in runs):>7} {sum(r['epochs'] for r in runs):>7}")
+              f"{ratio:>5.2f}x {len(pruned):>7} {sum(r['epochs'] for r in runs):>7} "
+              f"{statistics.mean(finished):>11.1f} {statistics.mean(pruned) if pruned else float('nan'):>9.1f}")
     (base_auc, base_s), (cand_auc, cand_s) = medians.values()
     met = cand_auc >= base_auc and cand_s <= 0.6 * base_s
     print(f"floor (TPE+pruning: median best val AUC >= random's, trial-seconds <= 60%): "

@@ -3,8 +3,9 @@
 Usage: python benchmarks/tune_throughput.py [--trials 4] [--epochs 1]
 
 Three measurements in the same run, on the bundled fixture:
-  1. overhead: `python -c "import netfab.train.loop"` (process start + TensorFlow/Keras imports)
-     and the data load, against the training seconds the trials themselves report;
+  1. overhead: `python -c "import netfab.train.loop"` (process start + TensorFlow/Keras imports,
+     which a worker's fork server pays once and its forked trials do not: trial_start.py) and the
+     data load, against the training seconds the trials themselves report;
   2. a study of --trials trials with --parallel=1 (the baseline);
   3. the same trials (a fresh study) with --parallel=2.
 The ratio column is trials/hour against --parallel=1. On a machine with few cores, two
@@ -69,15 +70,15 @@ def main() -> None:
             rows.append((parallel, seconds, args.trials * 3600 / seconds, trial, train))
 
     print(f"on {os.cpu_count()} cores, {args.trials} trials of {args.epochs} epoch(s) on the 2K fixture")
-    print(f"per-trial overhead: process start {process:.1f} s, imports (TensorFlow, Keras) "
-          f"{imports:.1f} s, data load + prepare {load:.1f} s")
+    print(f"a fresh process: start {process:.1f} s, imports (TensorFlow, Keras) {imports:.1f} s "
+          f"(once per worker: trials fork from its fork server); per trial: data load + prepare {load:.1f} s")
     print(f"{'workers':>7} {'study s':>8} {'trials/h':>9} {'ratio':>6} {'trial s':>8} "
           f"{'train s':>8} {'overhead s':>10}")
     base = rows[0][2]
     for parallel, seconds, per_hour, trial, train in rows:
         print(f"{parallel:>7} {seconds:>8.0f} {per_hour:>9.0f} {per_hour / base:>5.2f}x "
               f"{trial:>8.1f} {train:>8.1f} {trial - train:>10.1f}")
-    print("trial s: wall time of one trial (runner + `fab train` process); train s: what "
+    print("trial s: wall time of one trial (the forked `fab train` process); train s: what "
           "`fab train` reports for itself (data load, fit, export, zip); overhead s = the rest")
 
 

@@ -8,11 +8,12 @@ Run it from the project checkout (netfab importable, fabfile.py in the working d
 number of workers, on any hosts, join the same study through its storage; a worker started
 mid-study takes the next trial. A trial is
 `NET_<KEY>=<value> … fab train --variant=V --dataset=D --output=<study>/trials/NNNN` in a child
-process, with NETFAB_TRIAL_* naming the study and the trial so that the run reports its
-validation AUC after every epoch and stops when pruned (netfab/train/trial_reporting.py). The
-worker beats the trial's heartbeat meanwhile: a worker that dies leaves a trial that the storage
-fails after two missed beats and Optuna's RetryHeartbeatStaleTrialCallback queues again, with
-its curve, for any worker (it resumes from the last epoch checkpoint when it lands on a host that sees the folder).
+process forked from a server that imported TensorFlow once (netfab/tune/trial_process.py), with
+NETFAB_TRIAL_* naming the study and the trial so that the run reports its validation AUC after
+every epoch and stops when pruned (netfab/train/trial_reporting.py). The worker beats the
+trial's heartbeat meanwhile: a worker that dies leaves a trial that the storage fails after two
+missed beats and Optuna's RetryHeartbeatStaleTrialCallback queues again, with its curve, for
+any worker (it resumes from the last epoch checkpoint when it lands on a host that sees the folder).
 A worker that is stopped (SIGTERM, Ctrl-C) gives its trial back at once.
 
 Exit code 0 when the budget is spent and nothing is left running; 3 when --max-failures trials
@@ -25,16 +26,15 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from netfab.environment import PROJECT_ROOT
 from netfab.study_storage import ENV_STORAGE, ENV_STUDY, ENV_TRIAL_ID, open_storage
 from netfab.tune.records import budget_spent, failures_in_a_row, first_of_retries, retry_callback
 from netfab.tune.study import StudySpec, ask_trial, load_optuna_study, read_spec
+from netfab.tune.trial_process import TrialLauncher, stop
 
 RESULT_FILE = "result.json"  # what `fab train --result` writes for the trial
 ENV_WORKER = "NETFAB_WORKER"  # the name a launcher gives this worker (local-0, gpu1/gpu0), recorded per trial
@@ -52,6 +52,7 @@ def work(spec: StudySpec, trials: int, heartbeat: int = HEARTBEAT_SECONDS, max_f
     retry = retry_callback(MAX_RETRIES)
     storage = open_storage(spec.storage_url, heartbeat, retry)
     study = load_optuna_study(spec, storage)
+    launcher = TrialLauncher()
     while True:
         fail_stale_trials(study)  # trials of dead workers: failed, and queued again
         existing = study.get_trials(deepcopy=False)
@@ -67,10 +68,10 @@ def work(spec: StudySpec, trials: int, heartbeat: int = HEARTBEAT_SECONDS, max_f
                 continue
             return 0
         trial = ask_trial(study, spec)
-        run_trial(spec, study, trial, storage, heartbeat, retry, progress)
+        run_trial(spec, study, trial, storage, heartbeat, retry, progress, launcher)
 
 
-def run_trial(spec, study, trial, storage, heartbeat, retry, progress) -> None:
+def run_trial(spec, study, trial, storage, heartbeat, retry, progress, launcher) -> None:
     from optuna.trial import TrialState
 
     trial_id = trial._trial_id  # Optuna's id for the trial; its public API has only the number
@@ -96,19 +97,14 @@ def run_trial(spec, study, trial, storage, heartbeat, retry, progress) -> None:
     started = time.monotonic()
     child = None
     try:
-        with open(folder / "log.txt", "a") as log:
-            child = subprocess.Popen([_fab_executable(), *spec.trial_args(folder), f"--result={result_file}"],
-                                     cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-            while True:
-                storage.record_heartbeat(trial_id)
-                try:
-                    returncode = child.wait(timeout=heartbeat)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        child = launcher.start([*spec.trial_args(folder), f"--result={result_file}"], env, PROJECT_ROOT,
+                               folder / "log.txt")
+        while child.exitcode is None:
+            storage.record_heartbeat(trial_id)
+            child.join(heartbeat)
+        returncode = child.exitcode
     except BaseException:  # stopped (SIGTERM, Ctrl-C): the trial goes back to the study now
-        child_stop(child)
+        stop(child)
         study.tell(trial, state=TrialState.FAIL)
         retry(study, storage.get_trial(trial_id))
         raise
@@ -138,15 +134,6 @@ def run_trial(spec, study, trial, storage, heartbeat, retry, progress) -> None:
         progress(f"trial {trial.number} FAILED: {error}")
 
 
-def child_stop(child) -> None:
-    if child is not None and child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
 def _error_line(output: str, returncode: int) -> str:
     """The trial's own `error: …` line if it printed one, else its last line and exit code."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -156,17 +143,10 @@ def _error_line(output: str, returncode: int) -> str:
     return f"exit code {returncode}: {lines[-1] if lines else 'no output'}"[:500]
 
 
-def _fab_executable() -> str:
-    beside = Path(sys.executable).with_name("fab")
-    return str(beside) if beside.exists() else "fab"
-
-
 def die_with_parent() -> None:
     """preexec_fn: SIGTERM this child when the process (thread) that started it dies.
 
-    A trial must not outlive whoever runs it: when the worker is killed (SSH session gone, pod
-    evicted), an orphaned trial would keep writing into a folder that its retry is about to use.
-    PR_SET_PDEATHSIG = 1.
+    No worker outlives `fab tune`; PR_SET_PDEATHSIG = 1.
     """
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
