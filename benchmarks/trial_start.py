@@ -55,12 +55,10 @@ def main() -> None:
            "NET_EPOCHS": str(args.epochs), "PYTHONPATH": str(PROJECT)}
     with tempfile.TemporaryDirectory(prefix="netfab-bench-") as tmp:
         output = Path(tmp)
-        dataset = str(PROJECT / "data/fixtures/sanity_2k.json")
-        if args.rows != 2000:
-            from data.fixture import write_fixture
+        from data.fixture import FIXTURE_PATH, FIXTURE_ROWS, write_fixture
 
-            dataset = str(output / f"fixture_{args.rows}.json")
-            write_fixture(dataset, args.rows)
+        dataset = str(FIXTURE_PATH if args.rows == FIXTURE_ROWS else
+                      write_fixture(output / f"fixture_{args.rows}.json", args.rows).path)
         launcher = TrialLauncher()
         server = forked(launcher, ["--version"], env, output / "server.log")  # starts the fork server
         print(f"fork server started in {server:.1f} s (once per worker)", flush=True)

@@ -70,12 +70,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="netfab-bench-") as tmp:
         output = Path(tmp)
-        dataset = str(PROJECT / "data/fixtures/sanity_2k.json")
-        if args.rows != 2000:
-            from data.fixture import write_fixture
+        from data.fixture import FIXTURE_PATH, FIXTURE_ROWS, write_fixture
 
-            dataset = str(output / f"fixture_{args.rows}.json")
-            write_fixture(dataset, args.rows)
+        dataset = str(FIXTURE_PATH if args.rows == FIXTURE_ROWS else
+                      write_fixture(output / f"fixture_{args.rows}.json", args.rows).path)
         results = {arm: [] for arm in ARMS}
         for seed in range(args.seeds):
             order = list(ARMS) if seed % 2 == 0 else list(reversed(ARMS))
