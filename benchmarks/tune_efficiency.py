@@ -51,7 +51,6 @@ def run_study(output: Path, name: str, sampler: str, pruner: str, args, dataset:
     return {"best_val": max(r["validation_auc"] for r in ok),
             "test_of_best": max(ok, key=lambda r: r["validation_auc"])["test_auc"],
             "trial_seconds": sum(r["seconds"] for r in records),
-            "pruned": sum(r["status"] == "pruned" for r in records),
             "epochs": sum(r["epochs"] for r in records), "wall": wall,
             "seconds_ok": [r["seconds"] for r in ok],
             "seconds_pruned": [r["seconds"] for r in records if r["status"] == "pruned"]}

@@ -12,6 +12,7 @@ URL (it is recorded in study.json): libpq reads PGPASSWORD or ~/.pgpass.
 """
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from netfab.errors import ConfigError
 
@@ -58,7 +59,7 @@ def open_storage(url: str, heartbeat: int | None = None, stale_trial_callback=No
             _refuse(url, error)
 
 
-def _refuse(url: str, error: Exception):
+def _refuse(url: str, error: Exception) -> NoReturn:
     reason = str(error).strip().splitlines()[0][:300]
     raise ConfigError(f"study storage {shown_url(url)} cannot be opened: {reason}; "
                       f"check --storage (a sqlite:/// path or a postgresql:// server this "

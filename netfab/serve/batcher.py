@@ -9,7 +9,7 @@
     await batcher.submit(columns, rows, model, loop.create_future())
 
 Why: PredictionTime = RequestOverhead + N x ComputationTime, and the per-call overhead of the
-SavedModel (~1 ms) dwarfs the per-row cost, so 64 one-row requests answered by one call are
+SavedModel dwarfs the per-row cost, so 64 one-row requests answered by one call are
 much cheaper than 64 calls.
 
 Adapting to load: a request that finds the model idle and nothing else queued runs at once (no

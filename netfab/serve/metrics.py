@@ -23,8 +23,7 @@ import numpy as np
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
 
-from netfab.drift.profile import one_score_per_row
-from netfab.drift.profile import SCORE
+from netfab.drift.profile import SCORE, one_score_per_row
 from netfab.drift.psi import ACT, WATCH
 from netfab.serve.drift_tracking import drift_scores, merge_drift
 

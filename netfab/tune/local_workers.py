@@ -5,14 +5,16 @@
 
 A worker's output goes to <study>/workers/local-N.log; it ends with the process that started it.
 """
+import ctypes
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 
 from netfab.environment import PROJECT_ROOT
 from netfab.errors import NetfabError
-from netfab.tune.worker import ENV_WORKER, die_with_parent
+from netfab.tune.worker import ENV_WORKER
 
 
 @dataclasses.dataclass
@@ -32,6 +34,12 @@ class LocalWorker:
                                   preexec_fn=die_with_parent).returncode  # no worker outlives fab tune
         with open(log_path, errors="replace") as log:
             return code, log.read()
+
+
+def die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the process (thread) that started it dies (PR_SET_PDEATHSIG = 1).
+    A worker's trials watch the worker in turn (netfab/tune/trial_process.py)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def local_workers(parallel: int) -> list[LocalWorker]:

@@ -20,7 +20,6 @@ Exit code 0 when the budget is spent and nothing is left running; 3 when --max-f
 failed in a row (the last line says so).
 """
 import argparse
-import ctypes
 import json
 import os
 import shutil
@@ -141,14 +140,6 @@ def _error_line(output: str, returncode: int) -> str:
     if errors:
         return errors[-1][len("error:"):].strip()
     return f"exit code {returncode}: {lines[-1] if lines else 'no output'}"[:500]
-
-
-def die_with_parent() -> None:
-    """preexec_fn: SIGTERM this child when the process (thread) that started it dies.
-
-    No worker outlives `fab tune`; PR_SET_PDEATHSIG = 1.
-    """
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _stop(signum, frame) -> None:
