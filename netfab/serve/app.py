@@ -546,29 +546,27 @@ class PredictionServer:
         shadows queued on the same rows; the arms that answered are in call.answered."""
         experiment = call.experiment
         assigned = experiment.assign(columns, rows, call.header_value)
-        request_id, sampled = self._sampling() if self.observers else ("", False)
-        if isinstance(assigned, (int, np.integer)):  # the usual case: no task, no copy
-            scores = await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request_id,
-                                           sampled, body, None)
+        request = self._sampling() + (body,) if self.observers else None
+        if isinstance(assigned, (int, np.integer)):  # the usual case: one arm, no task, no copy
+            scores = await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request)
         else:
             parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
             scored = await asyncio.gather(*(
-                self._score_arm(call, experiment.arms[arm], columns, rows, started, request_id, sampled, body, part)
+                self._score_arm(call, experiment.arms[arm], {name: column[part] for name, column in columns.items()},
+                                len(part), started, request, part)
                 for arm, part in parts))
             scores = np.empty(rows, dtype=np.float32)
             for (_, part), part_scores in zip(parts, scored):
                 scores[part] = part_scores
         for reference in experiment.shadow:  # after the answer's scores: a shadow never delays it
-            self._queue_shadow(call.name, reference, call.arm_models[reference], columns, rows,
-                               (request_id, sampled, body))
+            self._queue_shadow(call.name, reference, call.arm_models[reference], columns, rows, request)
         return scores
 
     async def _score_arm(self, call: ExperimentCall, reference: str, columns: dict, rows: int, started: float,
-                         request_id: str, sampled: bool, body, part) -> np.ndarray:
+                         request: tuple | None, part: np.ndarray | None = None) -> np.ndarray:
+        """One arm's rows of a request (all of them, or `part`), scored, measured and observed.
+        request: (id, sampled, body) for the observers, None without any."""
         model = call.arm_models[reference]  # the set the request started with: a relabel since does not matter
-        if part is not None:
-            columns = {name: column[part] for name, column in columns.items()}
-            rows = len(part)
         metrics = self.metrics.arm(call.name, reference, "live")
         arm_started = time.perf_counter()
         try:
@@ -578,9 +576,8 @@ class PredictionServer:
             raise
         metrics.record(1, rows, time.perf_counter() - arm_started, scores)
         call.answered.append((reference, model))
-        if self.observers:
-            self._observe(ScoredRows(call.name, reference, "live", model, columns, scores, request_id, sampled, body,
-                                     part))
+        if request is not None:
+            self._observe(ScoredRows(call.name, reference, "live", model, columns, scores, *request, part))
         return scores
 
     # Shadows are scored apart from the live traffic, in a thread of their own, one model call at a
@@ -589,7 +586,8 @@ class PredictionServer:
     # (benchmarks/serve.py, (h)). While a call runs, the next calls wait; beyond SHADOW_MAX_ROWS
     # waiting, the oldest are dropped and counted in the shadow's errors: a shadow never holds
     # live requests back or grows memory without bound.
-    def _queue_shadow(self, endpoint: str, reference: str, model, columns: dict, rows: int, request: tuple) -> None:
+    def _queue_shadow(self, endpoint: str, reference: str, model, columns: dict, rows: int,
+                      request: tuple | None) -> None:
         key = (endpoint, reference, model)
         waiting = self._shadow_waiting.get(key)
         if waiting is None:
@@ -615,10 +613,11 @@ class PredictionServer:
         rows = sum(count for _, count, _ in waiting)
 
         def predict():
-            return model.predict(serving_columns.concatenate([c for c, _, _ in waiting]), single_threaded=True)
+            columns = serving_columns.concatenate([c for c, _, _ in waiting])
+            return columns, model.predict(columns, single_threaded=True)
 
         try:
-            scores = await asyncio.get_running_loop().run_in_executor(self._shadow_thread, predict)
+            columns, scores = await asyncio.get_running_loop().run_in_executor(self._shadow_thread, predict)
         except Exception as error:  # never the live requests' problem
             for _ in waiting:
                 metrics.record_error()
@@ -626,11 +625,28 @@ class PredictionServer:
             return
         metrics.record(len(waiting), rows, time.perf_counter() - started, scores)
         if self.observers:
-            offset = 0
-            for columns, count, (request_id, sampled, body) in waiting:
-                self._observe(ScoredRows(endpoint, reference, "shadow", model, columns,
-                                         scores[offset:offset + count], request_id, sampled, body))
-                offset += count
+            self._observe_shadow(endpoint, reference, model, waiting, columns, scores)
+
+    def _observe_shadow(self, endpoint: str, reference: str, model, waiting: list, columns: dict,
+                        scores: np.ndarray) -> None:
+        """A shadow call's rows to the observers: each request the log keeps as itself, all the
+        others as one part (drift needs rows, not requests: one hand-over per call, not per request)."""
+        kept, offset = [], 0
+        for _, count, request in waiting:
+            if request[1]:  # sampled
+                kept.append((offset, count, request))
+            offset += count
+        if kept:
+            others = np.ones(len(scores), dtype=bool)
+            for start, count, (request_id, sampled, body) in kept:
+                others[start:start + count] = False
+                self._observe(ScoredRows(endpoint, reference, "shadow", model,
+                                         {name: column[start:start + count] for name, column in columns.items()},
+                                         scores[start:start + count], request_id, sampled, body))
+            rows = np.flatnonzero(others)
+            columns, scores = {name: column[rows] for name, column in columns.items()}, scores[rows]
+        if len(scores):
+            self._observe(ScoredRows(endpoint, reference, "shadow", model, columns, scores, "", False))
 
     async def _finish_shadows(self) -> None:
         """The shadow calls waiting and running, scored and observed (the drain's last answers' shadows)."""

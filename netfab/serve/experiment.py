@@ -27,6 +27,7 @@ salt reshuffles every key. Changing weights moves only the keys whose fraction c
 import bisect
 import dataclasses
 import hashlib
+import itertools
 import json
 import random
 
@@ -45,6 +46,7 @@ KEYS = {"endpoint": "the name requests use: /v1/models/<endpoint>:predict, /v2/m
         "salt": "mixed into the key's hash; a new salt reshuffles every key (default: the endpoint)"}
 ARM_HEADER = "Netfab-Arm"  # on every answer of an experiment: the arm (arms, comma-separated) that answered
 HASH_SCALE = float(0xFFFFFFFFFFFFFFF)  # PlanOut's: the first 15 hex digits of the sha1
+REMEMBERED_KEYS = 65_536  # keys whose arm an experiment remembers (a busy user comes back; the memo is then cleared)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,17 @@ class Experiment:
     shadow: tuple[str, ...] = ()
     assign_by: str = "random"
     salt: str = ""
+    # Worked out once, not per request: assign_by as (kind, name), the arms' cumulative shares, and
+    # the arm of each key seen (new weights or a new salt make a new Experiment, with a new memo).
+    _key: tuple = dataclasses.field(init=False, compare=False, repr=False)
+    _bounds: tuple = dataclasses.field(init=False, compare=False, repr=False)
+    _memo: dict = dataclasses.field(init=False, compare=False, repr=False, default_factory=dict)
+
+    def __post_init__(self):
+        kind, _, name = self.assign_by.partition(":")
+        total, shares = sum(self.weights), itertools.accumulate(self.weights[:-1])
+        object.__setattr__(self, "_key", (kind, name))
+        object.__setattr__(self, "_bounds", tuple(share / total for share in shares))
 
     @classmethod
     def from_json(cls, text: str, source: str) -> "Experiment":
@@ -137,22 +150,33 @@ class Experiment:
     def assign(self, columns: dict, rows: int, header_value: str | None) -> np.ndarray | int:
         """The arm index of the request (an int), or of each row (an array) when keyed by a feature.
         An InputError (400) when the header that keys this experiment is missing."""
-        kind, _, name = self.assign_by.partition(":")
+        kind, name = self._key
         if kind == "random":
             return self._arm_at(random.random())
         if kind == "header":
             if header_value is None:
                 raise InputError(f"experiment {self.endpoint!r} assigns arms by the {name!r} header (the key "
                                  f"that keeps a user on one arm); send it with every request")
-            return self._arm_at(self.fraction(header_value))
+            return self.arm_of(header_value)
         values = columns[name]
         if isinstance(values, ByteSlices):  # OIP v2 binary strings: cut out of the body
             values = values.to_numpy()
         if rows == 1:
-            return self._arm_at(self.fraction(_key_text(values[0])))
+            return self.arm_of(_key_text(values[0]))
         distinct, inverse = np.unique(values, return_inverse=True)  # each user once, however many rows
-        arms = np.array([self._arm_at(self.fraction(_key_text(value))) for value in distinct], dtype=np.int32)
+        arms = np.array([self.arm_of(_key_text(value)) for value in distinct], dtype=np.int32)
         return arms[inverse]
+
+    def arm_of(self, key: str) -> int:
+        """The arm index of a key, remembered: keys come back (users, items), and on a busy server
+        the hash is a noticeable share of an experiment's own cost per request."""
+        memo = self._memo
+        arm = memo.get(key)
+        if arm is None:
+            if len(memo) >= REMEMBERED_KEYS:
+                memo.clear()
+            arm = memo[key] = self._arm_at(self.fraction(key))
+        return arm
 
     def fraction(self, key: str) -> float:
         """The key's place in [0, 1): PlanOut's hash of salt.key."""
@@ -162,19 +186,8 @@ class Experiment:
     def _arm_at(self, fraction: float) -> int:
         return min(bisect.bisect_right(self._bounds, fraction), len(self.arms) - 1)
 
-    @property
-    def _bounds(self) -> list[float]:
-        bounds = self.__dict__.get("_cached_bounds")
-        if bounds is None:  # cumulative shares, computed once (the dataclass is frozen)
-            total, running, bounds = sum(self.weights), 0.0, []
-            for weight in self.weights[:-1]:
-                running += weight
-                bounds.append(running / total)
-            object.__setattr__(self, "_cached_bounds", bounds)
-        return bounds
-
     def header_name(self) -> str | None:
-        kind, _, name = self.assign_by.partition(":")
+        kind, name = self._key
         return name if kind == "header" else None
 
 

@@ -15,13 +15,14 @@ Per model or arm whose zip has a reference profile: drift, netfab_drift_psi{mode
 version, feature} over a sliding window of its traffic (netfab.serve.drift_tracking).
 
 Latencies are pyformance timers (exponentially decaying reservoirs: the percentiles describe
-roughly the last five minutes). Names are prefixed netfab_ and in seconds, as Prometheus expects.
+roughly the last five minutes), except an arm's: the quantiles of its last 1,028 requests. Names are prefixed netfab_ and in seconds, as Prometheus expects.
 """
-import bisect
+import collections
 
 import numpy as np
 from pyformance import MetricsRegistry
 from pyformance.meters import CallbackGauge
+from pyformance.stats.snapshot import Snapshot
 
 from netfab.drift.profile import SCORE, one_score_per_row
 from netfab.drift.psi import ACT, WATCH
@@ -56,40 +57,60 @@ ARM_ROLES = ("live", "shadow")  # an arm answers its requests; a shadow is score
 
 
 class ArmMetrics:
-    """One arm's (or shadow's) figures: requests, rows, errors, latency, score histogram."""
+    """One arm's (or shadow's) figures: requests, rows, errors, latency, score histogram.
+
+    Recorded on the event loop for every request of an experiment, so recording only appends; the
+    scores are binned and the latencies put in the window every FOLD_EVERY records, and when read.
+    Latency quantiles are over the arm's last LATENCY_WINDOW records (not a decaying reservoir: a
+    reservoir's update per request costs more than everything else an arm adds to a request)."""
+    LATENCY_WINDOW = 1028  # pyformance's reservoir size
+    FOLD_EVERY = 256
 
     def __init__(self):
         self.requests = self.rows = self.errors = 0
-        self.latency = MetricsRegistry().timer("arm_seconds")
         self.score_counts = [0] * len(SCORE_BUCKETS)  # not cumulative: one per bucket
         self.score_sum = 0.0
+        self._latencies = collections.deque(maxlen=self.LATENCY_WINDOW)
+        self._seconds_count, self._seconds_sum = 0, 0.0
+        self._pending_seconds: list[float] = []
+        self._pending_scores: list[np.ndarray] = []
 
     def record(self, requests: int, rows: int, seconds: float, scores) -> None:
         """`requests` scored together (shadow calls are) in `seconds`: their rows' scores (a per-class
         model's: its likeliest class's probability per row)."""
-        scores = one_score_per_row(scores)
         self.requests += requests
         self.rows += rows
-        self.latency._update(seconds)
-        counts = self.score_counts
-        if len(scores) <= 16:  # a few rows (the usual request): plain Python beats numpy's per-call cost
-            for score in scores.tolist():
-                counts[min(bisect.bisect_left(SCORE_BUCKETS, score), LAST_BUCKET)] += 1
-                self.score_sum += score
-            return
-        binned = np.bincount(np.searchsorted(SCORE_BUCKET_ARRAY, scores, side="left").clip(0, LAST_BUCKET),
-                             minlength=len(SCORE_BUCKETS))
-        for bucket, count in enumerate(binned.tolist()):
-            counts[bucket] += count
-        self.score_sum += float(np.sum(scores, dtype=np.float64))
+        self._pending_seconds.append(seconds)
+        self._pending_scores.append(scores)
+        if len(self._pending_seconds) >= self.FOLD_EVERY:
+            self._fold()
 
     def record_error(self) -> None:
         self.requests += 1
         self.errors += 1
 
+    def _fold(self) -> None:
+        seconds, scores = self._pending_seconds, self._pending_scores
+        self._pending_seconds, self._pending_scores = [], []
+        if not seconds:
+            return
+        self._latencies.extend(seconds)
+        self._seconds_count += len(seconds)
+        self._seconds_sum += sum(seconds)
+        scores = np.concatenate([one_score_per_row(part) for part in scores])
+        binned = np.bincount(np.searchsorted(SCORE_BUCKET_ARRAY, scores, side="left").clip(0, LAST_BUCKET),
+                             minlength=len(SCORE_BUCKETS))
+        for bucket, count in enumerate(binned.tolist()):
+            self.score_counts[bucket] += count
+        self.score_sum += float(np.sum(scores, dtype=np.float64))
+
     def as_json(self) -> dict:
-        return {"requests": self.requests, "rows": self.rows, "errors": self.errors,
-                "seconds": ServingMetrics._quantiles(self.latency),
+        self._fold()
+        snapshot = Snapshot(self._latencies)
+        seconds = {"count": self._seconds_count,
+                   "mean": self._seconds_sum / self._seconds_count if self._seconds_count else 0.0,
+                   **{f"p{int(q * 100)}": snapshot.get_percentile(q) for q in QUANTILES}}
+        return {"requests": self.requests, "rows": self.rows, "errors": self.errors, "seconds": seconds,
                 "score_buckets": list(self.score_counts), "score_sum": self.score_sum}
 
 
