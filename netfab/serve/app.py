@@ -23,7 +23,6 @@ aiohttp (one event loop) does HTTP and JSON; the model runs in the MicroBatcher'
 TensorFlow releases the GIL while it computes, so parsing the next requests overlaps the model.
 """
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import errno
@@ -46,6 +45,7 @@ from netfab.serve.experiment import Experiment, ExperimentCall, answer_headers
 from netfab.serve.model_set import ModelSet, find_model_zips, parse_reference
 from netfab.serve.drift_tracking import DriftTracking
 from netfab.serve.request_log import RequestLog, ScoredRows, new_request_id
+from netfab.serve.shadow import ShadowScorer
 from netfab.serve.cache import PredictionCache
 from netfab.serve.connections import Runner, close_idle, json_error, json_response
 from netfab.serve.workers import PUBLISH_SECONDS, WorkerGroup, run_workers
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 DRAIN_IDLE_GRACE_S = 1.0  # draining: how long a kept-alive connection may still send its next request
 LONE_ROWS = 16  # a request this small, alone on the server, is scored in the event loop
-SHADOW_WAIT_S = 0.2  # shadow calls wait at most this long to be scored together (the answer does not wait)
-SHADOW_MAX_CALLS = 20_000  # shadow calls waiting per shadow at most; beyond, the oldest are dropped (and counted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +174,7 @@ class PredictionServer:
         self.served = ModelSet.of([])
         self.experiment: Experiment | None = None
         self.arm_models: dict = {}  # the experiment's references -> their models in self.served
+        self.shadow_models: tuple = ()  # the experiment's shadows: (reference, model)
         self.batcher: MicroBatcher | None = None  # every model's requests, one thread
         self.caches: dict[tuple[str, str], PredictionCache] = {}  # (name, version) -> its scores
         self.draining = False
@@ -183,27 +182,20 @@ class PredictionServer:
         self.load_error: str | None = None
         self._swap_lock = asyncio.Lock()
         self._experiment_text: str | None = None  # the experiment file as last read (a change re-reads it)
-        self._shadow_waiting: dict[tuple, list] = {}  # (endpoint, reference, model) -> shadow calls not yet sent
-        self._shadow_running: asyncio.Future | None = None  # the one shadow model call under way
-        self._shadow_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="shadow")
         self.max_body_bytes = int(settings.max_body_mb * 2**20)
-        # Each scored part of a request (a model's or an arm's rows) goes to every observer: the
-        # request log, and the hook for a per-arm drift monitor (observer(ScoredRows) -> None,
-        # called in the event loop: it must not block).
-        self.observers: list = []
+        # What a scored row is for besides its answer: the request log (the requests it samples,
+        # from the event loop), drift tracking and the experiment's shadows (every row, handed over
+        # per model call by scored_rows).
         self.request_log = (RequestLog(settings.log_uri, settings.log_fraction, settings.log_shard_mb,
                                        settings.log_shard_seconds) if settings.log_uri else None)
-        if self.request_log is not None:
-            self.observers.append(self.request_log.observe)
         self.drift = DriftTracking(settings.drift_rows_per_s) if settings.drift_rows_per_s else None
-        if self.drift is not None:
-            self.observers.append(self.drift.observe)
         from netfab.serve.model import models_in_memory
 
         self.metrics = ServingMetrics(queue_rows=lambda: self.batcher.queued_rows if self.batcher else 0,
                                       model=lambda: self.model, models_in_memory=models_in_memory,
                                       models=lambda: self.served, in_flight=lambda: self._in_flight,
                                       drift=lambda: self.drift.as_json() if self.drift else [])
+        self.shadows = ShadowScorer(self.metrics, self.drift, self.request_log)
         self.app = self._make_app()
 
     @property
@@ -279,7 +271,8 @@ class PredictionServer:
         gc.freeze()
         self.batcher = MicroBatcher(self.settings.max_batch_rows, self.settings.max_wait_ms,
                                     self.settings.max_queue_rows, on_batch=self.metrics.record_batch,
-                                    deliver=asyncio.get_running_loop().call_soon_threadsafe)
+                                    deliver=asyncio.get_running_loop().call_soon_threadsafe,
+                                    on_scored=self.scored_rows)
         log.info("ready: %s", ", ".join(f"{m.name} version {m.version}" for m in self.served))
 
     async def _apply(self, state: dict, source: str = "the admin request", loaded: dict | None = None) -> None:
@@ -294,11 +287,14 @@ class PredictionServer:
             models = ModelSet.of([pool[uri] for uri in state["models"]], state["labels"])
             experiment = Experiment.from_dict(state["experiment"], source) if state["experiment"] else None
             arm_models = experiment.check(models) if experiment is not None else {}
+            shadow_models = tuple((reference, arm_models[reference]) for reference in experiment.shadow) \
+                if experiment is not None else ()
             if self.batcher is not None and not len(models):
                 raise NetfabError("that would leave no model served; load another first")
             before = {(m.name, m.version) for m in self.served}
             self._loaded = {uri: pool[uri] for uri in state["models"]}
-            self.served, self.experiment, self.arm_models, self.state = models, experiment, arm_models, state
+            self.served, self.experiment, self.state = models, experiment, state
+            self.arm_models, self.shadow_models = arm_models, shadow_models
             # a score belongs to one model version: a cache per loaded version, none for one unloaded
             if self.settings.cache_rows:
                 self.caches = {(m.name, m.version): self.caches.get((m.name, m.version)) or
@@ -473,31 +469,39 @@ class PredictionServer:
         self.metrics.lone_requests.inc()
         return scores
 
-    async def _scores(self, model, columns, rows, started) -> np.ndarray:
-        keys, missing = None, None
+    async def _scores(self, model, columns, rows, started, tag=None) -> np.ndarray:
+        """The rows' scores: from the cache, the event loop (a lone small request) or the batcher.
+        tag: what else the rows are for (scored_rows), seen to once whichever way they are scored."""
+        keys, missing, requested = None, None, columns
         cache = self.caches.get((model.name, model.version)) if self.caches else None
         if cache is not None:
             scores, missing, keys = cache.lookup(columns, len(model.classes))
             self.metrics.cache_hits.inc(rows - len(missing))
             self.metrics.cache_misses.inc(len(missing))
-            if not missing:
-                return scores
             if len(missing) < rows:
                 columns = {name: column[missing] for name, column in columns.items()}
         todo = len(missing) if missing is not None else rows
-        if todo <= LONE_ROWS and await self._alone():
+        if not todo:
+            computed = scores[:0]
+        elif todo <= LONE_ROWS and await self._alone():
             computed = self._score_here(model, columns, todo)
         else:
-            future = self.batcher.submit(columns, todo, model, asyncio.get_running_loop().create_future())
+            # with a cache, the whole request is handed on below rather than the rows the model saw
+            future = self.batcher.submit(columns, todo, model, asyncio.get_running_loop().create_future(),
+                                         tag if cache is None else None)
             left = self.settings.timeout_s - (time.perf_counter() - started)
             # cheaper than wait_for: no extra task; a timeout cancels the future, which the batcher then skips
             async with asyncio.timeout(max(left, 0.001)):
                 computed = await future
-        if cache is None:
-            return computed
-        cache.store([keys[i] for i in missing], computed)  # an unloaded version's cache is dropped with it
-        scores[missing] = computed
-        return scores
+            if cache is None:
+                return computed
+        if cache is not None:
+            cache.store([keys[i] for i in missing], computed)  # an unloaded version's cache is dropped with it
+            scores[missing] = computed
+            computed = scores
+        if tag is not None:
+            self.scored_rows(model, requested, computed, [(tag, rows)])
+        return computed
 
     # --- what every protocol's handlers share (the REST API above, oip_http, grpc_calls) ------------
     def model_named(self, name: str, version: str | None = None, listing: str = "", headers=None,
@@ -515,7 +519,8 @@ class PredictionServer:
                 raise Refused(404, f"{name!r} is an experiment's endpoint: it has no versions or labels of its own; "
                                    f"name it alone, or name a model of its arms ({', '.join(experiment.arms)})")
             key = experiment.header_name()
-            return ExperimentCall(experiment, self.arm_models, headers.get(key) if key and headers is not None else None)
+            return ExperimentCall(experiment, self.arm_models, self.shadow_models,
+                                  headers.get(key) if key and headers is not None else None)
         return self.served.find(name, version, label, listing=listing)
 
     async def score(self, model, columns: dict, rows: int, started: float, body: bytes | None = None) -> np.ndarray:
@@ -526,9 +531,11 @@ class PredictionServer:
         try:
             if isinstance(model, ExperimentCall):
                 return await self._score_experiment(model, columns, rows, started, body)
-            scores = await self._scores(model, columns, rows, started)
-            if self.observers:
-                self._observe(ScoredRows(model.name, "", "live", model, columns, scores, *self._sampling(), body))
+            tag = (model.name, "", (), None) if self.drift is not None else None
+            scores = await self._scores(model, columns, rows, started, tag)
+            request = self._logged(body)
+            if request is not None:
+                self._log(model.name, "", model, columns, scores, request)
             return scores
         except QueueFull as error:
             self.metrics.rejected_requests.inc()
@@ -542,135 +549,83 @@ class PredictionServer:
     # --- experiments ------------------------------------------------------------------------------
     async def _score_experiment(self, call: ExperimentCall, columns: dict, rows: int, started: float,
                                 body: bytes | None) -> np.ndarray:
-        """Each row scored by its arm (one arm per request, unless keyed by a feature), then the
-        shadows queued on the same rows; the arms that answered are in call.answered."""
+        """Each row scored by its arm (one arm per request, unless keyed by a feature); the shadows
+        get the rows once the arm has answered them (scored_rows). The arms that answered are in
+        call.answered."""
         experiment = call.experiment
         assigned = experiment.assign(columns, rows, call.header_value)
-        request = self._sampling() + (body,) if self.observers else None
+        request = self._logged(body)
         if isinstance(assigned, (int, np.integer)):  # the usual case: one arm, no task, no copy
-            scores = await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request)
-        else:
-            parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
-            scored = await asyncio.gather(*(
-                self._score_arm(call, experiment.arms[arm], {name: column[part] for name, column in columns.items()},
-                                len(part), started, request, part)
-                for arm, part in parts))
-            scores = np.empty(rows, dtype=np.float32)
-            for (_, part), part_scores in zip(parts, scored):
-                scores[part] = part_scores
-        for reference in experiment.shadow:  # after the answer's scores: a shadow never delays it
-            self._queue_shadow(call.name, reference, call.arm_models[reference], columns, rows, request)
+            return await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request)
+        parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
+        scored = await asyncio.gather(*(
+            self._score_arm(call, experiment.arms[arm], {name: column[part] for name, column in columns.items()},
+                            len(part), started, request and (*request[:2], part))
+            for arm, part in parts))
+        scores = np.empty(rows, dtype=np.float32)
+        for (_, part), part_scores in zip(parts, scored):
+            scores[part] = part_scores
         return scores
 
     async def _score_arm(self, call: ExperimentCall, reference: str, columns: dict, rows: int, started: float,
-                         request: tuple | None, part: np.ndarray | None = None) -> np.ndarray:
-        """One arm's rows of a request (all of them, or `part`), scored, measured and observed.
-        request: (id, sampled, body) for the observers, None without any."""
+                         request: tuple | None) -> np.ndarray:
+        """One arm's rows of a request, scored, measured and logged. request: (id, body, rows of the
+        request) when the request log keeps it, else None."""
         model = call.arm_models[reference]  # the set the request started with: a relabel since does not matter
         metrics = self.metrics.arm(call.name, reference, "live")
+        shadows = call.shadows
+        tag = (call.name, reference, shadows, request if shadows else None) \
+            if shadows or self.drift is not None else None
         arm_started = time.perf_counter()
         try:
-            scores = await self._scores(model, columns, rows, started)
+            scores = await self._scores(model, columns, rows, started, tag)
         except BaseException:
             metrics.record_error()
             raise
         metrics.record(1, rows, time.perf_counter() - arm_started, scores)
         call.answered.append((reference, model))
         if request is not None:
-            self._observe(ScoredRows(call.name, reference, "live", model, columns, scores, *request, part))
+            self._log(call.name, reference, model, columns, scores, request)
         return scores
 
-    # Shadows are scored apart from the live traffic, in a thread of their own, one model call at a
-    # time and single-threaded (TensorFlow's pools stay with the live calls): shadow calls wait up
-    # to SHADOW_WAIT_S and go as one call, so a shadow costs its rows' model work and little else
-    # (benchmarks/serve.py, (h)). While a call runs, the next calls wait; beyond SHADOW_MAX_ROWS
-    # waiting, the oldest are dropped and counted in the shadow's errors: a shadow never holds
-    # live requests back or grows memory without bound.
-    def _queue_shadow(self, endpoint: str, reference: str, model, columns: dict, rows: int,
-                      request: tuple | None) -> None:
-        key = (endpoint, reference, model)
-        waiting = self._shadow_waiting.get(key)
-        if waiting is None:
-            waiting = self._shadow_waiting[key] = []
-            asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._send_shadow, key)
-        waiting.append((columns, rows, request))
-        if len(waiting) > SHADOW_MAX_CALLS:
-            waiting.pop(0)
-            self.metrics.arm(endpoint, reference, "shadow").record_error()
+    # --- what a scored row is for besides its answer ------------------------------------------------
+    def scored_rows(self, model, columns: dict, scores: np.ndarray, tags: list) -> None:
+        """Rows a model scored, once answered: to drift tracking, and to the shadows of the arm that
+        answered them. Called by the batcher after each model call (in its thread, on the call's
+        joined columns: once per call, not per request), and by the event loop for the rows the
+        batcher never saw (a lone request, the prediction cache's). tags: (tag, rows) of each
+        request in order; a tag is (endpoint, arm, shadows, logged request) or None (nothing to do)."""
+        spans: dict[tuple, list] = {}
+        offset = 0
+        for tag, rows in tags:
+            if tag is not None:
+                spans.setdefault(tag, []).append((offset, rows))
+            offset += rows
+        for tag, parts in spans.items():
+            tag_columns, tag_scores = columns, scores
+            if len(parts) < len(tags):  # the call also scored other requests: this tag's rows alone
+                rows = np.concatenate([np.arange(start, start + count) for start, count in parts])
+                tag_columns = {name: column[rows] for name, column in columns.items()}
+                tag_scores = scores[rows]
+            endpoint, arm, shadows, request = tag
+            if self.drift is not None:
+                self.drift.observe(ScoredRows(endpoint, arm, "live", model, tag_columns, tag_scores, "", False))
+            for reference, shadow in shadows:
+                self.shadows.submit((endpoint, reference, shadow), tag_columns, len(tag_scores), len(parts), request)
 
-    def _send_shadow(self, key: tuple) -> None:
-        if self._shadow_running is not None and not self._shadow_running.done():
-            asyncio.get_running_loop().call_later(SHADOW_WAIT_S, self._send_shadow, key)  # after the one running
-            return
-        waiting = self._shadow_waiting.pop(key, None)
-        if waiting:
-            self._shadow_running = asyncio.ensure_future(self._score_shadow(key, waiting))
+    def _logged(self, body: bytes | None) -> tuple | None:
+        """(id, body, None) for a request the request log keeps (one draw for all its parts), else None."""
+        if self.request_log is None or not self.request_log.sample():
+            return None
+        return new_request_id(), body, None
 
-    async def _score_shadow(self, key: tuple, waiting: list) -> None:
-        endpoint, reference, model = key
-        metrics = self.metrics.arm(endpoint, reference, "shadow")
-        started = time.perf_counter()
-        rows = sum(count for _, count, _ in waiting)
-
-        def predict():
-            columns = serving_columns.concatenate([c for c, _, _ in waiting])
-            return columns, model.predict(columns, single_threaded=True)
-
+    def _log(self, endpoint: str, arm: str, model, columns: dict, scores: np.ndarray, request: tuple) -> None:
+        request_id, body, rows = request
         try:
-            columns, scores = await asyncio.get_running_loop().run_in_executor(self._shadow_thread, predict)
-        except Exception as error:  # never the live requests' problem
-            for _ in waiting:
-                metrics.record_error()
-            log.warning("shadow %s: %d calls not scored: %s", reference, len(waiting), error)
-            return
-        metrics.record(len(waiting), rows, time.perf_counter() - started, scores)
-        if self.observers:
-            self._observe_shadow(endpoint, reference, model, waiting, columns, scores)
-
-    def _observe_shadow(self, endpoint: str, reference: str, model, waiting: list, columns: dict,
-                        scores: np.ndarray) -> None:
-        """A shadow call's rows to the observers: each request the log keeps as itself, all the
-        others as one part (drift needs rows, not requests: one hand-over per call, not per request)."""
-        kept, offset = [], 0
-        for _, count, request in waiting:
-            if request[1]:  # sampled
-                kept.append((offset, count, request))
-            offset += count
-        if kept:
-            others = np.ones(len(scores), dtype=bool)
-            for start, count, (request_id, sampled, body) in kept:
-                others[start:start + count] = False
-                self._observe(ScoredRows(endpoint, reference, "shadow", model,
-                                         {name: column[start:start + count] for name, column in columns.items()},
-                                         scores[start:start + count], request_id, sampled, body))
-            rows = np.flatnonzero(others)
-            columns, scores = {name: column[rows] for name, column in columns.items()}, scores[rows]
-        if len(scores):
-            self._observe(ScoredRows(endpoint, reference, "shadow", model, columns, scores, "", False))
-
-    async def _finish_shadows(self) -> None:
-        """The shadow calls waiting and running, scored and observed (the drain's last answers' shadows)."""
-        deadline = time.monotonic() + self.settings.drain_timeout_s
-        while (self._shadow_waiting or (self._shadow_running and not self._shadow_running.done())) and \
-                time.monotonic() < deadline:
-            if self._shadow_running is not None and not self._shadow_running.done():
-                await asyncio.wait([self._shadow_running], timeout=max(0.0, deadline - time.monotonic()))
-            for key in list(self._shadow_waiting):
-                self._send_shadow(key)
-                break
-        self._shadow_thread.shutdown(wait=False)
-
-    def _sampling(self) -> tuple[str, bool]:
-        """A request's id and whether the request log keeps it (one draw for all its parts)."""
-        sampled = self.request_log is not None and self.request_log.sample()
-        return (new_request_id() if sampled else ""), sampled
-
-    def _observe(self, scored: ScoredRows) -> None:
-        for observer in self.observers:
-            try:
-                observer(scored)
-            except Exception:  # an observer's bug must not fail the request it watches
-                log.exception("observer %r failed", observer)
+            self.request_log.observe(ScoredRows(endpoint, arm, "live", model, columns, scores, request_id, True,
+                                                body, rows))
+        except Exception:  # the log's bug must not fail the request it logs
+            log.exception("request log: a request could not be logged")
 
     def record_answer(self, rows: int, started: float, encode_started: float) -> None:
         """A scored request answered: its rows, its encoding time and its whole time."""
@@ -949,9 +904,10 @@ class PredictionServer:
             await runner.cleanup()
             if grpc_stopped:
                 await grpc_stopped
-            await self._finish_shadows()  # the last answers' shadows: scored and logged before the end
             if self.batcher:
                 self.batcher.stop()
+            # the last answers' shadows, scored and logged before the end
+            await asyncio.get_running_loop().run_in_executor(None, self.shadows.stop, self.settings.drain_timeout_s)
             if self.request_log is not None:
                 self.request_log.close()  # the last shard published whole
             loading.cancel()

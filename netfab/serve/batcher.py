@@ -4,9 +4,10 @@
     future = batcher.submit(columns, rows, model)   # concurrent.futures.Future -> float32 scores
     batcher.stop()                                   # finishes everything queued, then returns
 
-    # fab serve: asyncio futures, a batch's answers settled in one turn of the event loop
-    batcher = MicroBatcher(..., deliver=loop.call_soon_threadsafe)
-    await batcher.submit(columns, rows, model, loop.create_future())
+    # fab serve: asyncio futures, a batch's answers settled in one turn of the event loop, and
+    # each model call's joined rows handed on with the requests' tags (drift, shadows)
+    batcher = MicroBatcher(..., deliver=loop.call_soon_threadsafe, on_scored=server.scored_rows)
+    await batcher.submit(columns, rows, model, loop.create_future(), tag=("bookings", "deep_v1", ...))
 
 Why: PredictionTime = RequestOverhead + N x ComputationTime, and the per-call overhead of the
 SavedModel dwarfs the per-row cost, so 64 one-row requests answered by one call are
@@ -28,7 +29,9 @@ requests are answered.
 
 Answers go back as one hand-over per batch (`deliver`): fab serve settles a batch's asyncio
 futures in one turn of its event loop, rather than one cross-thread wake-up of the loop, and one
-trip of the GIL between the threads, per request.
+trip of the GIL between the threads, per request. What else a scored row is for (drift tracking,
+shadow models) is done after the answers, once per model call on its already joined columns
+(`on_scored`), rather than once per request in the event loop.
 
 The queue is bounded in rows: submit() raises QueueFull instead of letting memory and latency
 grow without limit; the server answers that with 503 and Retry-After.
@@ -51,15 +54,15 @@ class QueueFull(Exception):
 
 
 class _Pending:
-    __slots__ = ("columns", "rows", "model", "future")
+    __slots__ = ("columns", "rows", "model", "future", "tag")
 
-    def __init__(self, columns, rows, model, future):
-        self.columns, self.rows, self.model, self.future = columns, rows, model, future
+    def __init__(self, columns, rows, model, future, tag):
+        self.columns, self.rows, self.model, self.future, self.tag = columns, rows, model, future, tag
 
 
 class MicroBatcher:
     def __init__(self, max_batch_rows: int = 16384, max_wait_ms: float = 2.0,
-                 max_queue_rows: int = 50_000, on_batch=None, deliver=None):
+                 max_queue_rows: int = 50_000, on_batch=None, deliver=None, on_scored=None):
         if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_ms < 0:
             raise ValueError("max_batch_rows and max_queue_rows must be >= 1 and max_wait_ms >= 0")
         self.max_batch_rows, self.max_wait = max_batch_rows, max_wait_ms / 1000
@@ -67,6 +70,9 @@ class MicroBatcher:
         self.on_batch = on_batch or (lambda requests, rows, seconds: None)
         # deliver(settle, answers): runs settle(answers) where the futures may be settled
         self.deliver = deliver or (lambda settle, answers: settle(answers))
+        # on_scored(model, columns, scores, [(tag, rows) of each request]): after the answers, in this
+        # thread, for each model call that had a request with a tag
+        self.on_scored = on_scored
         self._queue: collections.deque[_Pending] = collections.deque()
         self._queued_rows = 0
         self._lock = threading.Condition()
@@ -86,9 +92,10 @@ class MicroBatcher:
         only lets a lone request run beside a batch, or queue it behind one, both correct."""
         return not self._queue and not self._running
 
-    def submit(self, columns: dict[str, np.ndarray], rows: int, model, future=None):
+    def submit(self, columns: dict[str, np.ndarray], rows: int, model, future=None, tag=None):
         """Queue columns checked against `model`; the future (a concurrent.futures.Future unless
-        given one, e.g. an asyncio future settled through `deliver`) gets the scores `model` gives them."""
+        given one, e.g. an asyncio future settled through `deliver`) gets the scores `model` gives them.
+        tag: what on_scored is told of these rows (hashable; None: nothing)."""
         future = Future() if future is None else future
         with self._lock:
             if self._stopping:
@@ -97,7 +104,7 @@ class MicroBatcher:
             # that a big (but body-limit-legal) request can run instead of being refused forever.
             if self._queued_rows and self._queued_rows + rows > self.max_queue_rows:
                 raise QueueFull(f"{self._queued_rows} rows are queued (limit {self.max_queue_rows})")
-            self._queue.append(_Pending(columns, rows, model, future))
+            self._queue.append(_Pending(columns, rows, model, future, tag))
             self._queued_rows += rows
             self._lock.notify()
         return future
@@ -153,14 +160,20 @@ class MicroBatcher:
         by_model: dict[int, list[_Pending]] = {}  # by identity: requests checked against one model share its call
         for pending in batch:
             by_model.setdefault(id(pending.model), []).append(pending)
-        answers = []
+        answers, scored = [], []
         for requests in by_model.values():
-            answers += self._call(requests)
+            answers += self._call(requests, scored)
         if answers:
             self.deliver(_settle, answers)
+        for model, columns, scores, tags in scored:
+            try:
+                self.on_scored(model, columns, scores, tags)
+            except Exception:  # the answers are out; the thread lives on
+                log.exception("on_scored failed for a batch of %d requests", len(tags))
 
-    def _call(self, requests: list[_Pending]) -> list[tuple]:
-        """(future, scores, error) of each request, from one call of their model."""
+    def _call(self, requests: list[_Pending], scored: list) -> list[tuple]:
+        """(future, scores, error) of each request, from one call of their model; appends to
+        `scored` what on_scored is to be told of it."""
         started = time.perf_counter()
         try:
             columns = serving_columns.concatenate([p.columns for p in requests])
@@ -173,6 +186,8 @@ class MicroBatcher:
             answers.append((pending.future, scores[offset:offset + pending.rows], None))
             offset += pending.rows
         self.on_batch(len(requests), offset, time.perf_counter() - started)
+        if self.on_scored is not None and any(pending.tag is not None for pending in requests):
+            scored.append((requests[0].model, columns, scores, [(pending.tag, pending.rows) for pending in requests]))
         return answers
 
 

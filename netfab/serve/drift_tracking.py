@@ -1,13 +1,13 @@
-"""Drift of live traffic, per model and experiment arm: DriftMonitors fed by the server's observers.
+"""Drift of live traffic, per model and experiment arm: DriftMonitors fed with the rows the server scored.
 
     tracking = DriftTracking(rows_per_s=2000)
-    server.observers.append(tracking.observe)     # every scored part of a request (netfab.serve.app)
+    tracking.observe(ScoredRows(...))             # rows scored (netfab.serve.app.scored_rows, the shadows)
     tracking.as_json()                            # window histograms + reference: the /metrics "drift" entry
     drift_scores(entry)                           # that entry's PSI per feature and for the score
 
 Each (endpoint, arm, role, model version) whose zip holds a reference profile (netfab.drift) gets
-a DriftMonitor over a sliding window of its rows. The event loop only hands a part over (or drops
-it): the binning runs in a thread of its own, a few times a second on what was queued meanwhile,
+a DriftMonitor over a sliding window of its rows. The batcher's thread (a model call's rows), the
+shadows' and now and then the event loop only hand a part over (or drop it): the binning runs in a thread of its own, a few times a second on what was queued meanwhile,
 at most `rows_per_s` rows a second in all, shared equally by the keys that had traffic in the
 previous second, so the cost of tracking has a ceiling whatever the traffic and however many
 arms and shadows an experiment has (a drift estimate needs a sample, not every row).
@@ -43,30 +43,31 @@ class DriftTracking:
         self._budget: dict[tuple, float] = {}  # key -> rows it may still hand over this second
         self._share = rows_per_s  # each key's budget this second
         self._queue: queue.Queue = queue.Queue(QUEUE_PARTS)  # full: the thread fell behind, parts are skipped
+        self._budget_lock = threading.Lock()  # observe() is called from several threads
         self._thread = threading.Thread(target=self._bin, name="drift", daemon=True)
         self._thread.start()
 
-    # --- the event loop's side: cheap, never blocks -------------------------------------------------
+    # --- the scoring side: cheap, never blocks ------------------------------------------------------
     def observe(self, scored) -> None:
-        """An observer (netfab.serve.app): queue a sample of a scored part for the drift thread."""
+        """Queue a sample of a scored part (netfab.serve.request_log.ScoredRows) for the drift thread."""
         profile = getattr(scored.model, "drift_profile", None)
         if profile is None:  # trained before zips held a profile: nothing to compare against
             return
         key = (scored.endpoint, scored.arm, scored.role, scored.model.version)
-        now = int(time.monotonic())
-        if now != self._second:  # a new second: the keys that had traffic in the last share the budget
-            self._share = self.rows_per_s / max(1, len(self._budget))
-            self._second, self._budget = now, {}
-        left = self._budget.get(key, self._share)
-        take = int(min(len(scored.scores), left))
+        with self._budget_lock:
+            now = int(time.monotonic())
+            if now != self._second:  # a new second: the keys that had traffic in the last share the budget
+                self._share = self.rows_per_s / max(1, len(self._budget))
+                self._second, self._budget = now, {}
+            left = self._budget.get(key, self._share)
+            take = int(min(len(scored.scores), left))
+            self._budget[key] = left - max(take, 0)
         if take <= 0:
-            self._budget[key] = left
             return
         try:
             self._queue.put_nowait((key, scored.model, scored.columns, scored.scores, take))
         except queue.Full:  # a sample is a sample: skipping a part costs drift nothing but rows
             return
-        self._budget[key] = left - take
 
     # --- the drift thread ---------------------------------------------------------------------------
     def _bin(self) -> None:

@@ -215,12 +215,14 @@ class ExperimentCall:
     """One request to an experiment's endpoint, as a protocol handler holds it in the place of a model:
     `name` and `inputs` (the arms' shared schema) to read the request, `output` and `classes` (the
     first arm's: the task's output, which the arms share) to answer it, `answered` once scored.
-    arm_models: each arm's and shadow's model in the set the request started with (resolved once
-    per change of what is served, not per request)."""
-    __slots__ = ("experiment", "arm_models", "header_value", "name", "inputs", "output", "classes", "answered")
+    arm_models: each arm's and shadow's model in the set the request started with, and shadows: the
+    shadows' (reference, model) (both resolved once per change of what is served, not per request)."""
+    __slots__ = ("experiment", "arm_models", "shadows", "header_value", "name", "inputs", "output", "classes",
+                 "answered")
 
-    def __init__(self, experiment: Experiment, arm_models: dict, header_value: str | None):
-        self.experiment, self.arm_models, self.header_value = experiment, arm_models, header_value
+    def __init__(self, experiment: Experiment, arm_models: dict, shadows: tuple, header_value: str | None):
+        self.experiment, self.arm_models, self.shadows = experiment, arm_models, shadows
+        self.header_value = header_value
         self.name = experiment.endpoint
         first = arm_models[experiment.arms[0]]
         self.inputs, self.output, self.classes = first.inputs, first.output, first.classes

@@ -18,6 +18,7 @@ Latencies are pyformance timers (exponentially decaying reservoirs: the percenti
 roughly the last five minutes), except an arm's: the quantiles of its last 1,028 requests. Names are prefixed netfab_ and in seconds, as Prometheus expects.
 """
 import collections
+import threading
 
 import numpy as np
 from pyformance import MetricsRegistry
@@ -59,8 +60,9 @@ ARM_ROLES = ("live", "shadow")  # an arm answers its requests; a shadow is score
 class ArmMetrics:
     """One arm's (or shadow's) figures: requests, rows, errors, latency, score histogram.
 
-    Recorded on the event loop for every request of an experiment, so recording only appends; the
-    scores are binned and the latencies put in the window every FOLD_EVERY records, and when read.
+    Recorded on the event loop for every request of an experiment (a shadow's, in the shadow's
+    thread), so recording only appends; the scores are binned and the latencies put in the window
+    every FOLD_EVERY records, and when read.
     Latency quantiles are over the arm's last LATENCY_WINDOW records (not a decaying reservoir: a
     reservoir's update per request costs more than everything else an arm adds to a request)."""
     LATENCY_WINDOW = 1028  # pyformance's reservoir size
@@ -74,39 +76,47 @@ class ArmMetrics:
         self._seconds_count, self._seconds_sum = 0, 0.0
         self._pending_seconds: list[float] = []
         self._pending_scores: list[np.ndarray] = []
+        self._lock = threading.Lock()  # a shadow's figures are written in its thread, read in the event loop
 
     def record(self, requests: int, rows: int, seconds: float, scores) -> None:
         """`requests` scored together (shadow calls are) in `seconds`: their rows' scores (a per-class
         model's: its likeliest class's probability per row)."""
-        self.requests += requests
-        self.rows += rows
-        self._pending_seconds.append(seconds)
-        self._pending_scores.append(scores)
-        if len(self._pending_seconds) >= self.FOLD_EVERY:
-            self._fold()
+        with self._lock:
+            self.requests += requests
+            self.rows += rows
+            self._pending_seconds.append(seconds)
+            self._pending_scores.append(scores)
+            if len(self._pending_seconds) < self.FOLD_EVERY:
+                return
+        self._fold()
 
     def record_error(self) -> None:
-        self.requests += 1
-        self.errors += 1
+        self.record_errors(1)
+
+    def record_errors(self, requests: int) -> None:
+        with self._lock:
+            self.requests += requests
+            self.errors += requests
 
     def _fold(self) -> None:
-        seconds, scores = self._pending_seconds, self._pending_scores
-        self._pending_seconds, self._pending_scores = [], []
-        if not seconds:
-            return
-        self._latencies.extend(seconds)
-        self._seconds_count += len(seconds)
-        self._seconds_sum += sum(seconds)
-        scores = np.concatenate([one_score_per_row(part) for part in scores])
-        binned = np.bincount(np.searchsorted(SCORE_BUCKET_ARRAY, scores, side="left").clip(0, LAST_BUCKET),
-                             minlength=len(SCORE_BUCKETS))
-        for bucket, count in enumerate(binned.tolist()):
-            self.score_counts[bucket] += count
-        self.score_sum += float(np.sum(scores, dtype=np.float64))
+        with self._lock:
+            seconds, scores = self._pending_seconds, self._pending_scores
+            if not seconds:
+                return
+            self._pending_seconds, self._pending_scores = [], []
+            self._latencies.extend(seconds)
+            self._seconds_count += len(seconds)
+            self._seconds_sum += sum(seconds)
+            scores = np.concatenate([one_score_per_row(part) for part in scores])
+            binned = np.bincount(np.searchsorted(SCORE_BUCKET_ARRAY, scores, side="left").clip(0, LAST_BUCKET),
+                                 minlength=len(SCORE_BUCKETS))
+            for bucket, count in enumerate(binned.tolist()):
+                self.score_counts[bucket] += count
+            self.score_sum += float(np.sum(scores, dtype=np.float64))
 
     def as_json(self) -> dict:
         self._fold()
-        snapshot = Snapshot(self._latencies)
+        snapshot = Snapshot(list(self._latencies))
         seconds = {"count": self._seconds_count,
                    "mean": self._seconds_sum / self._seconds_count if self._seconds_count else 0.0,
                    **{f"p{int(q * 100)}": snapshot.get_percentile(q) for q in QUANTILES}}

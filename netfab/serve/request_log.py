@@ -1,7 +1,7 @@
 """Request logging: a sampled share of requests, with their scores, arm and model, as NDJSON shards.
 
     log = RequestLog("gs://bucket/request-log/bookings", fraction=0.01, max_mb=64, max_seconds=300)
-    server.observers.append(log.observe)      # every scored part of a request (netfab.serve.app)
+    log.observe(ScoredRows(...))              # a sampled request's rows (netfab.serve.app, shadow)
     log.close()                               # publishes the last shard
 
 Each logged row is a training row (docs/data.md): the model's features as the model saw them
@@ -45,7 +45,8 @@ CHECK_SECONDS = 1.0  # how often the background thread looks for a shard old eno
 
 @dataclasses.dataclass
 class ScoredRows:
-    """Rows of one request scored by one model: what the server's observers see (this log; drift)."""
+    """Rows scored by one model, as the request log and drift tracking take them: one request's
+    (the log), or a model call's of many requests (drift; request_id "" and sampled False)."""
     endpoint: str  # the name the request used: a model's, or an experiment's endpoint
     arm: str  # the experiment arm (a model reference); "" outside an experiment
     role: str  # "live" (answered) or "shadow" (scored beside, never returned)
@@ -83,7 +84,8 @@ class RequestLog:
         return random.random() < self.fraction
 
     def observe(self, scored: ScoredRows) -> None:
-        """Append a sampled request's rows (called in the event loop: encoding only, no I/O)."""
+        """Append a sampled request's rows (encoding only, no I/O: called from the event loop, and
+        for shadows from their thread)."""
         if not scored.sampled:
             return
         columns = {name: _values(column) for name, column in scored.columns.items()}
