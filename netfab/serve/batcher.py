@@ -49,6 +49,13 @@ from netfab.serve import columns as serving_columns
 log = logging.getLogger(__name__)
 
 
+# A call of at most this many rows runs on TensorFlow's single-threaded executor, every op in this
+# thread: below it, handing ops to the inter-op threads and waking them costs more CPU than their
+# parallelism saves, for no shorter call; above it the default one is faster (benchmarks/batch_threads.py).
+# Graphs with loops fall back.
+SINGLE_THREADED_ROWS = 512
+
+
 class QueueFull(Exception):
     """More rows are waiting than max_queue_rows: the caller should shed this request."""
 
@@ -177,7 +184,8 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             columns = serving_columns.concatenate([p.columns for p in requests])
-            scores = requests[0].model.predict(columns)
+            rows = sum(pending.rows for pending in requests)
+            scores = requests[0].model.predict(columns, single_threaded=rows <= SINGLE_THREADED_ROWS)
         except Exception as error:  # the clients get the error; the thread lives on
             log.exception("model call failed for a batch of %d requests", len(requests))
             return [(pending.future, None, error) for pending in requests]

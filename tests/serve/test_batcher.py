@@ -83,7 +83,7 @@ def test_models_share_the_thread_each_scoring_its_own_requests_and_none_kept_aft
         def __init__(self, value):
             self.value, self.calls = value, []
 
-        def predict(self, columns):
+        def predict(self, columns, single_threaded=False):
             rows = len(next(iter(columns.values())))
             self.calls.append(rows)
             return np.full(rows, self.value, dtype=np.float32)
@@ -93,7 +93,7 @@ def test_models_share_the_thread_each_scoring_its_own_requests_and_none_kept_aft
             super().__init__(0.5)
             self.open = threading.Event()
 
-        def predict(self, columns):
+        def predict(self, columns, single_threaded=False):
             self.open.wait(5)
             return super().predict(columns)
 
@@ -117,7 +117,7 @@ def test_asyncio_futures_of_a_batch_are_settled_in_one_turn_of_the_loop_and_a_ca
     import asyncio
 
     class Model:  # a stand-in: no TensorFlow needed to see how answers travel
-        def predict(self, columns):
+        def predict(self, columns, single_threaded=False):
             return np.asarray(columns["x"], dtype=np.float32)
 
     hand_overs = []
@@ -127,7 +127,7 @@ def test_asyncio_futures_of_a_batch_are_settled_in_one_turn_of_the_loop_and_a_ca
         entered, gate = threading.Event(), threading.Event()
 
         class Slow(Model):  # holds the thread, so that the next requests make one batch
-            def predict(self, columns):
+            def predict(self, columns, single_threaded=False):
                 entered.set()
                 gate.wait(5)
                 return super().predict(columns)
@@ -148,3 +148,43 @@ def test_asyncio_futures_of_a_batch_are_settled_in_one_turn_of_the_loop_and_a_ca
     scores, cancelled = asyncio.run(main())
     assert [s[0] for s in scores] == [0, 1, 2, 4, 5, 6, 7] and cancelled
     assert hand_overs == [1, 7]  # the blocker's batch, then seven answers in one hand-over
+
+
+def test_after_the_answers_each_model_call_is_handed_on_once_with_its_requests_tags_in_order():
+    class Model:  # a stand-in: what on_scored is told does not need TensorFlow
+        def predict(self, columns, single_threaded=False):
+            return np.asarray(columns["x"], dtype=np.float32) * 2
+
+    class Gate(Model):
+        def __init__(self):
+            self.open = threading.Event()
+
+        def predict(self, columns, single_threaded=False):
+            self.open.wait(5)
+            return super().predict(columns)
+
+    told, answered_first = [], []
+    first, second, gate = Model(), Model(), Gate()
+
+    def on_scored(model, columns, scores, tags):
+        answered_first.append(all(f.done() for f in futures))  # the answers went out before
+        told.append((model, columns["x"].tolist(), scores.tolist(), tags))
+        if model is second:
+            raise RuntimeError("a bug in on_scored")  # logged; the thread and the answers go on
+
+    batcher = MicroBatcher(max_batch_rows=64, max_wait_ms=1, on_scored=on_scored)
+    held = batcher.submit({"x": np.zeros(1)}, 1, gate)  # no tag: nothing to hand on
+    futures = [batcher.submit({"x": np.array([1.0, 2.0])}, 2, first, tag="a"),
+               batcher.submit({"x": np.array([3.0])}, 1, second, tag="c"),
+               batcher.submit({"x": np.array([4.0])}, 1, first),
+               batcher.submit({"x": np.array([5.0])}, 1, first, tag="b")]
+    gate.open.set()
+    held.result(5)
+    assert [f.result(5).tolist() for f in futures] == [[2, 4], [6], [8], [10]]
+    after = batcher.submit({"x": np.array([6.0])}, 1, first, tag="d")  # the thread outlived the bug
+    assert after.result(5).tolist() == [12]
+    batcher.stop()
+    assert told == [(first, [1, 2, 4, 5], [2, 4, 8, 10], [("a", 2), (None, 1), ("b", 1)]),
+                    (second, [3], [6], [("c", 1)]),
+                    (first, [6], [12], [("d", 1)])]
+    assert answered_first == [True, True, True]
