@@ -41,7 +41,7 @@ from netfab import model_zip, storage
 from netfab.serve import columns as serving_columns
 from netfab.serve.batcher import MicroBatcher, QueueFull
 from netfab.errors import NetfabError
-from netfab.serve.experiment import Experiment, ExperimentCall, answer_headers
+from netfab.serve.experiment import ArmRoute, Experiment, ExperimentCall, ServedExperiment, answer_headers
 from netfab.serve.model_set import ModelSet, find_model_zips, parse_reference
 from netfab.serve.drift_tracking import DriftTracking
 from netfab.serve.request_log import RequestLog, ScoredRows, new_request_id
@@ -173,8 +173,7 @@ class PredictionServer:
         self._tf_configured = False  # TensorFlow's threads are set once, before its first op
         self.served = ModelSet.of([])
         self.experiment: Experiment | None = None
-        self.arm_models: dict = {}  # the experiment's references -> their models in self.served
-        self.shadow_models: tuple = ()  # the experiment's shadows: (reference, model)
+        self.served_experiment: ServedExperiment | None = None  # the experiment's arms and shadows in self.served
         self.batcher: MicroBatcher | None = None  # every model's requests, one thread
         self.caches: dict[tuple[str, str], PredictionCache] = {}  # (name, version) -> its scores
         self.draining = False
@@ -287,14 +286,14 @@ class PredictionServer:
             models = ModelSet.of([pool[uri] for uri in state["models"]], state["labels"])
             experiment = Experiment.from_dict(state["experiment"], source) if state["experiment"] else None
             arm_models = experiment.check(models) if experiment is not None else {}
-            shadow_models = tuple((reference, arm_models[reference]) for reference in experiment.shadow) \
-                if experiment is not None else ()
             if self.batcher is not None and not len(models):
                 raise NetfabError("that would leave no model served; load another first")
+            served_experiment = None if experiment is None else \
+                ServedExperiment(experiment, arm_models, self.metrics, self.drift is not None)
             before = {(m.name, m.version) for m in self.served}
             self._loaded = {uri: pool[uri] for uri in state["models"]}
             self.served, self.experiment, self.state = models, experiment, state
-            self.arm_models, self.shadow_models = arm_models, shadow_models
+            self.served_experiment = served_experiment
             # a score belongs to one model version: a cache per loaded version, none for one unloaded
             if self.settings.cache_rows:
                 self.caches = {(m.name, m.version): self.caches.get((m.name, m.version)) or
@@ -519,8 +518,7 @@ class PredictionServer:
                 raise Refused(404, f"{name!r} is an experiment's endpoint: it has no versions or labels of its own; "
                                    f"name it alone, or name a model of its arms ({', '.join(experiment.arms)})")
             key = experiment.header_name()
-            return ExperimentCall(experiment, self.arm_models, self.shadow_models,
-                                  headers.get(key) if key and headers is not None else None)
+            return ExperimentCall(self.served_experiment, headers.get(key) if key and headers is not None else None)
         return self.served.find(name, version, label, listing=listing)
 
     async def score(self, model, columns: dict, rows: int, started: float, body: bytes | None = None) -> np.ndarray:
@@ -555,11 +553,12 @@ class PredictionServer:
         experiment = call.experiment
         assigned = experiment.assign(columns, rows, call.header_value)
         request = self._logged(body)
+        arms = call.served.arms
         if isinstance(assigned, (int, np.integer)):  # the usual case: one arm, no task, no copy
-            return await self._score_arm(call, experiment.arms[assigned], columns, rows, started, request)
+            return await self._score_arm(call, arms[assigned], columns, rows, started, request)
         parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
         scored = await asyncio.gather(*(
-            self._score_arm(call, experiment.arms[arm], {name: column[part] for name, column in columns.items()},
+            self._score_arm(call, arms[arm], {name: column[part] for name, column in columns.items()},
                             len(part), started, request and (*request[:2], part))
             for arm, part in parts))
         scores = np.empty(rows, dtype=np.float32)
@@ -567,15 +566,13 @@ class PredictionServer:
             scores[part] = part_scores
         return scores
 
-    async def _score_arm(self, call: ExperimentCall, reference: str, columns: dict, rows: int, started: float,
+    async def _score_arm(self, call: ExperimentCall, arm: ArmRoute, columns: dict, rows: int, started: float,
                          request: tuple | None) -> np.ndarray:
         """One arm's rows of a request, scored, measured and logged. request: (id, body, rows of the
-        request) when the request log keeps it, else None."""
-        model = call.arm_models[reference]  # the set the request started with: a relabel since does not matter
-        metrics = self.metrics.arm(call.name, reference, "live")
-        shadows = call.shadows
-        tag = (call.name, reference, shadows, request if shadows else None) \
-            if shadows or self.drift is not None else None
+        request) when the request log keeps it, else None (the shadows log it with theirs)."""
+        model, metrics, tag = arm.model, arm.metrics, arm.tag
+        if request is not None and call.served.shadows:
+            tag = (*tag[:3], request)
         arm_started = time.perf_counter()
         try:
             scores = await self._scores(model, columns, rows, started, tag)
@@ -583,9 +580,9 @@ class PredictionServer:
             metrics.record_error()
             raise
         metrics.record(1, rows, time.perf_counter() - arm_started, scores)
-        call.answered.append((reference, model))
+        call.answered.append(arm)
         if request is not None:
-            self._log(call.name, reference, model, columns, scores, request)
+            self._log(call.name, arm.reference, model, columns, scores, request)
         return scores
 
     # --- what a scored row is for besides its answer ------------------------------------------------

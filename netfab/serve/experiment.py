@@ -211,32 +211,62 @@ def _features(model) -> str:
     return ", ".join(model.inputs.features)
 
 
+class ArmRoute:
+    """One arm as served: its model, its figures, and the tag its rows are scored with (what else
+    they are for: drift, the shadows; netfab.serve.app.scored_rows)."""
+    __slots__ = ("reference", "model", "metrics", "tag", "headers")
+
+    def __init__(self, endpoint: str, reference: str, model, metrics, shadows: tuple, tagged: bool):
+        self.reference, self.model, self.metrics = reference, model, metrics
+        self.tag = (endpoint, reference, shadows, None) if tagged else None
+        self.headers = {ARM_HEADER: reference}
+
+
+class ServedExperiment:
+    """An experiment with its arms' and shadows' models in the set served, resolved once per change
+    of what is served rather than per request: what each ExperimentCall is made from.
+    models: each reference's model (Experiment.check); metrics: netfab.serve.metrics.ServingMetrics;
+    drift: whether the rows are tracked for drift."""
+
+    def __init__(self, experiment: Experiment, models: dict, metrics, drift: bool):
+        self.experiment = experiment
+        self.shadows = tuple((reference, models[reference]) for reference in experiment.shadow)
+        endpoint = experiment.endpoint
+        self.arms = tuple(ArmRoute(endpoint, reference, models[reference], metrics.arm(endpoint, reference, "live"),
+                                   self.shadows, bool(self.shadows) or drift) for reference in experiment.arms)
+
+
 class ExperimentCall:
     """One request to an experiment's endpoint, as a protocol handler holds it in the place of a model:
     `name` and `inputs` (the arms' shared schema) to read the request, `output` and `classes` (the
-    first arm's: the task's output, which the arms share) to answer it, `answered` once scored.
-    arm_models: each arm's and shadow's model in the set the request started with, and shadows: the
-    shadows' (reference, model) (both resolved once per change of what is served, not per request)."""
-    __slots__ = ("experiment", "arm_models", "shadows", "header_value", "name", "inputs", "output", "classes",
-                 "answered")
+    first arm's: the task's output, which the arms share) to answer it, `answered` (the ArmRoutes
+    that scored its rows) once scored. `served`: the experiment as served when the request started
+    (a relabel or reweight since does not matter to it)."""
+    __slots__ = ("served", "experiment", "header_value", "name", "inputs", "output", "classes", "answered")
 
-    def __init__(self, experiment: Experiment, arm_models: dict, shadows: tuple, header_value: str | None):
-        self.experiment, self.arm_models, self.shadows = experiment, arm_models, shadows
-        self.header_value = header_value
-        self.name = experiment.endpoint
-        first = arm_models[experiment.arms[0]]
+    def __init__(self, served: ServedExperiment, header_value: str | None):
+        self.served, self.experiment, self.header_value = served, served.experiment, header_value
+        self.name = served.experiment.endpoint
+        first = served.arms[0].model
         self.inputs, self.output, self.classes = first.inputs, first.output, first.classes
-        self.answered: list[tuple[str, object]] = []  # (arm, model) that answered this request's rows
+        self.answered: list[ArmRoute] = []
 
     @property
     def version(self) -> str:
         """The version(s) of the model(s) that answered; before scoring, the first arm's."""
         if not self.answered:
-            return self.arm_models[self.experiment.arms[0]].version
-        return ",".join(dict.fromkeys(model.version for _, model in self.answered))
+            return self.served.arms[0].model.version
+        return ",".join(dict.fromkeys(route.model.version for route in self.answered))
+
+    @property
+    def arms(self) -> list[str]:
+        """The arms that answered."""
+        return [route.reference for route in self.answered]
 
     def headers(self) -> dict:
-        return {ARM_HEADER: ",".join(arm for arm, _ in self.answered)}
+        if len(self.answered) == 1:
+            return self.answered[0].headers
+        return {ARM_HEADER: ",".join(self.arms)}
 
 
 def answer_headers(target) -> dict | None:

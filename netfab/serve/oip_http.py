@@ -107,7 +107,7 @@ class OpenInferenceHttp:
             answer["id"] = payload["id"]
         arm_headers = answer_headers(model)
         if arm_headers:  # an experiment's endpoint: the protocol's own place for more, and the header
-            answer["parameters"] = {"arms": [arm for arm, _ in model.answered]}
+            answer["parameters"] = {"arms": model.arms}
         header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
         if data:
             response = web.Response(body=header + data, content_type=BINARY,
