@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable
 
 import numpy as np
 import orjson
@@ -545,20 +546,24 @@ class PredictionServer:
                                f"per request or retry later") from None
 
     # --- experiments ------------------------------------------------------------------------------
-    async def _score_experiment(self, call: ExperimentCall, columns: dict, rows: int, started: float,
-                                body: bytes | None) -> np.ndarray:
+    def _score_experiment(self, call: ExperimentCall, columns: dict, rows: int, started: float,
+                          body: bytes | None) -> Awaitable[np.ndarray]:
         """Each row scored by its arm (one arm per request, unless keyed by a feature); the shadows
         get the rows once the arm has answered them (scored_rows). The arms that answered are in
-        call.answered."""
-        experiment = call.experiment
-        assigned = experiment.assign(columns, rows, call.header_value)
+        call.answered. Not a coroutine itself: a request of one arm awaits that arm's coroutine
+        directly, without one more layer to pass through at every resumption."""
+        assigned = call.experiment.assign(columns, rows, call.header_value)
         request = self._logged(body)
-        arms = call.served.arms
         if isinstance(assigned, (int, np.integer)):  # the usual case: one arm, no task, no copy
-            return await self._score_arm(call, arms[assigned], columns, rows, started, request)
+            return self._score_arm(call, call.served.arms[assigned], columns, rows, started, request)
+        return self._score_split(call, assigned, columns, rows, started, request)
+
+    async def _score_split(self, call: ExperimentCall, assigned: np.ndarray, columns: dict, rows: int,
+                           started: float, request: tuple | None) -> np.ndarray:
+        """A request whose rows a feature key sent to several arms: each arm's rows, at once."""
         parts = [(int(arm), np.flatnonzero(assigned == arm)) for arm in np.unique(assigned)]
         scored = await asyncio.gather(*(
-            self._score_arm(call, arms[arm], {name: column[part] for name, column in columns.items()},
+            self._score_arm(call, call.served.arms[arm], {name: column[part] for name, column in columns.items()},
                             len(part), started, request and (*request[:2], part))
             for arm, part in parts))
         scores = np.empty(rows, dtype=np.float32)
