@@ -348,12 +348,14 @@ def _in_container(task_args, output, dataset, device, image):
             "log_shard_mb": "with --log-requests: publish a shard once it holds this many MB (default 64)",
             "log_shard_seconds": "with --log-requests: or once it is this old (default 300)",
             "drift_rows_per_s": "rows a second binned for drift against the zips' training profiles, shared by "
-                                "the models and arms with traffic; netfab_drift_psi at /metrics (default 2000; 0: off)"})
+                                "the models and arms with traffic; netfab_drift_psi at /metrics (default 2000; 0: off)",
+            "gc_young_objects": "allocations between Python's young garbage collections once serving (default "
+                                "20000; Python's own: 700)"})
 def serve(c, model=None, host="127.0.0.1", port=8501, name="", max_batch_rows=16384, max_wait_ms=2.0,
           max_queue_rows=50_000, timeout=10.0, cache_rows=0, max_body_mb=32.0, admin_token=None,
           tf_threads=0, workers=1, idle_timeout=15.0, max_connections=900, grpc_port=0, experiment="",
           experiment_poll=5.0, label=None, log_requests="", log_fraction=0.01, log_shard_mb=64.0, log_shard_seconds=300.0,
-          drift_rows_per_s=2000.0):
+          drift_rows_per_s=2000.0, gc_young_objects=20_000):
     """Serve model zips over TensorFlow Serving's REST API (and gRPC: --grpc-port) until SIGTERM (docs/serving.md)."""
     import os
 
@@ -369,7 +371,8 @@ def serve(c, model=None, host="127.0.0.1", port=8501, name="", max_batch_rows=16
             workers=int(workers), idle_timeout_s=float(idle_timeout), max_connections=int(max_connections),
             grpc_port=int(grpc_port), labels=tuple(label or ()), experiment_uri=experiment, experiment_poll_s=float(experiment_poll),
             log_uri=log_requests, log_fraction=float(log_fraction), log_shard_mb=float(log_shard_mb),
-            log_shard_seconds=float(log_shard_seconds), drift_rows_per_s=float(drift_rows_per_s))
+            log_shard_seconds=float(log_shard_seconds), drift_rows_per_s=float(drift_rows_per_s),
+            gc_young_objects=int(gc_young_objects))
         run_server(model_sources(model, name), settings)
 
 

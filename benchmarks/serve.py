@@ -27,6 +27,8 @@ In one run, on this machine, with the client on loopback:
       are trained on the fixture first, one epoch each); every fab serve tracks drift (the default).
       `--only-experiment` measures (h) alone, against a single-model server with drift tracking
       off and one with it on, so that both costs show.
+  `--only-gc`: the single-model server at c=64 with Python's young garbage collection threshold
+      (every 700 allocations) against fab serve's (--gc-young-objects), alternating.
 The gRPC client is grpc.aio in this process, one connection per client (as wrk's), sending request
 messages serialized beforehand and leaving the answers unparsed: the least client CPU Python allows.
 Every load row also shows the machine's CPU time per request (servers and client). (b)'s floor is
@@ -463,9 +465,9 @@ def run_http_floor_server(port: int) -> None:
 
 
 # --- (h) an experiment ---------------------------------------------------------------------------
-def experiment_server(model_uri: str, tmp: Path, port: int) -> list[str]:
-    """The fab serve command of (h): `model_uri` and two more deep_v1 versions in a model repository,
-    an experiment of two arms (50/50 by item_id) and one shadow."""
+def experiment_server(model_uri: str, tmp: Path) -> list[str]:
+    """The fab serve command of (h), without its --port: `model_uri` and two more deep_v1 versions
+    in a model repository, an experiment of two arms (50/50 by item_id) and one shadow."""
     import shutil
 
     from netfab.config import load_config
@@ -491,48 +493,70 @@ def experiment_server(model_uri: str, tmp: Path, port: int) -> list[str]:
         "endpoint": "bookings", "arms": {f"deep_v1/versions/{versions[0]}": 50, f"deep_v1/versions/{versions[1]}": 50},
         "shadow": [f"deep_v1/versions/{versions[2]}"], "assign_by": "feature:item_id"}))
     fab = str(Path(sys.executable).with_name("fab"))
-    return [fab, "serve", f"--model={repository}", f"--experiment={experiment}", f"--port={port}"]
+    return [fab, "serve", f"--model={repository}", f"--experiment={experiment}"]
 
 
 def experiment_only(model_uri: str, tmp: Path, seconds: float) -> None:
     """(h) alone, c=64 single rows: the experiment's server (drift tracked, the default) against the
     single-model server without drift tracking (--drift-rows-per-s=0) and with it (the default)."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     fab = str(Path(sys.executable).with_name("fab"))
-    ports = {"no drift": free_port(), "1 process": free_port(), "experiment": free_port()}
-    commands = {"no drift": [fab, "serve", f"--model={model_uri}", f"--port={ports['no drift']}",
-                             "--drift-rows-per-s=0"],
-                "1 process": [fab, "serve", f"--model={model_uri}", f"--port={ports['1 process']}"],
-                "experiment": experiment_server(model_uri, tmp, ports["experiment"])}
-    servers = {name: subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL) for name, command in commands.items()}
+    one = "/v1/models/deep_v1:predict"
+    results = servers_alternating({
+        "(c) fab serve, one model, drift off, 1-row requests, c=64":
+            ([fab, "serve", f"--model={model_uri}", "--drift-rows-per-s=0"], one),
+        "(c) fab serve, one model, drift tracked (default), 1-row requests, c=64":
+            ([fab, "serve", f"--model={model_uri}"], one),
+        "(h) fab serve --experiment: 2 arms + 1 shadow, drift tracked, 1-row, c=64":
+            (experiment_server(model_uri, tmp), EXPERIMENT_PATH)}, seconds)
+    no_drift, drift, experiment = (r["requests_per_s"] for r in results.values())
+    passed = experiment / no_drift >= FLOOR_EXPERIMENT_SHARE
+    print(f"\ndrift tracking alone: {drift / no_drift:.0%} of the req/s without it")
+    print(f"{'PASS' if passed else 'MISS'}  (h) >= 85% of (c) c=64 without drift   {experiment / no_drift:.0%}")
+    sys.exit(0 if passed else 1)
+
+
+def gc_only(model_uri: str, seconds: float) -> None:
+    """The single-model server at c=64 single rows with Python's young garbage collection every 700
+    allocations (Python's default) against fab serve's default (--gc-young-objects)."""
+    fab = str(Path(sys.executable).with_name("fab"))
+    command = [fab, "serve", f"--model={model_uri}", "--drift-rows-per-s=0"]
+    results = servers_alternating({
+        "fab serve, one model, 1-row requests, c=64, young GC every 700 allocations (Python's)":
+            (command + ["--gc-young-objects=700"], "/v1/models/deep_v1:predict"),
+        "fab serve, one model, 1-row requests, c=64, young GC as served (--gc-young-objects default)":
+            (command, "/v1/models/deep_v1:predict")}, seconds)
+    python, served = (r["requests_per_s"] for r in results.values())
+    print(f"\nas served / Python's default: {served / python:.2f}x the req/s")
+
+
+def servers_alternating(servers: dict, seconds: float) -> dict:
+    """label -> (fab serve command without --port, path): each started, then loaded with single-row
+    requests at c=64 in alternating rounds; prints and returns each one's combined figures."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    ports = {label: free_port() for label in servers}
+    processes = {label: subprocess.Popen(command + [f"--port={ports[label]}"], cwd=PROJECT, env=env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for label, (command, _) in servers.items()}
     try:
-        for name, process in servers.items():
-            wait_ready(ports[name], process)
+        for label, process in processes.items():
+            wait_ready(ports[label], process)
         one = bodies(first_rows(FIXTURE_PATH, BODIES), 1)
-        load(ports["experiment"], EXPERIMENT_PATH, one, 4, 1)  # warm the connections
-        results = {key: combine(rounds) for key, rounds in alternate({
-            "no drift": lambda s: load(ports["no drift"], "/v1/models/deep_v1:predict", one, 64, s),
-            "1 process": lambda s: load(ports["1 process"], "/v1/models/deep_v1:predict", one, 64, s),
-            "experiment": lambda s: load(ports["experiment"], EXPERIMENT_PATH, one, 64, s)}, seconds).items()}
+        for label, (_, path) in servers.items():
+            load(ports[label], path, one, 4, 1)  # warm the connections
+        results = {label: combine(rounds) for label, rounds in alternate({
+            label: (lambda s, port=ports[label], path=path: load(port, path, one, 64, s))
+            for label, (_, path) in servers.items()}, seconds).items()}
     finally:
-        for process in servers.values():
+        for process in processes.values():
             process.terminate()
             process.wait(60)
     print(f"\nclient: {CLIENT}; machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"\n{'measurement':<76}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}{'stolen':>8}{'CPU ms/req':>12}")
-    labels = {"no drift": "(c) fab serve, one model, drift off, 1-row requests, c=64",
-              "1 process": "(c) fab serve, one model, drift tracked (default), 1-row requests, c=64",
-              "experiment": "(h) fab serve --experiment: 2 arms + 1 shadow, drift tracked, 1-row, c=64"}
-    for name, r in results.items():
-        print(f"{labels[name]:<76}{r['requests_per_s']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+    width = max(map(len, results)) + 2
+    print(f"\n{'measurement':<{width}}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}{'stolen':>8}{'CPU ms/req':>12}")
+    for label, r in results.items():
+        print(f"{label:<{width}}{r['requests_per_s']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
               f"{r['failures']:>6}{r['stolen']:>8.1%}{r['cpu_ms']:>12.2f}")
-    drift_share = results["1 process"]["requests_per_s"] / results["no drift"]["requests_per_s"]
-    share = results["experiment"]["requests_per_s"] / results["no drift"]["requests_per_s"]
-    passed = share >= FLOOR_EXPERIMENT_SHARE
-    print(f"\ndrift tracking alone: {drift_share:.0%} of the req/s without it")
-    print(f"{'PASS' if passed else 'MISS'}  (h) >= 85% of (c) c=64 without drift   {share:.0%}")
-    sys.exit(0 if passed else 1)
+    return results
 
 
 # --- the measurements -----------------------------------------------------------------------------
@@ -653,6 +677,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per measurement (split into rounds)")
     parser.add_argument("--only-experiment", action="store_true",
                         help="measure (h) alone: the experiment against the single-model server")
+    parser.add_argument("--only-gc", action="store_true",
+                        help="measure the single-model server with Python's young GC threshold against fab serve's")
     parser.add_argument("--naive-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--http-floor-server", metavar="PORT", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -665,6 +691,8 @@ def main() -> None:
     if args.only_experiment:
         model_uri = args.model or _train_fixture_model(tmp)
         return experiment_only(model_uri, tmp, args.seconds)
+    if args.only_gc:
+        return gc_only(args.model or _train_fixture_model(tmp), args.seconds)
     print(f"writing {BENCH_ROWS:,} rows ...", flush=True)
     rows_path = bench_rows(tmp)
     model_uri = args.model or _train_fixture_model(tmp)
@@ -695,7 +723,7 @@ def main() -> None:
                               f"--grpc-port={grpc_ports['2 workers']}"],
                 "naive": [sys.executable, __file__, "--naive-server", model_uri, str(ports["naive"])],
                 "http floor": [sys.executable, __file__, f"--http-floor-server={ports['http floor']}"],
-                "experiment": experiment_server(model_uri, tmp, ports["experiment"])}
+                "experiment": experiment_server(model_uri, tmp) + [f"--port={ports['experiment']}"]}
     servers = {name: subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL) for name, command in commands.items()}
     path = "/v1/models/deep_v1:predict"

@@ -90,6 +90,7 @@ class ServerSettings:
     log_shard_mb: float = 64.0  # a shard is published once it holds this much
     log_shard_seconds: float = 300.0  # or once it is this old
     drift_rows_per_s: float = 2000  # rows a second binned for drift, all models and arms (netfab.serve.drift_tracking); 0 = off
+    gc_young_objects: int = 20_000  # allocations between young garbage collections once serving (Python's default: 700)
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -98,7 +99,7 @@ class ServerSettings:
             raise NetfabError(f"grpc_port must be in 1..65535 (0: no gRPC), got {self.grpc_port}")
         if self.grpc_port and self.grpc_port == self.port:
             raise NetfabError(f"grpc_port and port are both {self.port}: gRPC needs a port of its own (8500)")
-        for name in ("max_batch_rows", "max_queue_rows", "workers", "max_connections"):
+        for name in ("max_batch_rows", "max_queue_rows", "workers", "max_connections", "gc_young_objects"):
             if getattr(self, name) < 1:
                 raise NetfabError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("max_wait_ms", "timeout_s", "max_body_mb", "cache_rows", "drain_timeout_s", "tf_threads",
@@ -266,9 +267,14 @@ class PredictionServer:
             raise
         # The loaded models and TensorFlow are ~10^6 long-lived objects: a full garbage collection
         # walking them all takes ~10 ms, a latency spike for whichever request it lands on.
-        # Freezing them leaves the collector only what requests allocate.
+        # Freezing them leaves the collector only what requests allocate. A request allocates some
+        # 20-30 objects the collector tracks and frees nearly all of them itself (reference counts),
+        # so Python's default of a young collection every 700 allocations means one every few dozen
+        # requests, for next to nothing found; a collection every --gc-young-objects is as safe (the
+        # cycles requests leave are few and small) and cheaper (benchmarks/serve.py --only-gc).
         gc.collect()
         gc.freeze()
+        gc.set_threshold(self.settings.gc_young_objects, *gc.get_threshold()[1:])
         self.batcher = MicroBatcher(self.settings.max_batch_rows, self.settings.max_wait_ms,
                                     self.settings.max_queue_rows, on_batch=self.metrics.record_batch,
                                     deliver=asyncio.get_running_loop().call_soon_threadsafe,
