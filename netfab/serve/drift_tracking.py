@@ -7,8 +7,9 @@
 
 Each (endpoint, arm, role, model version) whose zip holds a reference profile (netfab.drift) gets
 a DriftMonitor over a sliding window of its rows. The batcher's thread (a model call's rows), the
-shadows' and now and then the event loop only hand a part over (or drop it): the binning runs in a thread of its own, a few times a second on what was queued meanwhile,
-at most `rows_per_s` rows a second in all, shared equally by the keys that had traffic in the
+shadows' and now and then the event loop only hand a part over (or drop it): the binning runs in
+a thread of its own, a few times a second on what was queued meanwhile, at most `rows_per_s`
+rows a second in all, shared equally by the keys that had traffic in the
 previous second, so the cost of tracking has a ceiling whatever the traffic and however many
 arms and shadows an experiment has (a drift estimate needs a sample, not every row).
 
