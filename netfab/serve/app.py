@@ -39,7 +39,6 @@ import orjson
 from aiohttp import web
 
 from netfab import model_zip, storage
-from netfab.serve import columns as serving_columns
 from netfab.serve.batcher import MicroBatcher, QueueFull
 from netfab.errors import NetfabError
 from netfab.serve.experiment import ArmRoute, Experiment, ExperimentCall, ServedExperiment, answer_headers
