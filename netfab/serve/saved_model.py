@@ -53,13 +53,16 @@ def rows_to_tensors(rows: list[dict], function, numeric_fill: dict[str, float] |
 
 
 class FlatCaller:
-    """The serving signature called with flat tensors: one model call costs ~0.1 ms of Python, not ~1.5 ms.
+    """The serving signature called with flat tensors: a small fraction of the public call's Python.
 
     `function(**columns)` binds keywords, casts every argument against its TensorSpec and
-    converts each column with tf.constant (~35 us a column), which is most of the time of a
-    one-row call. This calls the same graph (the signature's AtomicFunction) with tensors built
+    converts each column with tf.constant, which is most of the time of a one-row call. This calls the same graph (the signature's AtomicFunction) with tensors built
     directly from numpy arrays already in the signature's dtypes (netfab.serve.inputs
-    guarantees them). These are TensorFlow internals, so the pinned TensorFlow version is
+    guarantees them), and hands it to the eager runtime's execute as the public call finally
+    does, with the call's attributes (executor, config) worked out once rather than per call:
+    what the public path adds on the way (a context manager per executor switch, a copy of the
+    call options, error interpolation, gradient-tape and graph-mode checks) is a good share of a
+    small batch's call. These are TensorFlow internals, so the pinned TensorFlow version is
     checked by tests/serve/test_saved_model.py, and any other version falls back to the public call.
     """
 
@@ -68,16 +71,28 @@ class FlatCaller:
         self.single_threaded_ok = True  # until the executor refuses one of the graph's ops
         specs = function.structured_input_signature[1]
         try:
+            from tensorflow.python import pywrap_tfe
+            from tensorflow.python.eager import context, core
             from tensorflow.python.framework.ops import EagerTensor
 
             self.names = list(function.function_type.parameters)  # the order of the flat inputs
             self._dtypes = [specs[name].dtype.as_datatype_enum for name in self.names]
-            self._atomic = function._inference_function
+            atomic = function._inference_function
+            self._name = atomic.name.decode() if isinstance(atomic.name, bytes) else atomic.name
+            self._outputs = len(atomic.function_type.flat_outputs)
             self._captured = list(function.captured_inputs)  # variables and lookup tables
             # flat outputs follow tf.nest order: a dict's keys sorted
             self._output = sorted(function.structured_outputs).index(serving_output(function))
             self._device = "/job:localhost/replica:0/task:0/device:CPU:0"  # inputs start on the host
             self._tensor = EagerTensor
+            self._context = context.context()
+            # The attributes the public call passes: the context's config (its thread counts are
+            # set before the first op, so they hold from here on) and the executor.
+            options = self._context.function_call_options.as_attrs()
+            self._attrs = {single: ("executor_type", "SINGLE_THREADED_EXECUTOR" if single else options["executor_type"],
+                                    "config_proto", options["config_proto"]) for single in (False, True)}
+            self._execute, self._failed, self._as_exception = pywrap_tfe.TFE_Py_Execute, core._NotOkStatusException, \
+                core._status_to_exception
             self.fast = True
         except (AttributeError, ImportError, KeyError, ValueError):
             self.fast = False
@@ -92,22 +107,33 @@ class FlatCaller:
             import tensorflow as tf
 
             try:
-                with tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR"):
-                    return self._call(columns)
+                return self._call(columns, True)
             except (tf.errors.FailedPreconditionError, tf.errors.UnimplementedError):
                 self.single_threaded_ok = False  # the graph has loops (rnn_v1), which this executor cannot run
-        return self._call(columns)
+        return self._call(columns, False)
 
-    def _call(self, columns: dict) -> np.ndarray:
+    def _call(self, columns: dict, single_threaded: bool) -> np.ndarray:
         buffers = {}  # the request bodies of ByteSlices columns, each copied into TensorFlow once
         if not self.fast:
+            import tensorflow as tf
+
             columns = {name: value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                        for name, value in columns.items()}
-            return self._function(**columns)[serving_output(self._function)].numpy()
+            output = serving_output(self._function)
+            if not single_threaded:
+                return self._function(**columns)[output].numpy()
+            with tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR"):
+                return self._function(**columns)[output].numpy()
         flat = [self._tensor(value, self._device, dtype) if isinstance(value, np.ndarray) else
                 value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                 for value, dtype in zip(map(columns.__getitem__, self.names), self._dtypes)]
-        return self._atomic.call_flat(*flat, *self._captured)[self._output].numpy()
+        context = self._context
+        try:
+            outputs = self._execute(context._handle, context.device_name, self._name, flat + self._captured,
+                                    self._attrs[single_threaded], self._outputs)
+        except self._failed as status:  # as the public call raises it: tf.errors.InvalidArgumentError, ...
+            raise self._as_exception(status) from None
+        return outputs[self._output].numpy()
 
 
 def predict_rows(function, rows: list[dict], numeric_fill: dict[str, float] | None = None) -> np.ndarray:
