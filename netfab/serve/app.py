@@ -523,8 +523,9 @@ class PredictionServer:
             if version is not None or label is not None:
                 raise Refused(404, f"{name!r} is an experiment's endpoint: it has no versions or labels of its own; "
                                    f"name it alone, or name a model of its arms ({', '.join(experiment.arms)})")
-            key = experiment.header_name()
-            return ExperimentCall(self.served_experiment, headers.get(key) if key and headers is not None else None)
+            served = self.served_experiment
+            key = served.header
+            return ExperimentCall(served, headers.get(key) if key and headers is not None else None)
         return self.served.find(name, version, label, listing=listing)
 
     async def score(self, model, columns: dict, rows: int, started: float, body: bytes | None = None) -> np.ndarray:

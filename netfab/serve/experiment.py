@@ -162,20 +162,22 @@ class Experiment:
         if isinstance(values, ByteSlices):  # OIP v2 binary strings: cut out of the body
             values = values.to_numpy()
         if rows == 1:
-            return self.arm_of(_key_text(values[0]))
+            return self.arm_of(values[0])
         distinct, inverse = np.unique(values, return_inverse=True)  # each user once, however many rows
-        arms = np.array([self.arm_of(_key_text(value)) for value in distinct], dtype=np.int32)
+        arms = np.array([self.arm_of(value) for value in distinct], dtype=np.int32)
         return arms[inverse]
 
-    def arm_of(self, key: str) -> int:
-        """The arm index of a key, remembered: keys come back (users, items), and on a busy server
-        the hash is a noticeable share of an experiment's own cost per request."""
+    def arm_of(self, key) -> int:
+        """The arm index of a key (a header's text, or a feature's value as its column holds it),
+        remembered as given: keys come back (users, items), and on a busy server the hash is a
+        noticeable share of an experiment's own cost per request. A feature's column holds one
+        type, so equal values of a key are equal texts."""
         memo = self._memo
         arm = memo.get(key)
         if arm is None:
             if len(memo) >= REMEMBERED_KEYS:
                 memo.clear()
-            arm = memo[key] = self._arm_at(self.fraction(key))
+            arm = memo[key] = self._arm_at(self.fraction(_key_text(key)))
         return arm
 
     def fraction(self, key: str) -> float:
@@ -230,6 +232,7 @@ class ServedExperiment:
 
     def __init__(self, experiment: Experiment, models: dict, metrics, drift: bool):
         self.experiment = experiment
+        self.header = experiment.header_name()  # the header that keys the arms, if one does
         self.shadows = tuple((reference, models[reference]) for reference in experiment.shadow)
         endpoint = experiment.endpoint
         self.arms = tuple(ArmRoute(endpoint, reference, models[reference], metrics.arm(endpoint, reference, "live"),

@@ -372,6 +372,33 @@ def test_assignment_is_stable_across_processes_and_moves_few_keys_when_reweighte
     assert (salted != at_90).mean() > 0.1, "a new salt reshuffles"
 
 
+def test_a_feature_key_assigns_each_row_by_its_value_as_text_whatever_the_column_holds():
+    from netfab.serve.columns import ByteSlices
+    from netfab.serve.experiment import Experiment
+
+    by_item = Experiment.from_dict({"endpoint": "b", "arms": {"a": 1, "b": 1}, "assign_by": "feature:item_id",
+                                    "salt": "s"}, "x")
+    by_price = Experiment.from_dict({"endpoint": "b", "arms": {"a": 1, "b": 1}, "assign_by": "feature:price",
+                                     "salt": "s"}, "x")
+    items = [f"i{i}" for i in range(200)]
+    expected = np.array([by_item._arm_at(by_item.fraction(item)) for item in items])
+    assert 0 < expected.mean() < 1
+    # one row, as REST (str), numpy (np.str_) and OIP binary (bytes cut from the body) hold it
+    for i in (0, 1, 7):
+        assert by_item.assign({"item_id": np.array([items[i]], dtype=object)}, 1, None) == expected[i]
+        assert by_item.assign({"item_id": np.array([items[i]])}, 1, None) == expected[i]
+        body = len(items[i]).to_bytes(4, "little") + items[i].encode()
+        column = ByteSlices(body, np.array([4]), np.array([len(items[i])]))
+        assert by_item.assign({"item_id": column}, 1, None) == expected[i]
+    # many rows: each by its own value, repeated values once
+    rows = np.array(items + items[:50], dtype=object)
+    np.testing.assert_array_equal(by_item.assign({"item_id": rows}, len(rows), None),
+                                  np.concatenate([expected, expected[:50]]))
+    # a number's key is its shortest text: 83.0 -> "83.0", the same from the memo as from the hash
+    prices = np.array([83.0, 0.5, 83.0], dtype=np.float32)
+    want = [by_price._arm_at(by_price.fraction(text)) for text in ("83.0", "0.5", "83.0")]
+    assert [by_price.assign({"price": prices[i:i + 1]}, 1, None) for i in range(3)] == want
+
 def test_fab_serve_refuses_a_broken_experiment_file_in_one_line(trained_zip, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"endpoint": "deep_v1", "arms": {"deep_v1": 1}}))
