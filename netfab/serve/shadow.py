@@ -57,22 +57,25 @@ class ShadowScorer:
 
     # --- the shadow thread --------------------------------------------------------------------
     def _run(self) -> None:
-        waiting: dict[tuple, collections.deque] = {}  # key -> parts, oldest first
         while True:
             stopping = self._stop.wait(self.wait_s)
-            while True:
-                try:
-                    key, part = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                waiting.setdefault(key, collections.deque()).append(part)
-            for key, parts in waiting.items():
-                self._drop_oldest(key, parts)
-                if parts:
-                    self._score(key, list(parts))
-                    parts.clear()
+            self._score_waiting()
             if stopping and self._queue.empty():
                 return
+
+    def _score_waiting(self) -> None:
+        """What was submitted since the last round, joined per shadow and scored. Everything it
+        holds ends with the call: a key holds its model, which an unload must be able to free."""
+        waiting: dict[tuple, collections.deque] = {}  # key -> parts, oldest first
+        while True:
+            try:
+                key, part = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            waiting.setdefault(key, collections.deque()).append(part)
+        for key, parts in waiting.items():
+            self._drop_oldest(key, parts)  # leaves at least the newest part
+            self._score(key, list(parts))
 
     def _drop_oldest(self, key: tuple, parts: collections.deque) -> None:
         rows = sum(part.rows for part in parts)

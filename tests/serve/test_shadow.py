@@ -107,3 +107,24 @@ def test_a_model_call_shared_by_several_routes_gives_each_its_own_rows(trained_z
     shadow = server.metrics.arm("bookings", "rnn_v1", "shadow").as_json()
     assert (shadow["requests"], shadow["rows"]) == (2, 3)  # the arm's two requests, rows 0, 1 and 5
     np.testing.assert_allclose(shadow["score_sum"], float(scores[[0, 1, 5]].sum()), rtol=1e-5)
+
+
+def test_a_shadow_model_is_not_held_once_its_rows_are_scored():
+    """An unloaded shadow's model must be freed: the shadow thread keeps nothing between rounds."""
+    import gc
+    import weakref
+
+    m, model = metrics(), Model()
+    shadows = ShadowScorer(m, wait_s=0.05)
+    shadows.submit(("bookings", "rnn_v1", model), {"x": np.array([1.0])}, rows=1, requests=1)
+    deadline = time.monotonic() + 10
+    while arm(m, "rnn_v1")["requests"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # a few more rounds of the thread, with nothing submitted
+    held = weakref.ref(model)
+    del model
+    gc.collect()
+    try:
+        assert held() is None, "the shadow thread still holds the model after scoring its rows"
+    finally:
+        shadows.stop(5)
