@@ -77,25 +77,30 @@ class DriftTracking:
         times a second, not once a request."""
         while True:
             time.sleep(TICK_S)
-            parts: dict[tuple, list] = {}
-            for _ in range(QUEUE_PARTS):
-                try:
-                    key, model, columns, scores, take = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if take < len(scores):  # the part's first rows, within the key's budget
-                    columns, scores = {name: column[:take] for name, column in columns.items()}, scores[:take]
-                parts.setdefault((key, model), []).append((columns, scores))
-            for (key, model), scored in parts.items():
-                try:
-                    monitor = self.monitors.get(key)
-                    if monitor is None:
-                        monitor = self.monitors[key] = DriftMonitor(model.drift_profile)
-                    columns = serving_columns.concatenate([c for c, _ in scored])
-                    monitor.observe(raw_columns(columns, model, monitor.profile.features),
-                                    np.concatenate([s for _, s in scored]))
-                except Exception:  # a bug here must not stop the thread (nor the requests, which never wait)
-                    log.exception("drift: %d parts of %s could not be binned", len(scored), key)
+            self._bin_queued()
+
+    def _bin_queued(self) -> None:
+        """What was queued since the last tick. Everything it holds ends with the call: a part holds
+        its model, which an unload must be able to free."""
+        parts: dict[tuple, list] = {}
+        for _ in range(QUEUE_PARTS):
+            try:
+                key, model, columns, scores, take = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if take < len(scores):  # the part's first rows, within the key's budget
+                columns, scores = {name: column[:take] for name, column in columns.items()}, scores[:take]
+            parts.setdefault((key, model), []).append((columns, scores))
+        for (key, model), scored in parts.items():
+            try:
+                monitor = self.monitors.get(key)
+                if monitor is None:
+                    monitor = self.monitors[key] = DriftMonitor(model.drift_profile)
+                columns = serving_columns.concatenate([c for c, _ in scored])
+                monitor.observe(raw_columns(columns, model, monitor.profile.features),
+                                np.concatenate([s for _, s in scored]))
+            except Exception:  # a bug here must not stop the thread (nor the requests, which never wait)
+                log.exception("drift: %d parts of %s could not be binned", len(scored), key)
 
     # --- the metrics' side ----------------------------------------------------------------------
     def as_json(self) -> list[dict]:

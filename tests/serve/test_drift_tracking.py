@@ -92,3 +92,30 @@ def test_the_rows_a_second_are_shared_by_the_models_and_arms_with_traffic(traine
         time.sleep(0.05)
     # The first second, each key alone so far: the whole budget; then two keys share it.
     assert {entry["arm"]: entry["rows"] for entry in tracking.as_json()} == {"a": 450, "b": 450}
+
+
+def test_the_drift_thread_does_not_hold_a_model_once_its_rows_are_binned(trained_zip):
+    """An unloaded model must be freed even when no traffic follows: the drift thread keeps nothing
+    of a part between ticks."""
+    import gc
+    import weakref
+
+    import numpy as np
+
+    from netfab.serve import drift_tracking
+    from netfab.serve.model import ServingModel
+    from netfab.serve.request_log import ScoredRows
+
+    model = ServingModel.load(trained_zip)
+    tracking = drift_tracking.DriftTracking(rows_per_s=1000)
+    tracking.observe(ScoredRows("deep_v1", "", "live", model, model.inputs.sample_columns(10),
+                                np.full(10, 0.5, dtype=np.float32), "", False))
+    deadline = time.monotonic() + 30
+    while not tracking.as_json() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tracking.as_json()[0]["rows"] == 10
+    time.sleep(3 * drift_tracking.TICK_S)  # ticks with nothing queued
+    held = weakref.ref(model)
+    del model
+    gc.collect()
+    assert held() is None, "the drift thread still holds the model after binning its rows"
