@@ -224,16 +224,12 @@ def _chained(buffer, start, size, count):
     # The 4 bytes at every position read as a length; a position is a candidate element start
     # if that length fits in what follows. Every true start is one. In text the false ones sit
     # just before a true start, made of a text byte and the zero bytes of its length.
-    prefixes = np.ndarray((size - 3,), dtype="<u4", buffer=buffer, offset=start, strides=(1,))
+    prefixes = np.ndarray((size - 3,), dtype=LENGTH, buffer=buffer, offset=start, strides=(1,))
     room = np.arange(size - 4, -1, -1, dtype=np.uint32)
     candidates = np.flatnonzero(prefixes <= room)
     if not len(candidates) or candidates[0] != 0:
         return None
-    # First guess: the last candidate of each run of adjacent ones.
-    last = np.empty(len(candidates), dtype=bool)
-    np.not_equal(candidates[1:], candidates[:-1] + 1, out=last[:-1])
-    last[-1] = True
-    starts = candidates[last]
+    starts = _last_of_runs(candidates)
     found = _chain(starts, starts + 4 + prefixes[starts], size, count)
     return found if found is not None else _peeled_chain(candidates, prefixes, size, count)
 
@@ -248,11 +244,16 @@ def _short_chained(buffer, start, size, count):
     candidates = np.flatnonzero(zero[1:-2] & zero[2:-1] & zero[3:])
     if not len(candidates) or candidates[0] != 0:
         return None
-    last = np.empty(len(candidates), dtype=bool)  # an empty element's 4 zero bytes make a run
+    starts = _last_of_runs(candidates)  # an empty element's 4 zero bytes make a run
+    return _chain(starts, starts + 4 + data[starts], size, count)
+
+
+def _last_of_runs(candidates: np.ndarray) -> np.ndarray:
+    """The first guess at the element starts: the last candidate of each run of adjacent ones."""
+    last = np.empty(len(candidates), dtype=bool)
     np.not_equal(candidates[1:], candidates[:-1] + 1, out=last[:-1])
     last[-1] = True
-    starts = candidates[last]
-    return _chain(starts, starts + 4 + data[starts], size, count)
+    return candidates[last]
 
 
 def _peeled_chain(candidates, prefixes, size, count):

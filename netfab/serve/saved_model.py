@@ -8,6 +8,7 @@ zip's dataset metadata (a null number gets its training mean, as fab serve and f
 it): `fab ci` runs it in a fresh process to prove the zip stands on its own.
 """
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -16,6 +17,8 @@ import numpy as np
 
 from netfab import model_zip
 from netfab.serve.columns import ByteSlices
+
+SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"  # TensorFlow's executor running every op in the calling thread
 
 
 def load_serving_function(folder):
@@ -56,9 +59,9 @@ class FlatCaller:
     """The serving signature called with flat tensors: a small fraction of the public call's Python.
 
     `function(**columns)` binds keywords, casts every argument against its TensorSpec and
-    converts each column with tf.constant, which is most of the time of a one-row call. This calls the same graph (the signature's AtomicFunction) with tensors built
-    directly from numpy arrays already in the signature's dtypes (netfab.serve.inputs
-    guarantees them), and hands it to the eager runtime's execute as the public call finally
+    converts each column with tf.constant, which is most of the time of a one-row call. This
+    calls the same graph (the signature's AtomicFunction) with tensors built directly from numpy
+    arrays already in the signature's dtypes (netfab.serve.inputs guarantees them), and hands it to the eager runtime's execute as the public call finally
     does, with the call's attributes (executor, config) worked out once rather than per call:
     what the public path adds on the way (a context manager per executor switch, a copy of the
     call options, error interpolation, gradient-tape and graph-mode checks) is a good share of a
@@ -89,10 +92,10 @@ class FlatCaller:
             # The attributes the public call passes: the context's config (its thread counts are
             # set before the first op, so they hold from here on) and the executor.
             options = self._context.function_call_options.as_attrs()
-            self._attrs = {single: ("executor_type", "SINGLE_THREADED_EXECUTOR" if single else options["executor_type"],
+            self._attrs = {single: ("executor_type", SINGLE_THREADED if single else options["executor_type"],
                                     "config_proto", options["config_proto"]) for single in (False, True)}
-            self._execute, self._failed, self._as_exception = pywrap_tfe.TFE_Py_Execute, core._NotOkStatusException, \
-                core._status_to_exception
+            self._execute = pywrap_tfe.TFE_Py_Execute
+            self._failed, self._as_exception = core._NotOkStatusException, core._status_to_exception
             self.fast = True
         except (AttributeError, ImportError, KeyError, ValueError):
             self.fast = False
@@ -119,11 +122,10 @@ class FlatCaller:
 
             columns = {name: value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                        for name, value in columns.items()}
-            output = serving_output(self._function)
-            if not single_threaded:
-                return self._function(**columns)[output].numpy()
-            with tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR"):
-                return self._function(**columns)[output].numpy()
+            executor = tf.experimental.function_executor_type(SINGLE_THREADED) if single_threaded else \
+                contextlib.nullcontext()
+            with executor:
+                return self._function(**columns)[serving_output(self._function)].numpy()
         flat = [self._tensor(value, self._device, dtype) if isinstance(value, np.ndarray) else
                 value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
                 for value, dtype in zip(map(columns.__getitem__, self.names), self._dtypes)]

@@ -14,4 +14,3 @@ from netfab.serve.app import ServerSettings
 def test_a_value_it_cannot_run_with_is_named(values, words):
     with pytest.raises(NetfabError, match=words):
         ServerSettings(**values)
-

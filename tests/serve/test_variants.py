@@ -399,6 +399,7 @@ def test_a_feature_key_assigns_each_row_by_its_value_as_text_whatever_the_column
     want = [by_price._arm_at(by_price.fraction(text)) for text in ("83.0", "0.5", "83.0")]
     assert [by_price.assign({"price": prices[i:i + 1]}, 1, None) for i in range(3)] == want
 
+
 def test_fab_serve_refuses_a_broken_experiment_file_in_one_line(trained_zip, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"endpoint": "deep_v1", "arms": {"deep_v1": 1}}))
