@@ -24,11 +24,24 @@ import numpy as np
 from data.loading import category_string
 from netfab.errors import NetfabError
 from netfab.model_zip import SERVING_SIGNATURE
+from netfab.serve.columns import ByteSlices
+from netfab.serve.json_strings import string_slices
 
 STRING, NUMBER = "string", "number"
 _STR, _STR_OR_NULL = {str}, {str, type(None)}
 _NUMBERS_OR_NULL = {float, int, type(None)}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A body at least this large (~128 rows of the usual columns) is decoded with its string columns
+# left as JSON text and read as ByteSlices of the body: thousands of Python strings neither made
+# nor handed to TensorFlow one by one. A small body's few strings are cheaper as Python strings.
+RAW_STRINGS_MIN_BYTES = 16 * 1024
+_STRING_LIST = msgspec.json.Decoder(list[str | None])
+
+
+def _strings(raw: msgspec.Raw):
+    """A string column left as JSON text: ByteSlices of it, or else Python strings as usual."""
+    slices = string_slices(raw)
+    return slices if slices is not None else _STRING_LIST.decode(raw)
 
 
 def _row_label(index: int) -> str:
@@ -50,16 +63,20 @@ def _values_getter(getter, count: int):
     return getter if count > 1 else (lambda item: (getter(item),))
 
 
-def _typed_decoder(features: dict[str, str], lists=frozenset()):
+def _typed_decoder(features: dict[str, str], lists=frozenset(), raw_strings=False):
     """A msgspec decoder of either request form for these features, and a getter of a row's values;
-    a list feature (lists) takes a JSON list of strings or integers, or its items already joined."""
+    a list feature (lists) takes a JSON list of strings or integers, or its items already joined.
+    raw_strings: the columnar form's string columns are left as JSON text (msgspec.Raw, validated
+    but not decoded; netfab.serve.json_strings reads them), the row form is skipped the same way."""
     scalar = {STRING: str | None, NUMBER: float | None}  # msgspec reads a JSON int as a float
     names = [f"f{i}" for i in range(len(features))]  # features need not be Python identifiers
     kinds = [list[str | int] | str | None if name in lists else scalar[kind] for name, kind in features.items()]
     row = msgspec.defstruct("Row", list(zip(names, kinds)), rename=dict(zip(names, features)), gc=False)
-    columns = msgspec.defstruct("Columns", [(attribute, list[kind]) for attribute, kind in zip(names, kinds)],
-                                rename=dict(zip(names, features)))
-    request = msgspec.defstruct("Request", [("instances", list[row] | None, None),
+    column_kinds = [msgspec.Raw if raw_strings and kind == scalar[STRING] else list[kind] for kind in kinds]
+    columns = msgspec.defstruct("Columns", list(zip(names, column_kinds)), rename=dict(zip(names, features)))
+    # (msgspec.Raw takes no union with None: an empty Raw is "absent")
+    instances = ("instances", msgspec.Raw, msgspec.Raw()) if raw_strings else ("instances", list[row] | None, None)
+    request = msgspec.defstruct("Request", [instances,
                                             ("inputs", columns | None, None),
                                             ("signature_name", typing.Literal[SERVING_SIGNATURE], SERVING_SIGNATURE)])
     return msgspec.json.Decoder(request), _values_getter(operator.attrgetter(*names), len(names))
@@ -75,6 +92,7 @@ class FeatureSchema:
         self.lists = frozenset(lists)
         self._getter = _values_getter(operator.itemgetter(*features), len(features))
         self._decoder, self._attributes = _typed_decoder(features, self.lists)
+        self._raw_decoder = _typed_decoder(features, self.lists, raw_strings=True)[0]
 
     @classmethod
     def from_signature(cls, function, dataset_metadata: dict) -> "FeatureSchema":
@@ -96,25 +114,37 @@ class FeatureSchema:
         raises the InputError that names the row and the field.
         """
         try:
-            request = self._decoder.decode(body)
+            instances, inputs = self._request(body)
+            if (instances is None) == (inputs is None):
+                return None
+            if instances is not None:
+                if not instances:
+                    return None
+                values = zip(*map(self._attributes, instances))
+                row_form = True
+            else:
+                values = [_strings(value) if type(value) is msgspec.Raw else value
+                          for value in self._attributes(inputs)]
+                row_form = False
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):  # the careful way says why
             return None
-        if (request.instances is None) == (request.inputs is None):
-            return None
-        if request.instances is not None:
-            if not request.instances:
-                return None
-            values = zip(*map(self._attributes, request.instances))
-            row_form = True
-        else:
-            values = self._attributes(request.inputs)
-            row_form = False
         columns = {name: self._column(name, kind, column, _row_label, typed=True)
                    for (name, kind), column in zip(self.features.items(), values)}
         lengths = {len(column) for column in columns.values()}
         if len(lengths) != 1 or not lengths.pop():
             return None  # columns of different lengths, or none at all: the careful way says which
         return columns, row_form
+
+    def _request(self, body: bytes) -> tuple:
+        """(instances, inputs) of a body, each None if absent; a large columnar body's string
+        columns are left as JSON text (msgspec.Raw)."""
+        if len(body) >= RAW_STRINGS_MIN_BYTES:
+            request = self._raw_decoder.decode(body)
+            if not len(request.instances):
+                return None, request.inputs
+        # a small body, or one with "instances" (the row form, both forms, or null): as usual
+        request = self._decoder.decode(body)
+        return request.instances, request.inputs
 
     # --- the two request forms ------------------------------------------------------------
     def columns_from_rows(self, rows) -> dict[str, np.ndarray]:
@@ -175,6 +205,8 @@ class FeatureSchema:
         """`values` as a numpy column; typed: already known to be strings or numbers (or null)."""
         if name in self.lists:  # a list column: its items joined, as the model takes them
             return np.array([self._list(name, v, where(i)) for i, v in enumerate(values)], dtype=object)
+        if type(values) is ByteSlices:  # strings read from a large body's JSON text (json_strings)
+            return values
         if typed:  # msgspec checked each value's type while decoding
             types = _STR_OR_NULL if kind == STRING and None in values else _STR if kind == STRING \
                 else _NUMBERS_OR_NULL
