@@ -33,11 +33,11 @@ The gRPC client is grpc.aio in this process, one connection per client (as wrk's
 messages serialized beforehand and leaving the answers unparsed: the least client CPU Python allows.
 Every load row also shows the machine's CPU time per request (servers and client). (b)'s floor is
 then put as CPU time per 1,000-row request: what it allows, what fab serve spent, and what the
-parts cost measured apart: the model as in (a), msgspec's typed decode with the input checks,
-and HTTP with the client (an aiohttp server whose handler only reads the body and answers 1,000
-scores, measured in the same alternating rounds as (b)). The same budget is put for OIP v2
-binary, reading its tensors (netfab.serve.oip_tensors) and TensorFlow cutting its strings out of
-the bodies in the decode's place.
+parts cost measured apart: the model as in (a), msgspec's decode with the input checks (a large
+body's string columns left as text), TensorFlow cutting those strings out of the text, and HTTP
+with the client (an aiohttp server whose handler only reads the body and answers 1,000 scores,
+measured in the same alternating rounds as (b)). The same budget is put for OIP v2 binary,
+reading its tensors (netfab.serve.oip_tensors) in the decode's place.
 Floors: (h) >= 85% of (c)'s single-model req/s at c=64; (b) REST JSON >= 30% of (a); the best binary protocol, OIP v2 binary (b) or gRPC (f), >= 60%
 of (a); (c) at 64 >= 5x (d) at 64; (c) at 1 p99 <= 5 ms, REST and OIP v2 binary alike, and (g)'s
 gRPC too; (e) >= 600,000 items/s.
@@ -576,30 +576,48 @@ def measure_in_process(model, batches, seconds) -> dict:
     return results
 
 
+def per_call(fn, repeat: int) -> float:
+    """ms per call of fn, after one call to warm it."""
+    fn()
+    started = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - started) / repeat * 1000
+
+
+def cutting_ms(parts: list[dict]) -> float:
+    """Per request: TensorFlow cutting the string columns (ByteSlices) out of the bodies of these
+    requests' columns, merged into one batch as fab serve's batcher merges them."""
+    from netfab.serve.columns import ByteSlices, concatenate
+
+    batch = concatenate(parts)
+
+    def strings():
+        buffers = {}
+        return [column.to_tensor(buffers) for column in batch.values() if isinstance(column, ByteSlices)]
+
+    return per_call(strings, 10) / len(parts)
+
+
 def measure_json(model, rows) -> dict:
-    """Per 1,000-row request: decode + input checks (each form), response encode, the model call."""
+    """Per 1,000-row request: decode + input checks (each form), TensorFlow cutting out the strings
+    of columnar bodies (a batch of 16), response encode, the model call."""
     from netfab.serve.app import parse_body
 
     row_form, columnar = bodies(rows, 1000)[0], bodies(rows, 1000, columnar=True)[0]
-
-    def per_call(fn, repeat=30):
-        fn()
-        started = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        return (time.perf_counter() - started) / repeat * 1000
-
     columns = model.inputs.columns_from_rows(rows[:1000])
     scores = model.predict(columns)
     return {
-        "decode_ms": per_call(lambda: parse_body(row_form)),
-        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(row_form)["instances"])) -
-                    per_call(lambda: parse_body(row_form)),
-        "typed_ms": per_call(lambda: model.inputs.decode(row_form)),
-        "columnar_typed_ms": per_call(lambda: model.inputs.decode(columnar)),
-        "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)),
-        "stdlib_json_ms": per_call(lambda: json.loads(row_form)),
-        "model_ms": per_call(lambda: model.predict(columns)),
+        "decode_ms": per_call(lambda: parse_body(row_form), 30),
+        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(row_form)["instances"]), 30) -
+                    per_call(lambda: parse_body(row_form), 30),
+        "typed_ms": per_call(lambda: model.inputs.decode(row_form), 30),
+        "columnar_typed_ms": per_call(lambda: model.inputs.decode(columnar), 30),
+        "columnar_strings_ms": cutting_ms([model.inputs.decode(body)[0]
+                                           for body in bodies(rows, 1000, columnar=True)[:16]]),
+        "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY), 30),
+        "stdlib_json_ms": per_call(lambda: json.loads(row_form), 30),
+        "model_ms": per_call(lambda: model.predict(columns), 30),
     }
 
 
@@ -607,27 +625,13 @@ def measure_oip(model, oip: list[tuple[bytes, int]]) -> dict:
     """Per 1,000-row OIP v2 binary request: reading the tensors into the model's columns, and
     TensorFlow cutting the strings out of the bodies (in a batch of 16 requests, as fab serve's
     batcher merges them)."""
-    from netfab.serve.columns import ByteSlices, concatenate
     from netfab.serve.oip_tensors import columns_from_inputs
 
     def decode(body, header_length):
         return columns_from_inputs(model.inputs, orjson.loads(body[:header_length])["inputs"], body, header_length)[0]
 
-    def per_call(fn, repeat):
-        fn()
-        started = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        return (time.perf_counter() - started) / repeat * 1000
-
-    batch = concatenate([decode(*body) for body in oip[:16]])
-
-    def strings():
-        buffers = {}
-        return [column.to_tensor(buffers) for column in batch.values() if isinstance(column, ByteSlices)]
-
     return {"decode_ms": per_call(lambda: [decode(*body) for body in oip], 3) / len(oip),
-            "strings_ms": per_call(strings, 10) / 16}
+            "strings_ms": cutting_ms([decode(*body) for body in oip[:16]])}
 
 
 def measure_predict(model, path: Path) -> tuple[dict, list]:
@@ -652,8 +656,10 @@ def print_budget(best_limit: float, json_costs: dict, http_floor: dict, best_ser
     cores = os.cpu_count() or 1
     model = cores / best_limit * 1e6  # ms of CPU per 1,000 rows in (a), which keeps every core busy
     parts = [("the model, as in (a)", model),
-             *(decoding or [("msgspec typed decode with the input checks (columnar, alone)",
-                             json_costs["columnar_typed_ms"])]),
+             *(decoding or [("msgspec decode with the input checks (columnar, alone; strings left as text)",
+                             json_costs["columnar_typed_ms"]),
+                            ("TensorFlow cutting out the strings (a batch of 16 requests)",
+                             json_costs["columnar_strings_ms"])]),
              (f"HTTP + client (aiohttp reading the body, answering 1,000 scores; {CLIENT})", http_floor["cpu_ms"])]
     print(f"\n(b)'s {protocol} floor as CPU time per 1,000-row request, on {cores} cores: it allows "
           f"{model / share:.2f} ms; fab serve spent {best_serve['cpu_ms']:.2f} ms (best {protocol} row). "
@@ -848,7 +854,8 @@ def main() -> None:
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
     j = json_costs
     print(f"\nper 1,000-row request: what fab serve does, msgspec typed decode with checks: rows "
-          f"{j['typed_ms']:.2f} ms, columns {j['columnar_typed_ms']:.2f} ms; the careful path (odd bodies): "
+          f"{j['typed_ms']:.2f} ms, columns {j['columnar_typed_ms']:.2f} ms (then TensorFlow cutting out "
+          f"their strings {j['columnar_strings_ms']:.2f} ms); the careful path (odd bodies): "
           f"orjson {j['decode_ms']:.2f} ms (stdlib json {j['stdlib_json_ms']:.2f} ms) + checks "
           f"{j['check_ms']:.2f} ms; encode {j['encode_ms']:.2f} ms; model {j['model_ms']:.2f} ms")
     print(f"per 1,000-row request over OIP v2 binary: reading the tensors into columns "

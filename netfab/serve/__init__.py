@@ -18,6 +18,7 @@
     experiment.py        an endpoint split across arms (weights, sticky keys), shadows beside
     request_log.py       a sampled share of scored requests as NDJSON shards (training rows)
     inputs.py            request bodies -> checked numpy columns (FeatureSchema); columns.py ByteSlices
+    json_strings.py      a large JSON body's string columns as ByteSlices of their text
     batcher.py           MicroBatcher: concurrent requests merged into one model call
     cache.py             the LRU prediction cache
     metrics.py           pyformance registry, merged across workers, Prometheus text
