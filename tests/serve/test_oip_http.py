@@ -2,6 +2,7 @@
 (tritonclient.http): metadata, readiness, JSON and binary tensors both ways, the REST API's
 scores for the same rows, and the error paths in the protocol's own shape."""
 import http.client
+import json
 import signal
 import time
 
@@ -61,8 +62,10 @@ def rest_scores(port, rows) -> np.ndarray:
 
 
 def fresh_rows(count, offset) -> list:
-    """Fixture rows no other test sends (the server's cache would answer them otherwise)."""
-    return [dict(row, distance_km=offset + i / 8) for i, row in enumerate(fixture_rows(count))]
+    """Fixture rows no other test sends (the server's cache would answer them otherwise), moved
+    by a few metres only: scores spread between 0 and 1, which a wrong value would change (a
+    distance of `offset` km put every score within 1e-7 of 0, where any input scores alike)."""
+    return [dict(row, distance_km=row["distance_km"] + offset / 1000) for row in fixture_rows(count)]
 
 
 # --- metadata and readiness -------------------------------------------------------------------------
@@ -97,6 +100,7 @@ def test_infer_answers_the_rest_apis_scores(server, client, means, binary_in, bi
     scores = result.as_numpy("probability")
     assert scores.dtype == np.float32 and scores.shape == (200,)
     assert (result.get_output("probability").get("parameters", {}).get("binary_data_size") == 800) == binary_out
+    assert np.ptp(scores) > 0.1  # scores a wrong value would change
     np.testing.assert_allclose(scores, rest_scores(server.port, rows), atol=1e-6)  # REST's rows keep their nulls
 
 
@@ -109,6 +113,25 @@ def test_rows_scored_over_oip_are_cache_hits_for_rest_and_counted_in_the_metrics
     assert after["cache_hits"] - before["cache_hits"] == 150  # the same checked values: the same cache keys
     assert after["predicted_rows"] - before["predicted_rows"] == 300
     assert after["requests"]["by_status"]["200"] - before["requests"]["by_status"].get("200", 0) >= 2
+
+
+def test_a_large_columnar_rest_body_scores_as_the_model_does(server, trained_zip):
+    """A REST body of 16 KB or more has its string columns read as slices of its JSON text
+    (netfab.serve.json_strings): the model's own scores for the rows, compact JSON or Python's."""
+    from netfab.serve.inputs import RAW_STRINGS_MIN_BYTES
+    from netfab.serve.model import ServingModel
+
+    model = ServingModel.load(trained_zip)
+    for offset, dumps in ((700, json.dumps), (800, orjson.dumps)):
+        rows = fresh_rows(400, offset)
+        body = dumps({"inputs": {name: [row[name] for row in rows] for name in rows[0]}})
+        body = body.encode() if isinstance(body, str) else body
+        assert len(body) >= RAW_STRINGS_MIN_BYTES
+        reply = call(server.port, "POST", PREDICT, body)
+        assert reply.status == 200, reply.body
+        expected = model.predict(model.inputs.columns_from_rows(rows))
+        assert np.ptp(expected) > 0.1  # scores a wrong string would change
+        np.testing.assert_allclose(np.array(reply.body["outputs"], dtype=np.float32), expected, atol=1e-6)
 
 
 def test_infer_on_the_served_version_and_with_an_id(client, means, trained_zip):
