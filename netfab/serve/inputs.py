@@ -32,7 +32,7 @@ _STR, _STR_OR_NULL = {str}, {str, type(None)}
 _NUMBERS_OR_NULL = {float, int, type(None)}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A body at least this large (~128 rows of the usual columns) is decoded with its string columns
-# left as JSON text and read as ByteSlices of the body: thousands of Python strings neither made
+# left as JSON text and read as ByteSlices of that text: thousands of Python strings neither made
 # nor handed to TensorFlow one by one. A small body's few strings are cheaper as Python strings.
 RAW_STRINGS_MIN_BYTES = 16 * 1024
 _STRING_LIST = msgspec.json.Decoder(list[str | None])
