@@ -95,10 +95,11 @@ class DriftTracking:
             try:
                 monitor = self.monitors.get(key)
                 if monitor is None:
-                    monitor = self.monitors[key] = DriftMonitor(model.drift_profile)
+                    monitor = DriftMonitor(model.drift_profile)
                 columns = serving_columns.concatenate([c for c, _ in scored])
                 monitor.observe(raw_columns(columns, model, monitor.profile.features),
                                 np.concatenate([s for _, s in scored]))
+                self.monitors[key] = monitor  # a new key is shown once it holds its first rows, never empty
             except Exception:  # a bug here must not stop the thread (nor the requests, which never wait)
                 log.exception("drift: %d parts of %s could not be binned", len(scored), key)
 
