@@ -576,7 +576,7 @@ def measure_in_process(model, batches, seconds) -> dict:
     return results
 
 
-def per_call(fn, repeat: int) -> float:
+def per_call(fn, repeat: int = 30) -> float:
     """ms per call of fn, after one call to warm it."""
     fn()
     started = time.perf_counter()
@@ -604,20 +604,20 @@ def measure_json(model, rows) -> dict:
     of columnar bodies (a batch of 16), response encode, the model call."""
     from netfab.serve.app import parse_body
 
-    row_form, columnar = bodies(rows, 1000)[0], bodies(rows, 1000, columnar=True)[0]
+    columnar_bodies = bodies(rows, 1000, columnar=True)
+    row_form, columnar = bodies(rows, 1000)[0], columnar_bodies[0]
     columns = model.inputs.columns_from_rows(rows[:1000])
     scores = model.predict(columns)
     return {
-        "decode_ms": per_call(lambda: parse_body(row_form), 30),
-        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(row_form)["instances"]), 30) -
-                    per_call(lambda: parse_body(row_form), 30),
-        "typed_ms": per_call(lambda: model.inputs.decode(row_form), 30),
-        "columnar_typed_ms": per_call(lambda: model.inputs.decode(columnar), 30),
-        "columnar_strings_ms": cutting_ms([model.inputs.decode(body)[0]
-                                           for body in bodies(rows, 1000, columnar=True)[:16]]),
-        "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY), 30),
-        "stdlib_json_ms": per_call(lambda: json.loads(row_form), 30),
-        "model_ms": per_call(lambda: model.predict(columns), 30),
+        "decode_ms": per_call(lambda: parse_body(row_form)),
+        "check_ms": per_call(lambda: model.inputs.columns_from_rows(parse_body(row_form)["instances"])) -
+                    per_call(lambda: parse_body(row_form)),
+        "typed_ms": per_call(lambda: model.inputs.decode(row_form)),
+        "columnar_typed_ms": per_call(lambda: model.inputs.decode(columnar)),
+        "columnar_strings_ms": cutting_ms([model.inputs.decode(body)[0] for body in columnar_bodies[:16]]),
+        "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)),
+        "stdlib_json_ms": per_call(lambda: json.loads(row_form)),
+        "model_ms": per_call(lambda: model.predict(columns)),
     }
 
 

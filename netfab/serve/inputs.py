@@ -67,16 +67,14 @@ def _typed_decoder(features: dict[str, str], lists=frozenset(), raw_strings=Fals
     """A msgspec decoder of either request form for these features, and a getter of a row's values;
     a list feature (lists) takes a JSON list of strings or integers, or its items already joined.
     raw_strings: the columnar form's string columns are left as JSON text (msgspec.Raw, validated
-    but not decoded; netfab.serve.json_strings reads them), the row form is skipped the same way."""
+    but not decoded; netfab.serve.json_strings reads them)."""
     scalar = {STRING: str | None, NUMBER: float | None}  # msgspec reads a JSON int as a float
     names = [f"f{i}" for i in range(len(features))]  # features need not be Python identifiers
     kinds = [list[str | int] | str | None if name in lists else scalar[kind] for name, kind in features.items()]
     row = msgspec.defstruct("Row", list(zip(names, kinds)), rename=dict(zip(names, features)), gc=False)
     column_kinds = [msgspec.Raw if raw_strings and kind == scalar[STRING] else list[kind] for kind in kinds]
     columns = msgspec.defstruct("Columns", list(zip(names, column_kinds)), rename=dict(zip(names, features)))
-    # (msgspec.Raw takes no union with None: an empty Raw is "absent")
-    instances = ("instances", msgspec.Raw, msgspec.Raw()) if raw_strings else ("instances", list[row] | None, None)
-    request = msgspec.defstruct("Request", [instances,
+    request = msgspec.defstruct("Request", [("instances", list[row] | None, None),
                                             ("inputs", columns | None, None),
                                             ("signature_name", typing.Literal[SERVING_SIGNATURE], SERVING_SIGNATURE)])
     return msgspec.json.Decoder(request), _values_getter(operator.attrgetter(*names), len(names))
@@ -114,17 +112,17 @@ class FeatureSchema:
         raises the InputError that names the row and the field.
         """
         try:
-            instances, inputs = self._request(body)
-            if (instances is None) == (inputs is None):
+            request = (self._raw_decoder if len(body) >= RAW_STRINGS_MIN_BYTES else self._decoder).decode(body)
+            if (request.instances is None) == (request.inputs is None):
                 return None
-            if instances is not None:
-                if not instances:
+            if request.instances is not None:
+                if not request.instances:
                     return None
-                values = zip(*map(self._attributes, instances))
+                values = zip(*map(self._attributes, request.instances))
                 row_form = True
             else:
                 values = [_strings(value) if type(value) is msgspec.Raw else value
-                          for value in self._attributes(inputs)]
+                          for value in self._attributes(request.inputs)]
                 row_form = False
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):  # the careful way says why
             return None
@@ -134,17 +132,6 @@ class FeatureSchema:
         if len(lengths) != 1 or not lengths.pop():
             return None  # columns of different lengths, or none at all: the careful way says which
         return columns, row_form
-
-    def _request(self, body: bytes) -> tuple:
-        """(instances, inputs) of a body, each None if absent; a large columnar body's string
-        columns are left as JSON text (msgspec.Raw)."""
-        if len(body) >= RAW_STRINGS_MIN_BYTES:
-            request = self._raw_decoder.decode(body)
-            if not len(request.instances):
-                return None, request.inputs
-        # a small body, or one with "instances" (the row form, both forms, or null): as usual
-        request = self._decoder.decode(body)
-        return request.instances, request.inputs
 
     # --- the two request forms ------------------------------------------------------------
     def columns_from_rows(self, rows) -> dict[str, np.ndarray]:

@@ -61,12 +61,13 @@ class FlatCaller:
     `function(**columns)` binds keywords, casts every argument against its TensorSpec and
     converts each column with tf.constant, which is most of the time of a one-row call. This
     calls the same graph (the signature's AtomicFunction) with tensors built directly from numpy
-    arrays already in the signature's dtypes (netfab.serve.inputs guarantees them), and hands it to the eager runtime's execute as the public call finally
-    does, with the call's attributes (executor, config) worked out once rather than per call:
-    what the public path adds on the way (a context manager per executor switch, a copy of the
-    call options, error interpolation, gradient-tape and graph-mode checks) is a good share of a
-    small batch's call. These are TensorFlow internals, so the pinned TensorFlow version is
-    checked by tests/serve/test_saved_model.py, and any other version falls back to the public call.
+    arrays already in the signature's dtypes (netfab.serve.inputs guarantees them), and hands it
+    to the eager runtime's execute as the public call finally does, with the call's attributes
+    (executor, config) worked out once rather than per call: what the public path adds on the way
+    (a context manager per executor switch, a copy of the call options, error interpolation,
+    gradient-tape and graph-mode checks) is a good share of a small batch's call. These are
+    TensorFlow internals, so the pinned TensorFlow version is checked by
+    tests/serve/test_saved_model.py, and any other version falls back to the public call.
     """
 
     def __init__(self, function):
