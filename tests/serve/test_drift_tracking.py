@@ -94,12 +94,8 @@ def test_the_rows_a_second_are_shared_by_the_models_and_arms_with_traffic(traine
     assert {entry["arm"]: entry["rows"] for entry in tracking.as_json()} == {"a": 450, "b": 450}
 
 
-def test_the_drift_thread_does_not_hold_a_model_once_its_rows_are_binned(trained_zip):
-    """An unloaded model must be freed even when no traffic follows: the drift thread keeps nothing
-    of a part between ticks."""
-    import gc
-    import weakref
-
+def _ten_rows_observed(trained_zip):
+    """(the real trained model, a DriftTracking that was handed ten of its scored rows)."""
     import numpy as np
 
     from netfab.serve import drift_tracking
@@ -110,8 +106,19 @@ def test_the_drift_thread_does_not_hold_a_model_once_its_rows_are_binned(trained
     tracking = drift_tracking.DriftTracking(rows_per_s=1000)
     tracking.observe(ScoredRows("deep_v1", "", "live", model, model.inputs.sample_columns(10),
                                 np.full(10, 0.5, dtype=np.float32), "", False))
+    return model, tracking
+
+
+def test_the_drift_thread_does_not_hold_a_model_once_its_rows_are_binned(trained_zip):
+    """An unloaded model must be freed even when no traffic follows: the drift thread keeps nothing
+    of a part between ticks."""
+    import gc
+    import weakref
+
+    from netfab.serve import drift_tracking
+
+    model, tracking = _ten_rows_observed(trained_zip)
     deadline = time.monotonic() + 30
-    # (the key's entry appears before its rows are binned into it: wait for the rows)
     while sum(entry["rows"] for entry in tracking.as_json()) < 10 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert tracking.as_json()[0]["rows"] == 10
@@ -125,12 +132,7 @@ def test_the_drift_thread_does_not_hold_a_model_once_its_rows_are_binned(trained
 def test_a_key_is_shown_only_once_its_first_rows_are_binned(trained_zip, monkeypatch):
     """/metrics never shows a key with an empty window while its first part is being binned (a test
     waiting for a key, then reading its rows, raced with the binning when it was shown first)."""
-    import numpy as np
-
     from netfab.drift.monitor import DriftMonitor
-    from netfab.serve import drift_tracking
-    from netfab.serve.model import ServingModel
-    from netfab.serve.request_log import ScoredRows
 
     observe = DriftMonitor.observe
 
@@ -139,10 +141,7 @@ def test_a_key_is_shown_only_once_its_first_rows_are_binned(trained_zip, monkeyp
         return observe(self, *args, **kwargs)
 
     monkeypatch.setattr(DriftMonitor, "observe", slow_observe)
-    model = ServingModel.load(trained_zip)
-    tracking = drift_tracking.DriftTracking(rows_per_s=1000)
-    tracking.observe(ScoredRows("deep_v1", "", "live", model, model.inputs.sample_columns(10),
-                                np.full(10, 0.5, dtype=np.float32), "", False))
+    _, tracking = _ten_rows_observed(trained_zip)
     seen, deadline = [], time.monotonic() + 30
     while not seen and time.monotonic() < deadline:
         seen = tracking.as_json()
