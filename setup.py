@@ -3,7 +3,7 @@
     pip install -e .            # netfab, the researcher-facing packages and their pins
     pip install -e '.[test]'    # plus the test tools
 """
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 setup(
     name="netfab",
@@ -13,6 +13,9 @@ setup(
     py_modules=["netconfig"],
     include_package_data=True,
     package_data={"data": ["fixtures/*.json", "queries/*.sql"]},
+    # OIP v2 binary strings read in C (netfab/serve/byte_elements.c); optional: without a C
+    # compiler the install goes on and netfab reads them in numpy, more slowly.
+    ext_modules=[Extension("netfab.serve._byte_elements", ["netfab/serve/byte_elements.c"], optional=True)],
     install_requires=[
         # The versions a model zip depends on are pinned exactly: a SavedModel or .keras file
         # written by one Keras must load in the serving image.

@@ -22,6 +22,11 @@ import numpy as np
 from netfab.serve.columns import ByteSlices
 from netfab.serve.inputs import NUMBER, STRING, FeatureSchema, InputError
 
+try:  # the elements of a BYTES tensor found in C (byte_elements.c, built by setup.py)
+    from netfab.serve import _byte_elements
+except ImportError:  # installed without a C compiler: found in numpy, more slowly
+    _byte_elements = None
+
 BYTES, FP32 = "BYTES", "FP32"
 DATATYPES = {STRING: BYTES, NUMBER: FP32}
 OUTPUT_DATATYPE = FP32
@@ -184,15 +189,22 @@ def _float32_column(schema: FeatureSchema, name: str, body: bytes, start: int, s
 def byte_elements(buffer: bytes, start: int, size: int, count: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Where each of `count` elements of buffer[start:start + size] begins (in `buffer`) and its length.
 
-    Each element's place depends on every length before it: a walk of one Python step per
-    element, slow for thousands. The usual tensors are read in numpy instead: elements of one
-    width at once (codes, ids), others by finding every place a length could begin and keeping
-    the one chain that runs from the first byte to the last. Both are checked exactly; a tensor
-    they cannot read is walked, and a malformed one gets an error naming the element.
+    Each element's place depends on every length before it: a walk, which byte_elements.c takes
+    in C. Without it (no C compiler at install), a walk of one Python step per element would be
+    slow for thousands, so the usual tensors are read in numpy instead: elements of one width at
+    once (codes, ids), others by finding every place a length could begin and keeping the one
+    chain that runs from the first byte to the last. Both are checked exactly; a tensor they
+    cannot read is walked, and a malformed one gets an error naming the element.
     """
     if size < 4 * count:  # before any array of `count` entries is made: a shape can say anything
         raise InputError(f"input {name!r}: its {size} bytes (binary_data_size) cannot hold the {count} elements "
                          f"of its shape; each BYTES element is a 4-byte little-endian length, then that many bytes")
+    if _byte_elements is not None:
+        found = np.empty((2, count), dtype=np.int64)
+        if _byte_elements.read(buffer, start, size, count, found):
+            return found[0], found[1]
+        starts, lengths = _walk(buffer, start, size, count, name)  # malformed: the walk names the element
+        return np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64)
     found = _fixed_width(buffer, start, size, count)
     if found is None and size <= CHAINED_MAX_BYTES:
         found = _chained(buffer, start, size, count)

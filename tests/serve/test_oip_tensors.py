@@ -101,7 +101,36 @@ def random_element(draw: random.Random) -> bytes:
                     ).encode()
 
 
-def test_byte_elements_find_each_element_whatever_the_lengths():
+@pytest.fixture(params=["C", "numpy"])
+def reader(request, monkeypatch):
+    """byte_elements as built (byte_elements.c), and as read in numpy without a C compiler."""
+    if request.param == "numpy":
+        monkeypatch.setattr(oip_tensors, "_byte_elements", None)
+    return request.param
+
+
+def test_the_c_reader_is_built():
+    assert oip_tensors._byte_elements is not None, (
+        "netfab/serve/byte_elements.c was not built: setup.py builds it at install (optional, so an install "
+        "without a C compiler goes on); install one (Debian: gcc) and run pip install -e . again")
+
+
+def test_the_c_reader_refuses_what_is_not_its_to_read():
+    read = oip_tensors._byte_elements.read
+    tensor = byte_tensor(["DE", "NL"])
+    found = np.empty((2, 2), dtype=np.int64)
+    assert read(tensor, 0, len(tensor), 2, found) and found.tolist() == [[4, 10], [2, 2]]
+    assert not read(tensor, 0, len(tensor), 1, found)  # bytes left over
+    assert not read(struct.pack("<I", 2**32 - 1) + b"DE", 0, 6, 1, found)  # a length past the end, not wrapped
+    with pytest.raises(ValueError, match="within the buffer"):
+        read(tensor, 4, len(tensor), 2, found)
+    with pytest.raises(ValueError, match="2 x count"):
+        read(tensor, 0, len(tensor), 3, found)
+    with pytest.raises(TypeError):
+        read(tensor, 0, len(tensor), 2, found.astype(np.int32).tobytes())  # not writable
+
+
+def test_byte_elements_find_each_element_whatever_the_lengths(reader):
     for seed in range(500):
         draw = random.Random(seed)
         elements = [random_element(draw) for _ in range(draw.randint(1, 60))]
@@ -118,7 +147,7 @@ def test_byte_elements_find_each_element_whatever_the_lengths():
 
 @pytest.mark.parametrize("elements", [["DE"] * 50, ["mobile", "", "desktop"] * 40,
                                       [row["title"] for row in fixture_rows(500)], ["é", "ü"] * 7])
-def test_usual_columns_are_read_without_a_walk(elements, monkeypatch):
+def test_usual_columns_are_read_without_a_walk(elements, reader, monkeypatch):
     def no_walk(*args):
         raise AssertionError("walked element by element")
 
@@ -135,7 +164,7 @@ def test_usual_columns_are_read_without_a_walk(elements, monkeypatch):
     (byte_tensor(["DE"]) + struct.pack("<I", 99) + b"NL", 2, ["element 1: length 99", "only 2"]),
     (byte_tensor(["DE"]) + b"\x02\x00", 2, ["ends inside the length of element 1"]),
 ], ids=["too-few", "shape-beyond-the-bytes", "left-over", "length-overruns", "cut-length"])
-def test_malformed_bytes_name_the_element(tensor, count, words):
+def test_malformed_bytes_name_the_element(tensor, count, words, reader):
     with pytest.raises(InputError) as error:
         byte_elements(tensor, 0, len(tensor), count, "country")
     assert all(word in str(error.value) for word in words + ["input 'country'"]), error.value
