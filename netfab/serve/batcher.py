@@ -113,7 +113,12 @@ class MicroBatcher:
                 raise QueueFull(f"{self._queued_rows} rows are queued (limit {self.max_queue_rows})")
             self._queue.append(_Pending(columns, rows, model, future, tag))
             self._queued_rows += rows
-            self._lock.notify()
+            # Wake the thread only when it would act: on a first request (it may be waiting for
+            # one), or once the batch it waits for is complete. Each other arrival would wake it
+            # to count the queue and sleep again: a trip of the GIL between threads, per request.
+            queued = len(self._queue)
+            if queued == 1 or queued >= self._last_batch_requests or self._queued_rows >= self.max_batch_rows:
+                self._lock.notify()
         return future
 
     def stop(self, timeout: float = 60) -> None:

@@ -188,3 +188,41 @@ def test_after_the_answers_each_model_call_is_handed_on_once_with_its_requests_t
                     (second, [3], [6], [("c", 1)]),
                     (first, [6], [12], [("d", 1)])]
     assert answered_first == [True, True, True]
+
+
+def test_arrivals_wake_the_thread_only_when_the_batch_it_waits_for_is_complete():
+    import time
+
+    class Model:  # a stand-in: the wake-ups are the batcher's own
+        def predict(self, columns, single_threaded=False):
+            return np.zeros(len(columns["x"]), dtype=np.float32)
+
+    class Gate(Model):
+        def __init__(self):
+            self.entered, self.open = threading.Event(), threading.Event()
+
+        def predict(self, columns, single_threaded=False):
+            self.entered.set()
+            self.open.wait(5)
+            return super().predict(columns)
+
+    sizes = []
+    batcher = MicroBatcher(max_wait_ms=3000, on_batch=lambda requests, rows, seconds: sizes.append(requests))
+    gate, model = Gate(), Model()
+    held = batcher.submit({"x": np.zeros(1)}, 1, gate)
+    assert gate.entered.wait(5)
+    four = [batcher.submit({"x": np.zeros(1)}, 1, model) for _ in range(4)]  # queued while the thread is held
+    gate.open.set()
+    held.result(5), [f.result(5) for f in four]  # a batch of four: the thread now expects four at a time
+    while not batcher.idle:
+        time.sleep(0.001)
+    wakes = []
+    notify = batcher._lock.notify
+    batcher._lock.notify = lambda n=1: (wakes.append(len(batcher._queue)), notify(n))
+    started = time.monotonic()
+    futures = [batcher.submit({"x": np.zeros(1)}, 1, model) for _ in range(4)]
+    [f.result(5) for f in futures]
+    assert time.monotonic() - started < 2, "the fourth arrival must wake the thread, not the 3 s wait's end"
+    assert wakes == [1, 4], wakes  # the first arrival (the thread may wait for one), then the fourth
+    assert sizes == [1, 4, 4], sizes
+    batcher.stop()
