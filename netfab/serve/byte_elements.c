@@ -23,7 +23,7 @@ static PyObject *read_elements(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (start < 0 || size < 0 || count < 0 || start > data.len || size > data.len - start) {
         PyErr_SetString(PyExc_ValueError, "start and size must lie within the buffer");
-    } else if (out.len < 2 * count * (Py_ssize_t)sizeof(int64_t) || out.itemsize != sizeof(int64_t)) {
+    } else if (count > out.len / (2 * (Py_ssize_t)sizeof(int64_t)) || out.itemsize != sizeof(int64_t)) {
         PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous int64 array of 2 x count");
     } else {
         const unsigned char *bytes = (const unsigned char *)data.buf + start;

@@ -126,6 +126,8 @@ def test_the_c_reader_refuses_what_is_not_its_to_read():
         read(tensor, 4, len(tensor), 2, found)
     with pytest.raises(ValueError, match="2 x count"):
         read(tensor, 0, len(tensor), 3, found)
+    with pytest.raises(ValueError, match="2 x count"):
+        read(tensor, 0, len(tensor), 2**62, found)  # a count whose size in bytes would overflow
     with pytest.raises(TypeError):
         read(tensor, 0, len(tensor), 2, found.astype(np.int32).tobytes())  # not writable
 
