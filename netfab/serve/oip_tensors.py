@@ -199,20 +199,24 @@ def byte_elements(buffer: bytes, start: int, size: int, count: int, name: str) -
     if size < 4 * count:  # before any array of `count` entries is made: a shape can say anything
         raise InputError(f"input {name!r}: its {size} bytes (binary_data_size) cannot hold the {count} elements "
                          f"of its shape; each BYTES element is a 4-byte little-endian length, then that many bytes")
-    if _byte_elements is not None:
-        found = np.empty((2, count), dtype=np.int64)
-        if _byte_elements.read(buffer, start, size, count, found):
-            return found[0], found[1]
-        starts, lengths = _walk(buffer, start, size, count, name)  # malformed: the walk names the element
-        return np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64)
+    found = (_in_c if _byte_elements is not None else _in_numpy)(buffer, start, size, count)
+    if found is None:  # malformed (the walk names the element), or a layout numpy does not read
+        starts, lengths = _walk(buffer, start, size, count, name)
+        found = (np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64))
+    return found
+
+
+def _in_c(buffer, start, size, count):
+    found = np.empty((2, count), dtype=np.int64)
+    return (found[0], found[1]) if _byte_elements.read(buffer, start, size, count, found) else None
+
+
+def _in_numpy(buffer, start, size, count):
     found = _fixed_width(buffer, start, size, count)
     if found is None and size <= CHAINED_MAX_BYTES:
         found = _chained(buffer, start, size, count)
         if found is not None:
             found = (found[0] + (start + 4), found[1])  # positions in the buffer, past each length
-    if found is None:
-        starts, lengths = _walk(buffer, start, size, count, name)
-        found = (np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64))
     return found
 
 
