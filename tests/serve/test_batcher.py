@@ -75,29 +75,40 @@ def test_a_cancelled_request_is_not_computed(model):
         assert rows_scored == [100_000], rows_scored
 
 
+class StandIn:
+    """A model with the one method the batcher calls, no TensorFlow: its scores are answer(column x)."""
+
+    def __init__(self, answer=lambda x: x):
+        self.answer, self.calls = answer, []
+
+    def predict(self, columns, single_threaded=False):
+        x = np.asarray(columns["x"], dtype=np.float32)
+        self.calls.append(len(x))
+        return self.answer(x)
+
+
+class Gate(StandIn):
+    """Holds the batcher's thread in predict until opened, so that what is submitted meanwhile queues up."""
+
+    def __init__(self, answer=lambda x: x):
+        super().__init__(answer)
+        self.entered, self.open = threading.Event(), threading.Event()
+
+    def predict(self, columns, single_threaded=False):
+        self.entered.set()
+        self.open.wait(5)
+        return super().predict(columns)
+
+
+def constant(value):
+    return lambda x: np.full(len(x), value, dtype=np.float32)
+
+
 def test_models_share_the_thread_each_scoring_its_own_requests_and_none_kept_after():
     import gc
     import weakref
 
-    class Model:  # a stand-in with the one method the batcher calls: no TensorFlow needed here
-        def __init__(self, value):
-            self.value, self.calls = value, []
-
-        def predict(self, columns, single_threaded=False):
-            rows = len(next(iter(columns.values())))
-            self.calls.append(rows)
-            return np.full(rows, self.value, dtype=np.float32)
-
-    class Gate(Model):  # holds the thread until released, so that what follows queues up
-        def __init__(self):
-            super().__init__(0.5)
-            self.open = threading.Event()
-
-        def predict(self, columns, single_threaded=False):
-            self.open.wait(5)
-            return super().predict(columns)
-
-    gate, first, second = Gate(), Model(0.25), Model(0.75)
+    gate, first, second = Gate(constant(0.5)), StandIn(constant(0.25)), StandIn(constant(0.75))
     batcher = MicroBatcher(max_batch_rows=64, max_wait_ms=1, max_queue_rows=1000)
     held = batcher.submit({"x": np.zeros(1)}, 1, gate)
     futures = [batcher.submit({"x": np.zeros(2)}, 2, model) for model in (first, second) * 10]
@@ -116,30 +127,19 @@ def test_models_share_the_thread_each_scoring_its_own_requests_and_none_kept_aft
 def test_asyncio_futures_of_a_batch_are_settled_in_one_turn_of_the_loop_and_a_cancelled_one_skipped():
     import asyncio
 
-    class Model:  # a stand-in: no TensorFlow needed to see how answers travel
-        def predict(self, columns, single_threaded=False):
-            return np.asarray(columns["x"], dtype=np.float32)
-
     hand_overs = []
 
     async def main():
         loop = asyncio.get_running_loop()
-        entered, gate = threading.Event(), threading.Event()
-
-        class Slow(Model):  # holds the thread, so that the next requests make one batch
-            def predict(self, columns, single_threaded=False):
-                entered.set()
-                gate.wait(5)
-                return super().predict(columns)
-
+        gate = Gate()  # holds the thread, so that the next requests make one batch
         batcher = MicroBatcher(max_wait_ms=1, deliver=lambda settle, answers: (
             hand_overs.append(len(answers)), loop.call_soon_threadsafe(settle, answers)))
-        blocker = batcher.submit({"x": np.zeros(1)}, 1, Slow())
-        assert entered.wait(5)
-        model = Model()
+        blocker = batcher.submit({"x": np.zeros(1)}, 1, gate)
+        assert gate.entered.wait(5)
+        model = StandIn()
         futures = [batcher.submit({"x": np.full(1, i)}, 1, model, loop.create_future()) for i in range(8)]
         futures[3].cancel()  # its client gave up before the batch ran: not computed, not settled
-        gate.set()
+        gate.open.set()
         await asyncio.wait([f for i, f in enumerate(futures) if i != 3], timeout=5)
         blocker.result(5)
         batcher.stop()
@@ -151,20 +151,11 @@ def test_asyncio_futures_of_a_batch_are_settled_in_one_turn_of_the_loop_and_a_ca
 
 
 def test_after_the_answers_each_model_call_is_handed_on_once_with_its_requests_tags_in_order():
-    class Model:  # a stand-in: what on_scored is told does not need TensorFlow
-        def predict(self, columns, single_threaded=False):
-            return np.asarray(columns["x"], dtype=np.float32) * 2
-
-    class Gate(Model):
-        def __init__(self):
-            self.open = threading.Event()
-
-        def predict(self, columns, single_threaded=False):
-            self.open.wait(5)
-            return super().predict(columns)
+    def double(x):
+        return x * 2
 
     told, answered_first = [], []
-    first, second, gate = Model(), Model(), Gate()
+    first, second, gate = StandIn(double), StandIn(double), Gate(double)
 
     def on_scored(model, columns, scores, tags):
         answered_first.append(all(f.done() for f in futures))  # the answers went out before
@@ -193,22 +184,9 @@ def test_after_the_answers_each_model_call_is_handed_on_once_with_its_requests_t
 def test_arrivals_wake_the_thread_only_when_the_batch_it_waits_for_is_complete():
     import time
 
-    class Model:  # a stand-in: the wake-ups are the batcher's own
-        def predict(self, columns, single_threaded=False):
-            return np.zeros(len(columns["x"]), dtype=np.float32)
-
-    class Gate(Model):
-        def __init__(self):
-            self.entered, self.open = threading.Event(), threading.Event()
-
-        def predict(self, columns, single_threaded=False):
-            self.entered.set()
-            self.open.wait(5)
-            return super().predict(columns)
-
     sizes = []
     batcher = MicroBatcher(max_wait_ms=3000, on_batch=lambda requests, rows, seconds: sizes.append(requests))
-    gate, model = Gate(), Model()
+    gate, model = Gate(constant(0)), StandIn(constant(0))
     held = batcher.submit({"x": np.zeros(1)}, 1, gate)
     assert gate.entered.wait(5)
     four = [batcher.submit({"x": np.zeros(1)}, 1, model) for _ in range(4)]  # queued while the thread is held
