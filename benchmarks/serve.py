@@ -34,7 +34,8 @@ messages serialized beforehand and leaving the answers unparsed: the least clien
 Every load row also shows the machine's CPU time per request (servers and client). (b)'s floor is
 then put as CPU time per 1,000-row request: what it allows, what fab serve spent, and what the
 parts cost measured apart: the model as in (a), msgspec's decode with the input checks (a large
-body's string columns left as text), TensorFlow cutting those strings out of the text, and HTTP
+body's string columns left as text), TensorFlow's string tensors of them (views of the text with
+netfab.serve.string_views, copies cut out by substr without it), and HTTP
 with the client (an aiohttp server whose handler only reads the body and answers 1,000 scores,
 measured in the same alternating rounds as (b)). The same budget is put for OIP v2 binary,
 reading its tensors (netfab.serve.oip_tensors) in the decode's place.
@@ -585,22 +586,32 @@ def per_call(fn, repeat: int = 30) -> float:
     return (time.perf_counter() - started) / repeat * 1000
 
 
-def cutting_ms(parts: list[dict]) -> float:
-    """Per request: TensorFlow cutting the string columns (ByteSlices) out of the bodies of these
-    requests' columns, merged into one batch as fab serve's batcher merges them."""
+def strings_kind() -> str:
+    """How fab serve's model call makes its string tensors of request bodies, on this install."""
+    from netfab.serve import string_views
+
+    return "views of the bodies" if string_views.load() is not None else "copies cut out by substr"
+
+
+def strings_ms(parts: list[dict]) -> float:
+    """Per request: TensorFlow string tensors of the string columns (ByteSlices) of these
+    requests' columns, merged into one batch as fab serve's batcher merges them, made as its
+    model call makes them (views of the bodies: netfab.serve.string_views; substr without it)."""
+    from netfab.serve import string_views
     from netfab.serve.columns import ByteSlices, concatenate
 
     batch = concatenate(parts)
+    views = string_views.load()
 
     def strings():
         buffers = {}
-        return [column.to_tensor(buffers) for column in batch.values() if isinstance(column, ByteSlices)]
+        return [column.to_tensor(buffers, views) for column in batch.values() if isinstance(column, ByteSlices)]
 
     return per_call(strings, 10) / len(parts)
 
 
 def measure_json(model, rows) -> dict:
-    """Per 1,000-row request: decode + input checks (each form), TensorFlow cutting out the strings
+    """Per 1,000-row request: decode + input checks (each form), TensorFlow's tensors of the strings
     of columnar bodies (a batch of 16), response encode, the model call."""
     from netfab.serve.app import parse_body
 
@@ -614,7 +625,7 @@ def measure_json(model, rows) -> dict:
                     per_call(lambda: parse_body(row_form)),
         "typed_ms": per_call(lambda: model.inputs.decode(row_form)),
         "columnar_typed_ms": per_call(lambda: model.inputs.decode(columnar)),
-        "columnar_strings_ms": cutting_ms([model.inputs.decode(body)[0] for body in columnar_bodies[:16]]),
+        "columnar_strings_ms": strings_ms([model.inputs.decode(body)[0] for body in columnar_bodies[:16]]),
         "encode_ms": per_call(lambda: orjson.dumps({"predictions": scores}, option=orjson.OPT_SERIALIZE_NUMPY)),
         "stdlib_json_ms": per_call(lambda: json.loads(row_form)),
         "model_ms": per_call(lambda: model.predict(columns)),
@@ -623,7 +634,7 @@ def measure_json(model, rows) -> dict:
 
 def measure_oip(model, oip: list[tuple[bytes, int]]) -> dict:
     """Per 1,000-row OIP v2 binary request: reading the tensors into the model's columns, and
-    TensorFlow cutting the strings out of the bodies (in a batch of 16 requests, as fab serve's
+    TensorFlow's tensors of the strings in the bodies (in a batch of 16 requests, as fab serve's
     batcher merges them)."""
     from netfab.serve.oip_tensors import columns_from_inputs
 
@@ -631,7 +642,7 @@ def measure_oip(model, oip: list[tuple[bytes, int]]) -> dict:
         return columns_from_inputs(model.inputs, orjson.loads(body[:header_length])["inputs"], body, header_length)[0]
 
     return {"decode_ms": per_call(lambda: [decode(*body) for body in oip], 3) / len(oip),
-            "strings_ms": cutting_ms([decode(*body) for body in oip[:16]])}
+            "strings_ms": strings_ms([decode(*body) for body in oip[:16]])}
 
 
 def measure_predict(model, path: Path) -> tuple[dict, list]:
@@ -658,7 +669,7 @@ def print_budget(best_limit: float, json_costs: dict, http_floor: dict, best_ser
     parts = [("the model, as in (a)", model),
              *(decoding or [("msgspec decode with the input checks (columnar, alone; strings left as text)",
                              json_costs["columnar_typed_ms"]),
-                            ("TensorFlow cutting out the strings (a batch of 16 requests)",
+                            ("TensorFlow strings of the bodies (a batch of 16 requests)",
                              json_costs["columnar_strings_ms"])]),
              (f"HTTP + client (aiohttp reading the body, answering 1,000 scores; {CLIENT})", http_floor["cpu_ms"])]
     print(f"\n(b)'s {protocol} floor as CPU time per 1,000-row request, on {cores} cores: it allows "
@@ -854,16 +865,17 @@ def main() -> None:
           f"   (parse {predict['read_s']:.2f} s + score {predict['score_s']:.2f} s for {predict['rows']:,} rows)")
     j = json_costs
     print(f"\nper 1,000-row request: what fab serve does, msgspec typed decode with checks: rows "
-          f"{j['typed_ms']:.2f} ms, columns {j['columnar_typed_ms']:.2f} ms (then TensorFlow cutting out "
-          f"their strings {j['columnar_strings_ms']:.2f} ms); the careful path (odd bodies): "
+          f"{j['typed_ms']:.2f} ms, columns {j['columnar_typed_ms']:.2f} ms (then TensorFlow's strings "
+          f"of them {j['columnar_strings_ms']:.2f} ms); the careful path (odd bodies): "
           f"orjson {j['decode_ms']:.2f} ms (stdlib json {j['stdlib_json_ms']:.2f} ms) + checks "
           f"{j['check_ms']:.2f} ms; encode {j['encode_ms']:.2f} ms; model {j['model_ms']:.2f} ms")
     print(f"per 1,000-row request over OIP v2 binary: reading the tensors into columns "
-          f"{oip_costs['decode_ms']:.2f} ms, TensorFlow cutting out its strings {oip_costs['strings_ms']:.2f} ms")
+          f"{oip_costs['decode_ms']:.2f} ms, TensorFlow's strings of them {oip_costs['strings_ms']:.2f} ms; "
+          f"TensorFlow's strings are {strings_kind()}")
     print_budget(best_limit, j, http_floor, serve_big[best_big])
     print_budget(best_limit, j, http_floor, serve_big[best_oip], protocol=OIP_BINARY, share=FLOOR_BINARY_SHARE,
                  decoding=[("reading the binary tensors (netfab.serve.oip_tensors, alone)", oip_costs["decode_ms"]),
-                           ("TensorFlow cutting out the strings (a batch of 16 requests)", oip_costs["strings_ms"])])
+                           ("TensorFlow strings of the bodies (a batch of 16 requests)", oip_costs["strings_ms"])])
     print()
     for name, passed, value in checks:
         print(f"{'PASS' if passed else 'MISS'}  {name:<22} {value}")

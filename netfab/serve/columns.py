@@ -3,9 +3,11 @@
     column = ByteSlices(body, starts, lengths)     # value i is body[starts[i]:starts[i] + lengths[i]]
     batch = concatenate([columns_1, columns_2])    # one model call's columns, from several requests
     tensor = column.to_tensor()                    # tf.string, cut out by TensorFlow (one op)
+    tensor = column.to_tensor(buffers, views=op)   # pointing into the body (netfab.serve.string_views)
 
 A string column given as slices of a request body never becomes Python strings: TensorFlow's
-substr cuts the values out of the body in C++. The prediction cache and the odd batch that
+substr cuts the values out of the body in C++, or, for the model call, the string_views op makes
+them point into it. The prediction cache and the odd batch that
 mixes both kinds of column see ByteSlices as text (tolist / to_numpy).
 """
 import numpy as np
@@ -33,9 +35,14 @@ class ByteSlices:
     def to_numpy(self) -> np.ndarray:
         return np.array(self.tolist(), dtype=object)
 
-    def to_tensor(self, buffer_tensors: dict | None = None):
-        """A tf.string tensor of the values; buffer_tensors: id(buffer) -> its scalar tensor,
-        so that the columns of one body copy it into TensorFlow once."""
+    def to_tensor(self, buffer_tensors: dict | None = None, views=None):
+        """A tf.string tensor of the values; buffer_tensors: id(buffer) -> its tensor, so that the
+        columns of one body copy it into TensorFlow once.
+
+        views: the string_views op (netfab.serve.string_views): the values then point into the
+        buffer's tensor instead of being copied one by one, valid only while the caller keeps
+        buffer_tensors (which it must pass) alive.
+        """
         import tensorflow as tf
 
         cache = {} if buffer_tensors is None else buffer_tensors
@@ -45,6 +52,10 @@ class ByteSlices:
             # (a batch's joined bodies) many times slower as a scalar than inside a list, and
             # substr broadcasts the one buffer over every slice faster than a scalar too.
             buffer = cache[id(self.buffer)] = tf.constant([self.buffer])
+        if views is not None:
+            if buffer_tensors is None:
+                raise ValueError("string views need the buffer_tensors that keep their buffers alive")
+            return views.netfab_string_views(buffer, self.starts, self.lengths)
         return tf.strings.substr(buffer, self.starts, self.lengths)
 
 

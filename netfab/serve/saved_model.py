@@ -71,7 +71,12 @@ class FlatCaller:
     """
 
     def __init__(self, function):
+        from netfab.serve import string_views
+
         self._function = function
+        # String columns given as ByteSlices become views of their request bodies, not copies:
+        # _call keeps the bodies' tensors (buffers) until the call returns.
+        self._views = string_views.load()
         self.single_threaded_ok = True  # until the executor refuses one of the graph's ops
         specs = function.structured_input_signature[1]
         try:
@@ -117,18 +122,19 @@ class FlatCaller:
         return self._call(columns, False)
 
     def _call(self, columns: dict, single_threaded: bool) -> np.ndarray:
-        buffers = {}  # the request bodies of ByteSlices columns, each copied into TensorFlow once
+        buffers = {}  # the request bodies of ByteSlices columns, each copied into TensorFlow once,
+        # and alive until the call returns: the string views point into them
         if not self.fast:
             import tensorflow as tf
 
-            columns = {name: value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
+            columns = {name: value.to_tensor(buffers, self._views) if isinstance(value, ByteSlices) else value
                        for name, value in columns.items()}
             executor = tf.experimental.function_executor_type(SINGLE_THREADED) if single_threaded else \
                 contextlib.nullcontext()
             with executor:
                 return self._function(**columns)[serving_output(self._function)].numpy()
         flat = [self._tensor(value, self._device, dtype) if isinstance(value, np.ndarray) else
-                value.to_tensor(buffers) if isinstance(value, ByteSlices) else value
+                value.to_tensor(buffers, self._views) if isinstance(value, ByteSlices) else value
                 for value, dtype in zip(map(columns.__getitem__, self.names), self._dtypes)]
         context = self._context
         try:

@@ -60,9 +60,12 @@ def test_cpu_image_holds_code_and_config_runs_as_non_root_and_is_labelled(client
     assert not {".git", "tests", ".venv", "artifacts"} & set(files)
     assert not [f for f in files if f.endswith((".zip", ".json.gz"))]  # no dataset, no model
     assert "build-image" in client.containers.run(cpu_image, remove=True).decode()  # CMD: fab -l
-    # fab serve reads OIP v2 binary strings with the C module the image compiled (not the numpy fallback)
+    # fab serve reads OIP v2 binary strings with the C module the image compiled (not the numpy
+    # fallback), and loads the string views op compiled beside it (no compiler in the image)
     assert client.containers.run(cpu_image, entrypoint=["python", "-c"], remove=True, command=[
-        "from netfab.serve import oip_tensors; print(oip_tensors._byte_elements is not None)"]).decode().strip() == "True"
+        "from netfab.serve import oip_tensors, string_views; "
+        "print(oip_tensors._byte_elements is not None, string_views.BUILT_BESIDE.exists(), "
+        "string_views.load() is not None)"]).decode().split()[-3:] == ["True"] * 3
 
 
 def test_fab_ci_docker_writes_verified_zips_to_the_mounted_folder(cpu_image, tmp_path):

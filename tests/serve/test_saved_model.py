@@ -70,6 +70,34 @@ def test_flat_caller_takes_the_fast_path_and_agrees_with_the_public_call(trained
     assert caller.single_threaded_ok
 
 
+def test_strings_given_as_slices_of_a_body_score_the_same_as_views_as_copies_and_as_text(trained_zip):
+    """ByteSlices (binary OIP tensors, large JSON bodies) reach the model as views of the body
+    (netfab/serve/string_views.c), or as copies without the op: the scores of the plain columns."""
+    from netfab.serve.columns import ByteSlices
+    from netfab.serve.model import ServingModel
+
+    model = ServingModel.load(trained_zip)
+    caller = model._call
+    assert caller._views is not None, "the string views op was not loaded (test_string_views.py says why)"
+    columns = model.inputs.columns_from_rows(fixture_rows(300))
+    sliced = {}
+    for name, column in columns.items():
+        if column.dtype == object:  # a string column: its values laid one after another in a "body"
+            encoded = [b"<>" + value.encode() for value in column.tolist()]  # a gap before each value
+            ends = np.cumsum([len(value) for value in encoded])
+            lengths = np.array([len(value) - 2 for value in encoded], dtype=np.int64)
+            sliced[name] = ByteSlices(b"".join(encoded), ends - lengths, lengths)
+        else:
+            sliced[name] = column
+    expected = caller(columns)
+    for fast in (True, False):  # the flat call, and the public call it falls back to
+        caller.fast = fast
+        np.testing.assert_array_equal(caller(sliced), expected)
+        views, caller._views = caller._views, None
+        np.testing.assert_array_equal(caller(sliced), expected)
+        caller._views = views
+
+
 def test_text_is_computed_once_per_distinct_title_with_the_same_scores(trained_zip):
     """Rows sharing a title share the text branch's result; the score of a row depends on it alone."""
     from netfab.serve.model import ServingModel
