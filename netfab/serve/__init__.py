@@ -5,6 +5,8 @@
     oip_http.py          the Open Inference Protocol v2 (KServe v2) over HTTP: /v2/... on the same port
     oip_tensors.py       its tensors (JSON, or binary after a JSON header) -> checked columns, scores -> a tensor
     byte_elements.c      where a binary BYTES tensor's elements lie, found in C (setup.py builds it)
+    string_views.py      string tensors pointing into request bodies: string_views.c, a TensorFlow
+                         op compiled against the installed TensorFlow on first use
     refused.py           Refused: not ready, overloaded, too slow, another model; each protocol answers it
     connections.py       the HTTP connections: a cap, the idle timeout, aiohttp's own errors as JSON, the drain's closing
     grpc_server.py       --grpc-port: the gRPC server in the same event loop, started and drained with the HTTP one
