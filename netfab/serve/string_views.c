@@ -10,7 +10,7 @@
  * which TensorFlow's string kernels (StringLookup, the text front end) read like any other.
  * The views are only valid while `buffer` is: netfab.serve.saved_model's FlatCaller holds the
  * buffer for the one model call that reads them (netfab/serve/string_views.py says more).
- * Written against TensorFlow's C API (kernels.h, ops.h: stable across releases), so it builds
+ * Written against TensorFlow's C API (kernels.h, ops.h), not its C++ headers, so it builds
  * with a plain C compiler in a fraction of a second; string_views.py compiles it on first use.
  */
 #include <stdint.h>
