@@ -57,6 +57,8 @@ static void compute(void *kernel, TF_OpKernelContext *context) {
         goto done;
     }
     int64_t n = TF_Dim(starts, 0);
+    /* TF_GetInput shares the input's buffer (TF_TensorFromTensor: Tensor::CopyFrom, no copy), so
+     * `data` is the caller's tensor's memory, not a copy that TF_DeleteTensor below would free. */
     const TF_TString *whole = (const TF_TString *)TF_TensorData(buffer);
     const char *data = TF_TString_GetDataPointer(whole);
     const int64_t *start = (const int64_t *)TF_TensorData(starts);
