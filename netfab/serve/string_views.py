@@ -55,9 +55,10 @@ def build(output: Path) -> None:
     """Compile string_views.c against the installed TensorFlow into `output` (whole or absent)."""
     import tensorflow as tf
 
-    compiler = shutil.which(os.environ.get("CC") or "cc")
+    name = os.environ.get("CC") or "cc"
+    compiler = shutil.which(name)
     if compiler is None:
-        raise OSError("no C compiler (cc) on PATH: install gcc (Debian: apt-get install gcc)")
+        raise OSError(f"no C compiler ({name}) on PATH")
     output.parent.mkdir(parents=True, exist_ok=True)
     with storage.atomic_path(output) as partial:
         made = subprocess.run([compiler, "-O2", "-shared", "-fPIC", f"-I{tf.sysconfig.get_include()}",
@@ -70,13 +71,18 @@ def build(output: Path) -> None:
 def _load():
     import tensorflow as tf
 
+    path = BUILT_BESIDE
     try:
-        path = BUILT_BESIDE if BUILT_BESIDE.exists() else library_path()
         if not path.exists():
-            build(path)
-            log.info("compiled %s into %s", SOURCE.name, path)
+            path = library_path()
+            if not path.exists():
+                build(path)
+                log.info("compiled %s into %s", SOURCE.name, path)
         return tf.load_op_library(str(path))
     except (OSError, tf.errors.NotFoundError) as error:
-        log.warning("string views unavailable (%s): string columns are copied into TensorFlow value by "
-                    "value, which is slower", error)
+        # One warning, with what each cause needs: the server goes on with copies either way.
+        log.warning("string views unavailable (%s): fab serve goes on copying each string value into "
+                    "TensorFlow, which is slower. To have them: a C compiler (apt-get install gcc), a "
+                    "writable cache folder (%s, set by $%s), and, if %s exists but will not load, delete "
+                    "it to have it compiled again", error, storage.cache_dir(), storage.CACHE_ENV, path)
         return None
